@@ -1,0 +1,123 @@
+#pragma once
+// cgroup drivers: one interface over a pure cgroup v2 host ("unified") and a
+// systemd-style hybrid host (v1 controllers at /sys/fs/cgroup/<ctrl>, a
+// controller-less v2 tree at /sys/fs/cgroup/unified). Freeze, kill and
+// populated events always go through the v2 group; memory, cpu and pids
+// limits go to v2 or v1 by a routing table built at detection.
+// Groups are created only under the driver's own root and never touch any
+// other group on the host.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+
+namespace berth::cgroup {
+
+enum class Layout { unified, hybrid };
+
+// An unset field is left as it is; 0 removes the limit ("max").
+struct Limits {
+  std::optional<uint64_t> memoryBytes;
+  std::optional<uint32_t> cpuMillicores;  // quota over a 100 ms period; weight/shares follow it
+  std::optional<uint64_t> pidsMax;
+};
+
+struct Stats {
+  uint64_t memoryBytes = 0;
+  uint64_t memoryLimitBytes = 0;  // 0 = unlimited
+  uint64_t cpuUsageUsec = 0;
+  uint64_t pidsCurrent = 0;
+  uint64_t oomKills = 0;
+};
+
+// Where the driver finds the hierarchies; tests point it at a fixture.
+struct Mounts {
+  Layout layout = Layout::unified;
+  std::string v2;                                // the cgroup2 mount
+  std::map<std::string, std::string> v1;         // controller -> v1 mount (hybrid only)
+};
+
+// Reads /proc/self/mountinfo (or the given file) and classifies the host.
+Result<Mounts> detectMounts(const std::string& mountinfoPath = "/proc/self/mountinfo");
+
+class Group {
+ public:
+  Group(Group&&) noexcept;
+  Group& operator=(Group&&) noexcept;
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  // Removes the group unless destroy() or release() ran; kills nothing: a
+  // populated group is left in place (and reported through the log).
+  ~Group();
+
+  const std::string& name() const { return name_; }
+  const std::string& v2Path() const { return v2Path_; }
+  // O_PATH|O_DIRECTORY fd of the v2 dir, for clone3(CLONE_INTO_CGROUP).
+  int v2DirFd() const { return v2Dir_.get(); }
+  // The cgroup.procs files of the v1 groups a new process must join (empty on unified).
+  std::vector<std::string> v1ProcsFiles() const;
+
+  // Joins pid to every v1 group (no-op on unified); call before it runs container code.
+  Result<void> attachV1(pid_t pid);
+  Result<void> setLimits(const Limits& limits);
+  // Returns once cgroup.events says "frozen 1". On timeout the group is thawed
+  // again and deadline_exceeded returned: a half-frozen group is never left.
+  Result<void> freeze(std::chrono::milliseconds timeout);
+  Result<void> thaw(std::chrono::milliseconds timeout);
+  Result<bool> frozen() const;
+  // SIGKILL to every process (cgroup.kill; freeze + kill each pid + thaw where
+  // the kernel lacks it), then waits for "populated 0".
+  Result<void> killAll(std::chrono::milliseconds timeout);
+  Result<bool> populated() const;
+  // Waits (poll on cgroup.events, no sleep loop) until populated 0.
+  Result<void> waitEmpty(std::chrono::milliseconds timeout) const;
+  Result<std::vector<pid_t>> pids() const;
+  Result<Stats> stats() const;
+  // Removes every directory of the group; state_conflict while populated.
+  Result<void> destroy();
+  // Leaves the group on the host (it outlives this object).
+  void release();
+
+ private:
+  friend class Driver;
+  Group() = default;
+  std::string name_;
+  std::string v2Path_;
+  std::map<std::string, std::string> v1Paths_;  // controller -> dir
+  UniqueFd v2Dir_;
+  bool owned_ = false;
+};
+
+class Driver {
+ public:
+  // root: a relative name ("berth", "berth-test-1234") under each hierarchy.
+  static Result<Driver> create(Mounts mounts, std::string root);
+  static Result<Driver> detect(std::string root);
+
+  Layout layout() const { return mounts_.layout; }
+  const std::string& root() const { return root_; }
+
+  // Creates <root>/<name> everywhere it is needed; already_exists if present.
+  Result<Group> createGroup(const std::string& name);
+  // An existing group (after a daemon restart); not_found if absent.
+  Result<Group> openGroup(const std::string& name);
+  bool groupExists(const std::string& name) const;
+  Result<std::vector<std::string>> listGroups() const;
+  // Removes the root directories if they are empty (tests, uninstall).
+  Result<void> removeRoot();
+
+ private:
+  Driver() = default;
+  Mounts mounts_;
+  std::string root_;
+};
+
+}  // namespace berth::cgroup

@@ -1,0 +1,25 @@
+#pragma once
+// Small file helpers whose every failure carries errno and the path.
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+
+namespace berth {
+
+Result<UniqueFd> openFile(const std::string& path, int flags, mode_t mode = 0);
+Result<std::string> readFile(const std::string& path);
+// Reads a whole file through an fd already open (cgroup files re-read via pread at 0).
+Result<std::string> readFd(int fd);
+// Writes in one write(2) call, as kernel interface files (cgroup, proc) need.
+Result<void> writeFile(const std::string& path, std::string_view content);
+// Durable replace: write a temp file beside it, fsync, rename, fsync the dir.
+Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+// mkdir -p; succeeds if the directory already exists.
+Result<void> makeDirs(const std::string& path, mode_t mode = 0755);
+// rm -rf that never crosses into another filesystem (a mount left inside is an error).
+Result<void> removeTree(const std::string& path);
+bool pathExists(const std::string& path);
+
+}  // namespace berth

@@ -1,0 +1,1 @@
+#include "namespaces/spawn.hpp"

@@ -1,0 +1,27 @@
+#pragma once
+// What the runtime core needs to know about its host; filled from the
+// service's configuration (api/ or cmd/ parse YAML and flags into this).
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace berth::runtime {
+
+struct TierLimits {
+  uint64_t maxMemoryMb = 16384;
+  uint32_t maxCpuMillicores = 4000;
+  uint64_t maxPidsMax = 32768;
+  uint64_t maxDiskMb = 65536;
+};
+
+struct RuntimeConfig {
+  std::string dataDir = "/var/lib/berth";  // db/, images/, containers/<id>/
+  std::string runDir = "/run/berth";       // <runtime_id>/: spec, pid and exit files
+  std::string cgroupRoot = "berth";        // group root under every hierarchy
+  std::string shimPath;                    // the berth-shim binary; empty: next to the running binary
+  std::chrono::seconds defaultStopTimeout{10};
+  uint64_t defaultPidsMax = 4096;          // a fork bomb stays inside
+  TierLimits tierLimits;
+};
+
+}  // namespace berth::runtime

@@ -1,0 +1,125 @@
+#pragma once
+// The domain core: containers, their lifecycle operations and state machine,
+// per-container serialization, supervision of exits. api/ calls only this
+// (and runtime/accounts.hpp); it never touches the kernel or LMDB itself.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "runtime/config.hpp"
+#include "store/records.hpp"
+
+namespace berth::store {
+class Store;
+}
+
+namespace berth::runtime {
+
+using store::ContainerPage;
+using store::ContainerQuery;
+using store::ContainerRecord;
+using store::ContainerStatus;
+using store::LogPage;
+using store::LogQuery;
+using store::Resources;
+
+// Who asks: a user id, or kSystemActor for the service itself.
+inline constexpr std::string_view kSystemActor = "system";
+
+enum class Operation { start, stop, force_stop, restart, pause, resume };
+std::string_view operationName(Operation op);              // "force-stop"
+std::optional<Operation> parseOperation(std::string_view);  // accepts the wire names
+
+struct CreateRequest {
+  std::string name;
+  std::string projectId;  // resolved by the caller (api) to a project the actor may create in
+  std::string image = "busybox";
+  std::vector<std::string> command;  // empty: the image default (/bin/sh)
+  std::map<std::string, std::string> env;
+  std::string workingDir = "/";
+  std::string hostname;              // empty: the name
+  bool autostart = true;
+  Resources resources;
+  std::string networkMode = "none";
+  std::optional<UnixMillis> expiresAt;
+};
+
+struct UpdateRequest {
+  std::optional<std::string> name;
+  std::optional<bool> autostart;
+  std::optional<std::map<std::string, std::string>> env;
+  std::optional<std::vector<std::string>> command;
+  std::optional<std::string> workingDir;
+  std::optional<Resources> resources;
+  std::optional<std::optional<UnixMillis>> expiresAt;  // set, or clear with nullopt inside
+};
+
+struct UpdateResult {
+  ContainerRecord container;
+  bool restarted = false;
+};
+
+struct ProcessInfo {
+  int pid = 0;
+  std::string command;
+};
+
+struct RuntimeInfo {
+  int pid = 0;
+  std::vector<ProcessInfo> processes;
+  uint64_t memoryBytes = 0;
+  uint64_t memoryLimitBytes = 0;
+  uint64_t cpuUsageUsec = 0;
+  uint64_t pidsCurrent = 0;
+  uint64_t oomKills = 0;
+  uint64_t uptimeSeconds = 0;
+};
+
+struct OperationOptions {
+  std::optional<std::chrono::seconds> timeout;  // stop/restart grace period; default from config
+};
+
+// Errors: not_found (unknown or deleted), state_conflict (the table of
+// API.md §4 refuses; the message names the current status), already_exists
+// (name taken), invalid_argument, resource_exhausted (tier limits),
+// container_config (the start failed because of the container's own
+// configuration; it is now failed), host_refused and deadline_exceeded.
+class ContainerManager {
+ public:
+  static Result<std::unique_ptr<ContainerManager>> open(const RuntimeConfig& config, store::Store& store);
+  ~ContainerManager();
+  ContainerManager(const ContainerManager&) = delete;
+  ContainerManager& operator=(const ContainerManager&) = delete;
+
+  // Creates the record (and its runtime instance) and starts it when autostart.
+  Result<ContainerRecord> create(std::string_view actor, const CreateRequest& request);
+  // not_found for unknown and for deleted containers. Never waits for an operation.
+  Result<ContainerRecord> get(const std::string& id) const;
+  // Like get, but deleted containers are returned too (audit reads).
+  Result<ContainerRecord> getIncludingDeleted(const std::string& id) const;
+  Result<ContainerPage> list(const ContainerQuery& query) const;
+  Result<UpdateResult> update(std::string_view actor, const std::string& id, const UpdateRequest& request);
+  // Runs one lifecycle operation synchronously; returns the record in its new status.
+  Result<ContainerRecord> operate(std::string_view actor, const std::string& id, Operation op,
+                                  const OperationOptions& options = {});
+  // Soft delete: from stopped/failed, or with force from running/paused too.
+  Result<ContainerRecord> remove(std::string_view actor, const std::string& id, bool force, bool keepVolume);
+  Result<LogPage> statusLogs(const std::string& id, const LogQuery& query) const;
+  Result<RuntimeInfo> runtimeInfo(const std::string& id) const;
+  // Counts by status, for /metrics.
+  Result<std::map<ContainerStatus, uint64_t>> countByStatus() const;
+
+  const RuntimeConfig& config() const;
+
+ private:
+  struct Impl;
+  explicit ContainerManager(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace berth::runtime

@@ -1,0 +1,149 @@
+#pragma once
+// The records berth keeps. Plain data; the store persists them, the runtime decides.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.hpp"
+
+namespace berth::store {
+
+enum class ContainerStatus { creating, running, paused, stopped, failed, copying, expired, deleted };
+std::string_view statusName(ContainerStatus status);
+std::optional<ContainerStatus> parseStatus(std::string_view name);
+
+struct Resources {
+  std::optional<uint64_t> memoryMb;
+  std::optional<uint32_t> cpuMillicores;
+  std::optional<uint64_t> pidsMax;
+  std::optional<uint64_t> diskMb;
+  bool operator==(const Resources&) const = default;
+};
+
+struct ContainerRecord {
+  std::string id;         // 24 hex
+  std::string runtimeId;  // 12 hex, changes when the runtime instance is recreated
+  std::string name;
+  std::string projectId;
+  std::string ownerId;
+  std::string image = "busybox";
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  std::string workingDir = "/";
+  std::string hostname;
+  ContainerStatus status = ContainerStatus::creating;
+  std::optional<int> exitCode;
+  std::optional<std::string> exitSignal;  // "SIGKILL"
+  bool oomKilled = false;
+  std::optional<int> pid;                 // host pid of init while running/paused
+  Resources resources;
+  std::string networkMode = "none";
+  std::optional<std::string> networkIp;
+  bool autostart = true;
+  UnixMillis createdAt = 0;
+  UnixMillis updatedAt = 0;
+  std::optional<UnixMillis> startedAt;
+  std::optional<UnixMillis> finishedAt;
+  std::optional<UnixMillis> expiresAt;
+  bool operator==(const ContainerRecord&) const = default;
+};
+
+struct TransitionMetadata {
+  std::string operation;                  // "start", "stop", "exit", "expire", "host_restart", ...
+  std::optional<int> exitCode;
+  std::optional<std::string> signal;      // "SIGTERM"
+  std::optional<bool> oomKilled;
+  std::optional<std::string> reason;
+  bool operator==(const TransitionMetadata&) const = default;
+};
+
+struct StatusLogEntry {
+  std::string id;           // 24 hex, strictly increasing in write order (assigned by the store)
+  std::string containerId;
+  ContainerStatus fromStatus = ContainerStatus::creating;
+  ContainerStatus toStatus = ContainerStatus::creating;
+  UnixMillis transitionTime = 0;  // when the status was reached
+  UnixMillis createdAt = 0;       // when the entry was written (assigned by the store)
+  int64_t durationMs = 0;
+  std::string triggeredBy;        // user id or "system"
+  TransitionMetadata metadata;
+  bool operator==(const StatusLogEntry&) const = default;
+};
+
+enum class UserRole { admin, user, guest };
+std::string_view roleName(UserRole role);
+std::optional<UserRole> parseRole(std::string_view name);
+
+struct UserRecord {
+  std::string id;
+  std::string username;
+  std::string passwordHash;  // libsodium argon2id string
+  UserRole role = UserRole::user;
+  bool banned = false;
+  std::optional<UnixMillis> guestExpiresAt;
+  std::string personalProjectId;
+  UnixMillis createdAt = 0;
+  bool operator==(const UserRecord&) const = default;
+};
+
+struct ProjectRecord {
+  std::string id;
+  std::string name;
+  std::string ownerId;
+  UnixMillis createdAt = 0;
+  bool operator==(const ProjectRecord&) const = default;
+};
+
+enum class ProjectRole { viewer, operator_, owner };  // ordered: each includes the ones before
+std::string_view projectRoleName(ProjectRole role);
+std::optional<ProjectRole> parseProjectRole(std::string_view name);
+
+struct Membership {
+  std::string projectId;
+  std::string userId;
+  ProjectRole role = ProjectRole::viewer;
+  bool operator==(const Membership&) const = default;
+};
+
+// Paging of API.md §5.
+struct PageRequest {
+  uint64_t page = 1;   // >= 1
+  uint64_t limit = 10; // 1..100
+};
+struct Pagination {
+  uint64_t total = 0;
+  uint64_t page = 1;
+  uint64_t limit = 10;
+  uint64_t totalPages = 0;
+};
+
+enum class LogSortBy { transition_time, created_at, to_status, from_status };
+enum class SortOrder { asc, desc };
+
+struct LogQuery {
+  PageRequest page;
+  LogSortBy sortBy = LogSortBy::transition_time;
+  SortOrder order = SortOrder::desc;
+};
+
+struct LogPage {
+  std::vector<StatusLogEntry> logs;
+  Pagination pagination;
+};
+
+struct ContainerQuery {
+  PageRequest page;
+  std::optional<ContainerStatus> status;
+  // Only these projects; nullopt = all (admins). Deleted containers are never listed.
+  std::optional<std::vector<std::string>> projectIds;
+};
+
+struct ContainerPage {
+  std::vector<ContainerRecord> containers;
+  Pagination pagination;
+};
+
+}  // namespace berth::store

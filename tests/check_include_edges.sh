@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fails when a module includes a header of a module it may not depend on.
+# Allowed edges (DESIGN.md): api -> runtime -> {store, namespaces, cgroup} -> common.
+set -u
+root=${1:-.}
+declare -A allowed=(
+  [common]="common"
+  [cgroup]="cgroup common"
+  [namespaces]="namespaces common"
+  [store]="store common"
+  [runtime]="runtime store namespaces cgroup common"
+  [api]="api runtime common"
+)
+# Third-party headers stay in one module each.
+declare -A owner=([lmdb.h]=store [seccomp.h]=namespaces [sys/capability.h]=namespaces [httplib.h]=api [jwt.h]=api [sodium.h]=api)
+status=0
+for module in "${!allowed[@]}"; do
+  [ -d "$root/$module" ] || continue
+  while IFS= read -r line; do
+    file=${line%%:*}
+    inc=$(sed -E 's/.*#include[[:space:]]*[<"]([^">]+)[">].*/\1/' <<<"${line#*:}")
+    top=${inc%%/*}
+    if [ -n "${allowed[$top]+x}" ] && [[ " ${allowed[$module]} " != *" $top "* ]]; then
+      echo "forbidden edge: $file includes $inc ($module -> $top)"; status=1
+    fi
+    if [ -n "${owner[$inc]+x}" ] && [ "${owner[$inc]}" != "$module" ]; then
+      echo "third-party header outside its module: $file includes $inc (belongs to ${owner[$inc]})"; status=1
+    fi
+  done < <(grep -rnE '^[[:space:]]*#include' "$root/$module" --include='*.hpp' --include='*.cpp' --include='*.h' | sed -E 's/^([^:]+):[0-9]+:/\1:/')
+done
+[ $status -eq 0 ] && echo "include edges: ok"
+exit $status
