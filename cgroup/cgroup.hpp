@@ -89,7 +89,17 @@ class Group {
  private:
   friend class Driver;
   Group() = default;
+  // Each v1 dir once (co-mounted controllers share one).
+  std::vector<std::string> v1Dirs() const;
+  Result<void> setV2Limits(const Limits& limits);
+  Result<void> setV1Limits(const Limits& limits);
+  // killAll where cgroup.kill is missing: freeze, SIGKILL each pid, thaw.
+  Result<void> killEachFrozen(std::chrono::milliseconds timeout);
+  // rmdir that waits out the brief EBUSY after the last process died.
+  Result<void> removeDir(const std::string& dir) const;
+
   std::string name_;
+  Layout layout_ = Layout::unified;
   std::string v2Path_;
   std::map<std::string, std::string> v1Paths_;  // controller -> dir
   UniqueFd v2Dir_;
@@ -107,7 +117,8 @@ class Driver {
 
   // Creates <root>/<name> everywhere it is needed; already_exists if present.
   Result<Group> createGroup(const std::string& name);
-  // An existing group (after a daemon restart); not_found if absent.
+  // An existing group (after a daemon restart); not_found if absent. Owned
+  // like a created one: release() it to keep it past the Group object.
   Result<Group> openGroup(const std::string& name);
   bool groupExists(const std::string& name) const;
   Result<std::vector<std::string>> listGroups() const;

@@ -68,7 +68,7 @@ Result<T> withContext(Result<T> result, std::string_view context) {
   auto tmp = (expr);                                                      \
   if (!tmp) return tl::unexpected<::berth::Error>(std::move(tmp.error())); \
   decl = std::move(*tmp)
-#define BERTH_TRY(decl, expr) BERTH_TRY_IMPL(BERTH_CONCAT(berthTry_, __LINE__), decl, expr)
+#define BERTH_TRY(decl, expr) BERTH_TRY_IMPL(BERTH_CONCAT(berthTry_, __COUNTER__), decl, expr)
 // For Result<void>: BERTH_TRYV(doSomething());
 #define BERTH_TRYV(expr)                                                       \
   do {                                                                         \

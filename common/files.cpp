@@ -137,3 +137,19 @@ bool pathExists(const std::string& path) {
 }
 
 }  // namespace berth
+
+namespace berth {
+Result<void> writeFileFast(const std::string& path, std::string_view content, mode_t mode) {
+  BERTH_TRY(UniqueFd fd, openFile(path, O_WRONLY | O_CREAT | O_TRUNC, mode));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("write " + path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+}  // namespace berth

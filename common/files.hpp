@@ -23,3 +23,8 @@ Result<void> removeTree(const std::string& path);
 bool pathExists(const std::string& path);
 
 }  // namespace berth
+
+namespace berth {
+// Creates or replaces a file without fsync: for scratch state on tmpfs-like run dirs.
+Result<void> writeFileFast(const std::string& path, std::string_view content, mode_t mode = 0644);
+}  // namespace berth

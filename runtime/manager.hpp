@@ -111,6 +111,8 @@ class ContainerManager {
   Result<ContainerRecord> remove(std::string_view actor, const std::string& id, bool force, bool keepVolume);
   Result<LogPage> statusLogs(const std::string& id, const LogQuery& query) const;
   Result<RuntimeInfo> runtimeInfo(const std::string& id) const;
+  // Whether an image of that name exists on this host (create answers IMAGE_NOT_FOUND otherwise).
+  bool hasImage(const std::string& name) const;
   // Counts by status, for /metrics.
   Result<std::map<ContainerStatus, uint64_t>> countByStatus() const;
 

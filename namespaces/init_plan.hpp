@@ -1,0 +1,98 @@
+#pragma once
+// The container init's setup as data: the parent builds every path, option
+// string and argv/envp array before clone, so the child between clone and
+// exec only makes system calls (no allocation, no locks: the parent may be
+// multithreaded). A failed step is reported by its index and errno; the
+// parent turns that into an Error with the step's description.
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+#include "namespaces/spawn.hpp"
+
+namespace berth::ns {
+
+enum class StepKind : std::uint8_t {
+  mount,            // mount(source, target, fstype, flags, data)
+  makeDir,          // mkdir(target); an existing one is fine
+  makeFile,         // an empty file as a bind-mount target
+  symlink,          // symlink(source, target)
+  unshareCgroupNs,  // after the parent has placed us in our cgroups
+  pivotRoot,        // into target; the old root is detached
+  hostname,         // sethostname(data)
+  loopbackUp,
+  stdio,            // stdio fds onto 0, 1, 2; every other fd close-on-exec
+  workingDir,       // chdir(target)
+  newSession,
+  exec,             // execve of each candidate in turn
+};
+
+struct Step {
+  StepKind kind;
+  std::string description;  // names the step in the parent's error
+  const char* target = nullptr;
+  const char* source = nullptr;
+  const char* fstype = nullptr;
+  const char* data = nullptr;
+  unsigned long flags = 0;
+  bool optional = false;  // a missing target (ENOENT) is skipped: paths this kernel may lack
+};
+
+// What the child writes to the error pipe before _exit(127).
+struct ChildReport {
+  std::uint32_t step;
+  std::int32_t err;
+};
+
+class InitPlan {
+ public:
+  static Result<InitPlan> build(const InitSpec& spec);
+
+  const std::vector<Step>& steps() const { return steps_; }
+  // execve arguments; candidates are argv[0] resolved against PATH, tried in order.
+  char* const* argv() const { return argv_.data(); }
+  char* const* envp() const { return envp_.data(); }
+  const std::vector<const char*>& execCandidates() const { return execCandidates_; }
+  // Sources for fds 0, 1, 2 (/dev/null where the spec gave -1).
+  const int* stdioFds() const { return stdio_; }
+
+  // The error for a step the child reported failed.
+  Error failure(const ChildReport& report) const;
+
+ private:
+  // Owns a string for the child; deque elements never move, so the
+  // returned pointer stays valid as the plan grows and is moved.
+  const char* keep(std::string text);
+  Step& add(StepKind kind, std::string description);
+  void addMount(std::string description, const char* source, const char* target, const char* fstype,
+                unsigned long flags, const char* data = nullptr, bool optional = false);
+  void addDevices(const std::string& merged);
+  void addMaskedAndReadOnlyPaths();
+  void addExec(const InitSpec& spec);
+
+  std::deque<std::string> strings_;
+  std::vector<Step> steps_;
+  std::vector<char*> argv_;
+  std::vector<char*> envp_;
+  std::vector<const char*> execCandidates_;
+  UniqueFd devNull_;
+  int stdio_[3] = {-1, -1, -1};
+};
+
+// Pure helpers, exposed for unit tests.
+// "lowerdir=...,upperdir=...,workdir=..."; paths with ',' ':' or '\' are refused
+// (overlayfs would split or unescape them).
+Result<std::string> overlayOptions(const RootfsSpec& rootfs);
+// Where execvp would look for argv0: itself if it contains '/', else each
+// PATH entry (from env, or the default) joined with it.
+std::vector<std::string> execCandidates(const std::string& argv0, const std::vector<std::string>& env);
+// An exec errno that is the container's fault (a bad command) rather than the host's.
+bool isContainerExecError(int err);
+
+}  // namespace berth::ns

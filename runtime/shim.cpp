@@ -1,0 +1,270 @@
+#include "runtime/shim.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "common/process.hpp"
+#include "namespaces/spawn.hpp"
+
+extern char** environ;
+
+namespace berth::runtime {
+
+using nlohmann::json;
+
+namespace {
+
+json specToJson(const ShimSpec& spec) {
+  return json{{"container_id", spec.containerId}, {"runtime_id", spec.runtimeId},
+              {"image_dir", spec.imageDir},       {"upper_dir", spec.upperDir},
+              {"work_dir", spec.workDir},         {"merged_dir", spec.mergedDir},
+              {"argv", spec.argv},                {"env", spec.env},
+              {"working_dir", spec.workingDir},   {"hostname", spec.hostname},
+              {"log_path", spec.logPath},         {"cgroup_v2_path", spec.cgroupV2Path},
+              {"cgroup_v1_procs", spec.cgroupV1ProcsFiles}};
+}
+
+Result<ShimSpec> specFromJson(const std::string& text) {
+  try {
+    json j = json::parse(text);
+    ShimSpec spec;
+    spec.containerId = j.at("container_id").get<std::string>();
+    spec.runtimeId = j.at("runtime_id").get<std::string>();
+    spec.imageDir = j.at("image_dir").get<std::string>();
+    spec.upperDir = j.at("upper_dir").get<std::string>();
+    spec.workDir = j.at("work_dir").get<std::string>();
+    spec.mergedDir = j.at("merged_dir").get<std::string>();
+    spec.argv = j.at("argv").get<std::vector<std::string>>();
+    spec.env = j.at("env").get<std::vector<std::string>>();
+    spec.workingDir = j.at("working_dir").get<std::string>();
+    spec.hostname = j.at("hostname").get<std::string>();
+    spec.logPath = j.at("log_path").get<std::string>();
+    spec.cgroupV2Path = j.at("cgroup_v2_path").get<std::string>();
+    spec.cgroupV1ProcsFiles = j.at("cgroup_v1_procs").get<std::vector<std::string>>();
+    return spec;
+  } catch (const json::exception& e) {
+    return fail(Errc::internal, std::string("bad shim spec: ") + e.what());
+  }
+}
+
+template <typename T, typename Parse>
+Result<std::optional<T>> readOptionalJson(const std::string& path, Parse parse) {
+  if (!pathExists(path)) return std::optional<T>{};
+  BERTH_TRY(std::string text, readFile(path));
+  try {
+    return std::optional<T>{parse(json::parse(text))};
+  } catch (const json::exception& e) {
+    return fail(Errc::internal, path + ": " + e.what());
+  }
+}
+
+Result<void> writeAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("write report");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Errc errcFromName(const std::string& name) {
+  for (Errc code : {Errc::invalid_argument, Errc::not_found, Errc::container_config, Errc::host_refused,
+                    Errc::deadline_exceeded, Errc::resource_exhausted})
+    if (errcName(code) == name) return code;
+  return Errc::internal;
+}
+
+// Reads the shim's one-line report until EOF or the deadline.
+Result<std::string> readReport(int fd, std::chrono::milliseconds deadline) {
+  std::string text;
+  int64_t end = monotonicMillis() + deadline.count();
+  for (;;) {
+    int64_t left = end - monotonicMillis();
+    if (left <= 0) return fail(Errc::deadline_exceeded, "shim did not report within the deadline");
+    pollfd pfd{fd, POLLIN, 0};
+    int n = ::poll(&pfd, 1, static_cast<int>(left));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("poll shim report");
+    }
+    if (n == 0) continue;
+    char buf[1024];
+    ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("read shim report");
+    }
+    if (got == 0) return text;
+    text.append(buf, static_cast<size_t>(got));
+  }
+}
+
+}  // namespace
+
+Result<std::optional<ShimState>> readShimState(const InstancePaths& paths) {
+  return readOptionalJson<ShimState>(paths.state(), [](const json& j) {
+    return ShimState{j.at("shim_pid").get<pid_t>(), j.at("init_pid").get<pid_t>(), j.at("started_at").get<UnixMillis>()};
+  });
+}
+
+Result<std::optional<ExitRecord>> readExitRecord(const InstancePaths& paths) {
+  return readOptionalJson<ExitRecord>(paths.exit(), [](const json& j) {
+    return ExitRecord{j.at("exit_code").get<int>(), j.at("signal").get<int>(), j.at("finished_at").get<UnixMillis>()};
+  });
+}
+
+Result<LaunchedShim> launchShim(const std::string& shimBinary, const InstancePaths& paths, const ShimSpec& spec,
+                                std::chrono::milliseconds deadline) {
+  BERTH_TRYV(makeDirs(paths.dir, 0700));
+  for (const std::string& stale : {paths.exit(), paths.state()})
+    if (::unlink(stale.c_str()) != 0 && errno != ENOENT) return sysFail("unlink " + stale);
+  BERTH_TRYV(writeFileFast(paths.spec(), specToJson(spec).dump(), 0600));
+
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0) return sysFail("pipe2");
+  UniqueFd reportRead(pipeFds[0]);
+  UniqueFd reportWrite(pipeFds[1]);
+
+  posix_spawn_file_actions_t actions;
+  if (int err = ::posix_spawn_file_actions_init(&actions); err != 0) return sysFail("posix_spawn_file_actions_init", err);
+  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  ::posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  ::posix_spawn_file_actions_adddup2(&actions, reportWrite.get(), 3);
+  posix_spawnattr_t attr;
+  ::posix_spawnattr_init(&attr);
+  // The shim starts with default signal handling whatever berthd blocks or ignores.
+  sigset_t all;
+  sigfillset(&all);
+  sigset_t none;
+  sigemptyset(&none);
+  ::posix_spawnattr_setsigdefault(&attr, &all);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+
+  std::string instanceArg = paths.dir;
+  std::vector<char*> argv{const_cast<char*>(shimBinary.c_str()), const_cast<char*>("--instance"),
+                          instanceArg.data(), const_cast<char*>("--report-fd"), const_cast<char*>("3"), nullptr};
+  pid_t pid = -1;
+  int err = ::posix_spawn(&pid, shimBinary.c_str(), &actions, &attr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
+  if (err != 0) return sysFail(Errc::host_refused, "spawn shim " + shimBinary, err);
+  reportWrite.reset();
+
+  auto pidfd = openPidfd(pid);
+  if (!pidfd) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return tl::unexpected(pidfd.error());
+  }
+  ChildProcess shim(pid, std::move(*pidfd));
+
+  BERTH_TRY(std::string report, readReport(reportRead.get(), deadline));
+  try {
+    if (report.empty()) {
+      auto status = shim.wait(std::chrono::milliseconds(1000));
+      std::string how = status && *status ? " (exit code " + std::to_string((*status)->exitCode) + ")" : "";
+      return fail(Errc::host_refused, "shim exited without a report" + how);
+    }
+    json j = json::parse(report);
+    if (j.contains("error")) {
+      const json& e = j.at("error");
+      Error error{errcFromName(e.at("code").get<std::string>()), e.at("errno").get<int>(),
+                  e.at("message").get<std::string>()};
+      (void)shim.wait(std::chrono::milliseconds(1000));
+      return tl::unexpected(error);
+    }
+    LaunchedShim launched;
+    launched.state = ShimState{pid, j.at("pid").get<pid_t>(), j.at("started_at").get<UnixMillis>()};
+    launched.shimPidfd = shim.release();
+    return launched;
+  } catch (const json::exception& e) {
+    return fail(Errc::internal, std::string("bad shim report: ") + e.what());
+  }
+}
+
+namespace {
+
+int reportError(int reportFd, const Error& error) {
+  json j{{"error", {{"code", std::string(errcName(error.code))}, {"errno", error.sysErrno}, {"message", error.message}}}};
+  (void)writeAll(reportFd, j.dump() + "\n");
+  return 1;
+}
+
+}  // namespace
+
+int runShim(const std::string& instanceDir, int reportFd) {
+  // Only the report pipe and the standard streams are ours to keep.
+  ::close_range(static_cast<unsigned>(reportFd) + 1, ~0U, 0);
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return reportError(reportFd, sysFail("prctl(PR_SET_CHILD_SUBREAPER)").value());
+  // berthd and the shell it ran from may come and go; the shim outlives them.
+  ::signal(SIGTERM, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  InstancePaths paths{instanceDir};
+  auto specText = readFile(paths.spec());
+  if (!specText) return reportError(reportFd, specText.error());
+  auto spec = specFromJson(*specText);
+  if (!spec) return reportError(reportFd, spec.error());
+
+  auto logFd = openFile(spec->logPath, O_WRONLY | O_CREAT | O_APPEND, 0640);
+  if (!logFd) return reportError(reportFd, logFd.error().wrap("container log"));
+  auto cgroupDir = openFile(spec->cgroupV2Path, O_PATH | O_DIRECTORY);
+  if (!cgroupDir) return reportError(reportFd, cgroupDir.error().wrap("container cgroup"));
+
+  ns::InitSpec init;
+  init.rootfs = {spec->imageDir, spec->upperDir, spec->workDir, spec->mergedDir};
+  init.argv = spec->argv;
+  init.env = spec->env;
+  init.workingDir = spec->workingDir;
+  init.hostname = spec->hostname;
+  init.stdoutFd = logFd->get();
+  init.stderrFd = logFd->get();
+  init.cgroupFd = cgroupDir->get();
+  std::vector<std::string> v1Procs = spec->cgroupV1ProcsFiles;
+  init.beforeSetup = [&v1Procs](pid_t pid) -> Result<void> {
+    for (const std::string& procs : v1Procs) BERTH_TRYV(writeFile(procs, std::to_string(pid)));
+    return {};
+  };
+
+  auto child = ns::spawnInit(init);
+  if (!child) return reportError(reportFd, child.error());
+  logFd->reset();
+  cgroupDir->reset();
+
+  ShimState state{::getpid(), child->pid(), nowMillis()};
+  json stateJson{{"shim_pid", state.shimPid}, {"init_pid", state.initPid}, {"started_at", state.startedAt}};
+  if (auto written = writeFileAtomic(paths.state(), stateJson.dump(), 0600); !written)
+    return reportError(reportFd, written.error());
+  (void)writeAll(reportFd, json{{"pid", state.initPid}, {"started_at", state.startedAt}}.dump() + "\n");
+  ::close(reportFd);
+
+  auto status = child->wait();
+  ExitRecord record;
+  record.finishedAt = nowMillis();
+  if (status && *status) {
+    record.exitCode = (*status)->exitCode;
+    record.signal = (*status)->signal;
+  } else {
+    record.exitCode = 255;  // wait failed: the exit is known, its code is not
+  }
+  json exitJson{{"exit_code", record.exitCode}, {"signal", record.signal}, {"finished_at", record.finishedAt}};
+  return writeFileAtomic(paths.exit(), exitJson.dump(), 0600) ? 0 : 2;
+}
+
+}  // namespace berth::runtime

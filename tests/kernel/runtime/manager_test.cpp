@@ -1,0 +1,352 @@
+// The runtime core on the real kernel: containers created, started, paused,
+// stopped and deleted through ContainerManager, with the real shim.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "cgroup/cgroup.hpp"
+#include "common/clock.hpp"
+#include "common/files.hpp"
+#include "runtime/manager.hpp"
+#include "store/store.hpp"
+#include "support/test_support.hpp"
+
+using namespace berth;
+using namespace berth::runtime;
+using berth::testing::TempDir;
+
+namespace {
+
+const std::string kAdmin = "0123456789abcdef01234567";
+
+class Fixture {
+ public:
+  Fixture() : root_(berth::testing::uniqueCgroupRoot("rt")) {
+    config_.dataDir = data_.path();
+    config_.runDir = data_.sub("run");
+    config_.cgroupRoot = root_;
+    config_.shimPath = BERTH_BUILD_DIR "/cmd/berth-shim";
+    auto opened = store::Store::open(data_.sub("db"), {.syncOnCommit = false});
+    REQUIRE(opened);
+    store_ = std::move(*opened);
+    reopen();
+  }
+
+  ~Fixture() {
+    if (manager_) {
+      auto all = store_->allContainers();
+      if (all)
+        for (const auto& record : *all)
+          if (record.status != ContainerStatus::deleted) {
+            auto removed = manager_->remove(kAdmin, record.id, true, false);
+            if (!removed) WARN("cleanup of " << record.id << ": " << removed.error().describe());
+          }
+      manager_.reset();
+    }
+    if (auto driver = cgroup::Driver::detect(root_)) (void)driver->removeRoot();
+    auto left = berth::testing::leftoverCgroups(root_);
+    CHECK(left.empty());
+    CHECK(berth::testing::mountsContaining(data_.path()).empty());
+  }
+
+  void reopen() {
+    manager_.reset();
+    auto manager = ContainerManager::open(config_, *store_);
+    if (!manager) FAIL(manager.error().describe());
+    manager_ = std::move(*manager);
+  }
+  void closeManager() { manager_.reset(); }
+
+  ContainerManager& manager() { return *manager_; }
+  store::Store& store() { return *store_; }
+  RuntimeConfig& config() { return config_; }
+  std::string upperFile(const ContainerRecord& record, const std::string& path) const {
+    return data_.path() + "/containers/" + record.id + "/upper" + path;
+  }
+  std::string consoleLog(const ContainerRecord& record) const {
+    return data_.path() + "/containers/" + record.id + "/console.log";
+  }
+
+  ContainerRecord create(const std::string& name, std::vector<std::string> command, bool autostart = true) {
+    CreateRequest request;
+    request.name = name;
+    request.projectId = kAdmin;
+    request.command = std::move(command);
+    request.autostart = autostart;
+    auto created = manager_->create(kAdmin, request);
+    if (!created) FAIL("create " << name << ": " << created.error().describe());
+    return *created;
+  }
+
+  // Polls the record until it reaches the status (the supervisor records exits asynchronously).
+  ContainerRecord waitFor(const std::string& id, ContainerStatus status, int timeoutMs = 5000) {
+    int64_t end = monotonicMillis() + timeoutMs;
+    for (;;) {
+      auto record = manager_->get(id);
+      REQUIRE(record);
+      if (record->status == status || monotonicMillis() > end) return *record;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+ private:
+  TempDir data_{"berth-rt"};
+  std::string root_;
+  RuntimeConfig config_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<ContainerManager> manager_;
+};
+
+const std::vector<std::string> kTermHandler{"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"};
+
+std::vector<store::StatusLogEntry> logOf(Fixture& f, const std::string& id) {
+  store::LogQuery query;
+  query.page.limit = 100;
+  query.order = store::SortOrder::asc;
+  auto page = f.manager().statusLogs(id, query);
+  REQUIRE(page);
+  return page->logs;
+}
+
+std::string readOr(const std::string& path) {
+  auto text = readFile(path);
+  return text ? *text : "";
+}
+
+}  // namespace
+
+TEST_CASE("a container runs isolated: pid 1, own hostname, own root, no host processes") {
+  Fixture f;
+  auto record = f.create("iso", {"/bin/sh", "-c", "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; test -e /etc/os-release && echo hostroot || echo ownroot"});
+  auto done = f.waitFor(record.id, ContainerStatus::stopped);
+  REQUIRE(done.status == ContainerStatus::stopped);
+  CHECK(done.exitCode == 0);
+  std::string out = readOr(f.consoleLog(record));
+  CHECK(out.find("pid=1\n") != std::string::npos);
+  CHECK(out.find("host=iso\n") != std::string::npos);
+  CHECK(out.find("ownroot") != std::string::npos);
+  // sh, ls, grep: a handful of pids at most, never the host's hundreds
+  auto countLine = out.substr(out.find("host=iso\n") + 9);
+  CHECK(std::stoi(countLine) < 10);
+}
+
+TEST_CASE("writes land in the container's own writable layer") {
+  Fixture f;
+  auto a = f.create("writer", {"/bin/sh", "-c", "echo hello > /data.txt"});
+  REQUIRE(f.waitFor(a.id, ContainerStatus::stopped).exitCode == 0);
+  CHECK(readOr(f.upperFile(a, "/data.txt")) == "hello\n");
+  CHECK_FALSE(pathExists(f.config().dataDir + "/images/busybox/rootfs/data.txt"));
+  auto b = f.create("reader", {"/bin/sh", "-c", "test -e /data.txt"});
+  CHECK(f.waitFor(b.id, ContainerStatus::stopped).exitCode == 1);
+}
+
+TEST_CASE("exit codes and the status log of a container that exits by itself") {
+  Fixture f;
+  auto record = f.create("seven", {"/bin/sh", "-c", "exit 7"});
+  auto done = f.waitFor(record.id, ContainerStatus::stopped);
+  REQUIRE(done.status == ContainerStatus::stopped);
+  CHECK(done.exitCode == 7);
+  CHECK_FALSE(done.exitSignal);
+  CHECK_FALSE(done.pid);
+  auto log = logOf(f, record.id);
+  REQUIRE(log.size() == 3);
+  CHECK(log[0].fromStatus == ContainerStatus::creating);
+  CHECK(log[1].toStatus == ContainerStatus::running);
+  CHECK(log[2].toStatus == ContainerStatus::stopped);
+  CHECK(log[2].triggeredBy == "system");
+  CHECK(log[2].metadata.exitCode == 7);
+}
+
+TEST_CASE("stop: a SIGTERM-handling init stops fast, one that ignores it is killed after the timeout") {
+  Fixture f;
+  auto polite = f.create("polite", kTermHandler);
+  REQUIRE(polite.status == ContainerStatus::running);
+  int64_t t0 = monotonicMillis();
+  auto stopped = f.manager().operate(kAdmin, polite.id, Operation::stop);
+  REQUIRE(stopped);
+  CHECK(monotonicMillis() - t0 < 2000);
+  CHECK(stopped->status == ContainerStatus::stopped);
+  CHECK(stopped->exitCode == 0);
+
+  auto stubborn = f.create("stubborn", {"/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"});
+  t0 = monotonicMillis();
+  OperationOptions options;
+  options.timeout = std::chrono::seconds(1);
+  auto killed = f.manager().operate(kAdmin, stubborn.id, Operation::stop, options);
+  REQUIRE(killed);
+  int64_t took = monotonicMillis() - t0;
+  CHECK(took >= 1000);
+  CHECK(took < 5000);
+  CHECK(killed->exitSignal == "SIGKILL");
+  CHECK(killed->exitCode == 137);
+}
+
+TEST_CASE("force-stop ends a tree of 50 processes at once") {
+  Fixture f;
+  auto tree = f.create("tree", {"/bin/sh", "-c", "for i in $(seq 50); do sleep 1000 & done; wait"});
+  // wait until the 50 sleepers exist
+  int64_t end = monotonicMillis() + 5000;
+  uint64_t count = 0;
+  while (monotonicMillis() < end) {
+    auto info = f.manager().runtimeInfo(tree.id);
+    REQUIRE(info);
+    count = info->processes.size();
+    if (count >= 51) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(count >= 51);
+  int64_t t0 = monotonicMillis();
+  auto stopped = f.manager().operate(kAdmin, tree.id, Operation::force_stop);
+  REQUIRE(stopped);
+  CHECK(monotonicMillis() - t0 < 1000);
+  CHECK(stopped->status == ContainerStatus::stopped);
+  auto info = f.manager().runtimeInfo(tree.id);
+  REQUIRE(info);
+  CHECK(info->processes.empty());
+}
+
+TEST_CASE("pause freezes the container and resume lets it go on") {
+  Fixture f;
+  auto ticker = f.create("ticker", {"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tick; sleep 0.02; done"});
+  std::string tick = f.upperFile(ticker, "/tick");
+  int64_t end = monotonicMillis() + 3000;
+  while (readOr(tick).empty() && monotonicMillis() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto paused = f.manager().operate(kAdmin, ticker.id, Operation::pause);
+  REQUIRE(paused);
+  CHECK(paused->status == ContainerStatus::paused);
+  std::string frozenAt = readOr(tick);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(readOr(tick) == frozenAt);
+  auto resumed = f.manager().operate(kAdmin, ticker.id, Operation::resume);
+  REQUIRE(resumed);
+  CHECK(resumed->status == ContainerStatus::running);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(readOr(tick) != frozenAt);
+  // stop from paused thaws first
+  REQUIRE(f.manager().operate(kAdmin, ticker.id, Operation::pause));
+  auto stopped = f.manager().operate(kAdmin, ticker.id, Operation::force_stop);
+  REQUIRE(stopped);
+  CHECK(stopped->status == ContainerStatus::stopped);
+}
+
+TEST_CASE("a missing command fails the start with a clear error and status failed") {
+  Fixture f;
+  CreateRequest request;
+  request.name = "broken";
+  request.projectId = kAdmin;
+  request.command = {"/bin/no-such-command"};
+  int64_t t0 = monotonicMillis();
+  auto created = f.manager().create(kAdmin, request);
+  CHECK(monotonicMillis() - t0 < 2000);
+  REQUIRE_FALSE(created);
+  CHECK(created.error().code == Errc::container_config);
+  CHECK(created.error().message.find("/bin/no-such-command") != std::string::npos);
+  auto page = f.manager().list({});
+  REQUIRE(page);
+  REQUIRE(page->containers.size() == 1);
+  CHECK(page->containers[0].status == ContainerStatus::failed);
+  auto log = logOf(f, page->containers[0].id);
+  REQUIRE(log.size() == 2);
+  CHECK(log[1].toStatus == ContainerStatus::failed);
+  CHECK(log[1].metadata.reason.value_or("").find("no-such-command") != std::string::npos);
+}
+
+TEST_CASE("operations the table refuses are state conflicts and change nothing") {
+  Fixture f;
+  auto idle = f.create("idle", kTermHandler, false);
+  CHECK(idle.status == ContainerStatus::stopped);
+  for (Operation op : {Operation::stop, Operation::force_stop, Operation::pause, Operation::resume}) {
+    auto result = f.manager().operate(kAdmin, idle.id, op);
+    REQUIRE_FALSE(result);
+    CHECK(result.error().code == Errc::state_conflict);
+  }
+  REQUIRE(f.manager().operate(kAdmin, idle.id, Operation::start));
+  auto again = f.manager().operate(kAdmin, idle.id, Operation::start);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == Errc::state_conflict);
+  CHECK(logOf(f, idle.id).size() == 2);
+}
+
+TEST_CASE("restart of a running container writes two entries and gives a new init") {
+  Fixture f;
+  auto record = f.create("again", kTermHandler);
+  auto restarted = f.manager().operate(kAdmin, record.id, Operation::restart);
+  REQUIRE(restarted);
+  CHECK(restarted->status == ContainerStatus::running);
+  CHECK(restarted->pid != record.pid);
+  auto log = logOf(f, record.id);
+  REQUIRE(log.size() == 4);
+  CHECK(log[2].toStatus == ContainerStatus::stopped);
+  CHECK(log[3].toStatus == ContainerStatus::running);
+  CHECK(log[3].metadata.operation == "restart");
+}
+
+TEST_CASE("containers outlive the manager and are adopted again; exits while it was away are recorded") {
+  Fixture f;
+  auto lasting = f.create("lasting", kTermHandler);
+  auto leaving = f.create("leaving", {"/bin/sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done"});
+  f.closeManager();
+  REQUIRE(::kill(*lasting.pid, 0) == 0);
+  REQUIRE(::kill(*leaving.pid, SIGTERM) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  f.reopen();
+  auto adopted = f.manager().get(lasting.id);
+  REQUIRE(adopted);
+  CHECK(adopted->status == ContainerStatus::running);
+  CHECK(adopted->pid == lasting.pid);
+  auto exited = f.manager().get(leaving.id);
+  REQUIRE(exited);
+  CHECK(exited->status == ContainerStatus::stopped);
+  CHECK(exited->exitCode == 3);
+  // the adopted container is still under control
+  auto stopped = f.manager().operate(kAdmin, lasting.id, Operation::stop);
+  REQUIRE(stopped);
+  CHECK(stopped->exitCode == 0);
+}
+
+TEST_CASE("delete removes the runtime instance; keep_volume keeps the writable layer") {
+  Fixture f;
+  auto keep = f.create("keep", {"/bin/sh", "-c", "echo kept > /kept"});
+  REQUIRE(f.waitFor(keep.id, ContainerStatus::stopped).status == ContainerStatus::stopped);
+  auto running = f.create("running", kTermHandler);
+  auto refused = f.manager().remove(kAdmin, running.id, false, false);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::state_conflict);
+  auto forced = f.manager().remove(kAdmin, running.id, true, false);
+  REQUIRE(forced);
+  CHECK(forced->status == ContainerStatus::deleted);
+  CHECK_FALSE(f.manager().get(running.id));
+  CHECK(f.manager().getIncludingDeleted(running.id));
+  CHECK_FALSE(pathExists(f.config().dataDir + "/containers/" + running.id));
+  auto kept = f.manager().remove(kAdmin, keep.id, false, true);
+  REQUIRE(kept);
+  CHECK(readOr(f.upperFile(keep, "/kept")) == "kept\n");
+  // the audit trail stays readable
+  CHECK(logOf(f, running.id).back().toStatus == ContainerStatus::deleted);
+}
+
+TEST_CASE("a container whose expires_at passes is force-stopped and expired, in one entry") {
+  Fixture f;
+  CreateRequest request;
+  request.name = "ephemeral";
+  request.projectId = kAdmin;
+  request.command = kTermHandler;
+  request.expiresAt = nowMillis() + 400;
+  auto created = f.manager().create(kAdmin, request);
+  REQUIRE(created);
+  REQUIRE(created->status == ContainerStatus::running);
+  auto expired = f.waitFor(created->id, ContainerStatus::expired, 5000);
+  CHECK(expired.status == ContainerStatus::expired);
+  CHECK_FALSE(expired.pid);
+  auto log = logOf(f, created->id);
+  REQUIRE(log.size() == 3);
+  CHECK(log[2].fromStatus == ContainerStatus::running);
+  CHECK(log[2].toStatus == ContainerStatus::expired);
+  CHECK(log[2].triggeredBy == "system");
+  auto refused = f.manager().operate(kAdmin, created->id, Operation::start);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::state_conflict);
+}
