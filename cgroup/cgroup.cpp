@@ -123,7 +123,8 @@ Result<void> enableControllers(const std::string& v2Root) {
 Result<void> removeEmptyDir(const std::string& dir) {
   if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
   // A cgroup dir with children refuses with EBUSY (cgroupfs) or ENOTEMPTY.
-  if (errno == EBUSY || errno == ENOTEMPTY) return sysFail(Errc::state_conflict, "rmdir " + dir + " (still has groups)");
+  if (errno == EBUSY || errno == ENOTEMPTY)
+    return sysFail(Errc::state_conflict, "rmdir " + dir + " (still has groups)");
   return sysFail("rmdir " + dir);
 }
 

@@ -75,6 +75,9 @@ class Group {
   Result<bool> frozen() const;
   // SIGKILL to every process (cgroup.kill; freeze + kill each pid + thaw where
   // the kernel lacks it), then waits for "populated 0".
+  // Linux 6.15+ then SIGKILLs any process cloned into the group with
+  // CLONE_INTO_CGROUP (it compares the caller's cgroup.kill generation with
+  // the group's): destroy and recreate the group before starting anew in it.
   Result<void> killAll(std::chrono::milliseconds timeout);
   Result<bool> populated() const;
   // Waits (poll on cgroup.events, no sleep loop) until populated 0.
@@ -89,6 +92,8 @@ class Group {
  private:
   friend class Driver;
   Group() = default;
+  // The destructor's and move assignment's cleanup: destroy if owned, log on failure.
+  void destroyIfOwned() noexcept;
   // Each v1 dir once (co-mounted controllers share one).
   std::vector<std::string> v1Dirs() const;
   Result<void> setV2Limits(const Limits& limits);

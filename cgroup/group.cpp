@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -149,7 +151,7 @@ Group::Group(Group&& other) noexcept
 
 Group& Group::operator=(Group&& other) noexcept {
   if (this != &other) {
-    if (owned_) (void)destroy();
+    destroyIfOwned();
     name_ = std::move(other.name_);
     layout_ = other.layout_;
     v2Path_ = std::move(other.v2Path_);
@@ -160,11 +162,15 @@ Group& Group::operator=(Group&& other) noexcept {
   return *this;
 }
 
-Group::~Group() {
+Group::~Group() { destroyIfOwned(); }
+
+void Group::destroyIfOwned() noexcept {
   if (!owned_) return;
   Result<void> destroyed = destroy();
-  if (!destroyed) std::fprintf(stderr, "berth: leaving cgroup %s in place: %s\n", v2Path_.c_str(),
-                               destroyed.error().describe().c_str());
+  if (!destroyed)
+    std::fprintf(stderr, "berth: leaving cgroup %s in place: %s\n", v2Path_.c_str(),
+                 destroyed.error().describe().c_str());
+  owned_ = false;
 }
 
 std::vector<std::string> Group::v1Dirs() const {
@@ -295,7 +301,7 @@ Result<void> Group::killEachFrozen(std::chrono::milliseconds timeout) {
   for (pid_t pid : listed.value_or(std::vector<pid_t>{})) {
     if (::kill(pid, SIGKILL) != 0 && errno != ESRCH && outcome) outcome = sysFail("kill " + std::to_string(pid));
   }
-  // SIGKILL reaches frozen processes; they die as soon as they are thawed.
+  // A fatal signal ends even a frozen process; thaw on every path all the same.
   Result<void> thawed = thaw(remaining(deadline));
   if (!thawed && outcome) outcome = thawed;
   return outcome;
@@ -319,8 +325,10 @@ Result<std::vector<pid_t>> Group::pids() const {
 Result<Stats> Group::stats() const {
   Stats stats;
   int dirFd = v2Dir_.get();
-  // cpu.stat's usage_usec is there on every v2 group, controller or not.
-  BERTH_TRY(stats.cpuUsageUsec, readKeyed(dirFd, v2Path_, "cpu.stat", "usage_usec"));
+  // cpu.stat's usage_usec is there on every v2 group, controller or not, so
+  // its absence means the group itself is gone.
+  BERTH_TRY(std::string cpuStat, readIn(dirFd, v2Path_, "cpu.stat"));
+  BERTH_TRY(stats.cpuUsageUsec, requireKey(cpuStat, "usage_usec", join(v2Path_, "cpu.stat")));
   if (layout_ == Layout::unified) {
     BERTH_TRY(stats.memoryBytes, readCounter(dirFd, v2Path_, "memory.current"));
     BERTH_TRY(stats.memoryLimitBytes, readCounter(dirFd, v2Path_, "memory.max"));

@@ -32,6 +32,9 @@ struct Error {
   Errc code = Errc::internal;
   int sysErrno = 0;
   std::string message;
+  // A finer, machine-readable reason inside the category where callers must
+  // tell cases apart ("token_expired", "account_banned"); empty otherwise.
+  std::string detail;
 
   // Prefixes context: "starting container: clone3: Operation not permitted".
   Error wrap(std::string_view context) const&;
@@ -44,7 +47,11 @@ template <typename T>
 using Result = tl::expected<T, Error>;
 
 inline tl::unexpected<Error> fail(Errc code, std::string message) {
-  return tl::unexpected<Error>(Error{code, 0, std::move(message)});
+  return tl::unexpected<Error>(Error{code, 0, std::move(message), {}});
+}
+
+inline tl::unexpected<Error> fail(Errc code, std::string detail, std::string message) {
+  return tl::unexpected<Error>(Error{code, 0, std::move(message), std::move(detail)});
 }
 
 // For a failed system call: captures errno now; the category follows from it

@@ -19,10 +19,15 @@ Result<std::string> readFd(int fd) {
   std::string out;
   char buf[4096];
   off_t offset = 0;
+  bool seekable = true;
   for (;;) {
-    ssize_t n = ::pread(fd, buf, sizeof buf, offset);
+    ssize_t n = seekable ? ::pread(fd, buf, sizeof buf, offset) : ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == ESPIPE && seekable) {  // a pipe: read it as a stream
+        seekable = false;
+        continue;
+      }
       return sysFail("read");
     }
     if (n == 0) break;

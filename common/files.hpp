@@ -10,7 +10,8 @@ namespace berth {
 
 Result<UniqueFd> openFile(const std::string& path, int flags, mode_t mode = 0);
 Result<std::string> readFile(const std::string& path);
-// Reads a whole file through an fd already open (cgroup files re-read via pread at 0).
+// Reads a whole file through an fd already open (cgroup files re-read via pread
+// at 0; pipes read as a stream).
 Result<std::string> readFd(int fd);
 // Writes in one write(2) call, as kernel interface files (cgroup, proc) need.
 Result<void> writeFile(const std::string& path, std::string_view content);

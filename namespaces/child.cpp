@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -123,6 +124,12 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return ::chdir(step.target) == 0 ? 0 : errno;
     case StepKind::newSession:
       return ::setsid() >= 0 ? 0 : errno;
+    case StepKind::capabilities:
+      return limitCapabilities(plan.security());
+    case StepKind::noNewPrivs:
+      return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
+    case StepKind::seccomp:
+      return loadSeccompFilter(plan.security());
     case StepKind::exec:
       return execCommand(plan);
   }

@@ -1,6 +1,7 @@
 #include "namespaces/init_plan.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/mount.h>
 
 #include <string_view>
@@ -47,7 +48,7 @@ Result<std::string> overlayOptions(const RootfsSpec& rootfs) {
   return "lowerdir=" + rootfs.imageDir + ",upperdir=" + rootfs.upperDir + ",workdir=" + rootfs.workDir;
 }
 
-std::vector<std::string> execCandidates(const std::string& argv0, const std::vector<std::string>& env) {
+std::vector<std::string> pathCandidates(const std::string& argv0, const std::vector<std::string>& env) {
   if (argv0.find('/') != std::string::npos) return {argv0};
   std::string_view path = kDefaultPath;
   for (const std::string& entry : env) {
@@ -132,7 +133,8 @@ void InitPlan::addExec(const InitSpec& spec) {
   argv_.push_back(nullptr);
   for (const std::string& entry : spec.env) envp_.push_back(strings_.emplace_back(entry).data());
   envp_.push_back(nullptr);
-  for (std::string& candidate : execCandidates(spec.argv[0], spec.env)) execCandidates_.push_back(keep(std::move(candidate)));
+  for (std::string& candidate : pathCandidates(spec.argv[0], spec.env))
+    execCandidates_.push_back(keep(std::move(candidate)));
   add(StepKind::exec, "exec \"" + spec.argv[0] + "\"");
 }
 
@@ -142,6 +144,8 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   BERTH_TRYV(checkOverlayPath("merged dir", spec.rootfs.mergedDir));
   const std::string merged = withoutTrailingSlash(spec.rootfs.mergedDir);
   if (merged == "/") return fail(Errc::invalid_argument, "merged dir must not be /");
+  if (spec.hostname.size() > HOST_NAME_MAX)
+    return fail(Errc::invalid_argument, "hostname longer than " + std::to_string(HOST_NAME_MAX) + " characters");
 
   InitPlan plan;
   // Everything below happens in the new mount namespace; with "/" private,
@@ -175,6 +179,10 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   const std::string workingDir = spec.workingDir.empty() ? "/" : spec.workingDir;
   plan.add(StepKind::workingDir, "working dir \"" + workingDir + "\"").target = plan.keep(workingDir);
   plan.add(StepKind::newSession, "setsid");
+  BERTH_TRY(plan.security_, prepareSecurity());
+  plan.add(StepKind::capabilities, "limit capabilities");
+  plan.add(StepKind::noNewPrivs, "set no_new_privs");
+  plan.add(StepKind::seccomp, "load seccomp filter");
   plan.addExec(spec);
   return plan;
 }

@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
+#include "namespaces/security.hpp"
 #include "namespaces/spawn.hpp"
 
 namespace berth::ns {
@@ -30,6 +31,9 @@ enum class StepKind : std::uint8_t {
   stdio,            // stdio fds onto 0, 1, 2; every other fd close-on-exec
   workingDir,       // chdir(target)
   newSession,
+  capabilities,     // the default set; see security.hpp
+  noNewPrivs,
+  seccomp,          // the default filter, compiled in the parent
   exec,             // execve of each candidate in turn
 };
 
@@ -61,6 +65,7 @@ class InitPlan {
   const std::vector<const char*>& execCandidates() const { return execCandidates_; }
   // Sources for fds 0, 1, 2 (/dev/null where the spec gave -1).
   const int* stdioFds() const { return stdio_; }
+  const SecurityPlan& security() const { return security_; }
 
   // The error for a step the child reported failed.
   Error failure(const ChildReport& report) const;
@@ -81,6 +86,7 @@ class InitPlan {
   std::vector<char*> argv_;
   std::vector<char*> envp_;
   std::vector<const char*> execCandidates_;
+  SecurityPlan security_;
   UniqueFd devNull_;
   int stdio_[3] = {-1, -1, -1};
 };
@@ -91,7 +97,7 @@ class InitPlan {
 Result<std::string> overlayOptions(const RootfsSpec& rootfs);
 // Where execvp would look for argv0: itself if it contains '/', else each
 // PATH entry (from env, or the default) joined with it.
-std::vector<std::string> execCandidates(const std::string& argv0, const std::vector<std::string>& env);
+std::vector<std::string> pathCandidates(const std::string& argv0, const std::vector<std::string>& env);
 // An exec errno that is the container's fault (a bad command) rather than the host's.
 bool isContainerExecError(int err);
 

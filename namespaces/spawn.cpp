@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <string>
 
 #include "namespaces/child.hpp"
 #include "namespaces/init_plan.hpp"
@@ -67,7 +68,10 @@ Result<ChildProcess> cloneChild(const InitSpec& spec, const InitPlan& plan, cons
     pid = ::syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) runChild(plan, ChildFds{errorPipe.write.get(), syncPipe.read.get(), syncPipe.write.get()});
   }
-  if (pid < 0) return sysFail(Errc::host_refused, "clone3");
+  if (pid < 0) {
+    return sysFail(Errc::host_refused,
+                   spec.cgroupFd >= 0 ? "clone3 into cgroup fd " + std::to_string(spec.cgroupFd) : "clone3");
+  }
   return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
 }
 
@@ -106,8 +110,7 @@ Result<ChildProcess> spawnInit(const InitSpec& spec) {
   if (n < 0) return sysFail(Errc::host_refused, "read container init status");
   if (n == 0) return child;
   if (n != sizeof report) return fail(Errc::internal, "short status from container init");
-  (void)child.wait();  // reaped here so the caller sees no trace of it
-  return tl::unexpected(plan.failure(report));
+  return tl::unexpected(plan.failure(report));  // child's destructor reaps it
 }
 
 }  // namespace berth::ns

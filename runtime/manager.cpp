@@ -93,6 +93,8 @@ struct Slot {
   std::mutex opMutex;
   std::unique_ptr<Run> run;             // guarded by opMutex
   std::optional<cgroup::Group> group;   // guarded by opMutex
+  // No cgroup.kill has touched the group since this process created it.
+  bool groupFresh = false;              // guarded by opMutex
   // A force-stop escalates a graceful stop that is waiting out its grace period.
   std::mutex stopMutex;
   bool gracefulStopInFlight = false;    // guarded by stopMutex
@@ -162,6 +164,7 @@ struct ContainerManager::Impl {
     if (!record.runtimeId.empty() && driver.groupExists(record.runtimeId)) {
       BERTH_TRY(auto group, driver.openGroup(record.runtimeId));
       slot.group.emplace(std::move(group));
+      slot.groupFresh = false;  // its history is unknown
       return {};
     }
     // Missing (first start or removed behind our back): rebuild with a new
@@ -170,6 +173,20 @@ struct ContainerManager::Impl {
     BERTH_TRY(auto group, driver.createGroup(record.runtimeId));
     BERTH_TRYV(withContext(group.setLimits(limitsFor(record.resources, config.defaultPidsMax)), "cgroup limits"));
     slot.group.emplace(std::move(group));
+    slot.groupFresh = true;
+    return {};
+  }
+
+  // Linux 6.15+ SIGKILLs anything cloned into a group that cgroup.kill was
+  // ever used on, so a start needs a group no kill has touched: the empty
+  // group is recreated under the same name with the same limits.
+  Result<void> renewGroup(Slot& slot, const ContainerRecord& record) {
+    BERTH_TRYV(withContext(slot.group->destroy(), "removing the killed cgroup"));
+    slot.group.reset();
+    BERTH_TRY(auto group, driver.createGroup(record.runtimeId));
+    BERTH_TRYV(withContext(group.setLimits(limitsFor(record.resources, config.defaultPidsMax)), "cgroup limits"));
+    slot.group.emplace(std::move(group));
+    slot.groupFresh = true;
     return {};
   }
 
@@ -214,6 +231,7 @@ struct ContainerManager::Impl {
       BERTH_TRYV(ensureInstance(slot, record));
       BERTH_TRYV(makeContainerDirs(record.id));
       BERTH_TRYV(withContext(slot.group->waitEmpty(kKillDeadline), "previous processes"));
+      if (!slot.groupFresh) BERTH_TRYV(renewGroup(slot, record));
       return launchShim(shimBinary, instancePaths(record.runtimeId), shimSpecFor(record, *slot.group),
                         kShimReportDeadline);
     }();
@@ -244,6 +262,7 @@ struct ContainerManager::Impl {
     if (!committed) {
       // Not recorded means not running: undo the kernel side.
       (void)slot.group->killAll(kKillDeadline);
+      slot.groupFresh = false;
       reapRun(*run);
       return tl::unexpected(committed.error());
     }
@@ -328,14 +347,23 @@ struct ContainerManager::Impl {
       BERTH_TRY(exited, waitShimOrEscalation(slot, timeout));
     }
     if (!exited) {
+      // One deadline for the kill and the monitor's exit: timeout + 30 s at most.
+      int64_t killEnd = monotonicMillis() + std::chrono::milliseconds(kKillDeadline).count();
       BERTH_TRYV(withContext(slot.group->killAll(kKillDeadline), "kill"));
-      BERTH_TRY(bool gone, waitPidfdReadable(slot.run->shimPidfd.get(), kKillDeadline));
+      auto left = std::chrono::milliseconds(std::max<int64_t>(0, killEnd - monotonicMillis()));
+      BERTH_TRY(bool gone, waitPidfdReadable(slot.run->shimPidfd.get(), left));
       if (!gone) return fail(Errc::deadline_exceeded, "the container's monitor did not exit after the kill");
+      slot.groupFresh = false;
     }
     if (graceful) meta.reason = exited ? "exited after SIGTERM" : "killed after the grace period";
     UnixMillis finishedAt = 0;
     absorbExit(slot, record, meta, finishedAt);
     rewatch.dismiss();
+    if (!slot.groupFresh) {
+      // Now rather than in the next start; a failure is retried by that start.
+      if (auto renewed = renewGroup(slot, record); !renewed)
+        spdlog::warn("container {}: {}", record.id, renewed.error().describe());
+    }
     return {};
   }
 
@@ -613,6 +641,7 @@ Result<ContainerRecord> ContainerManager::create(std::string_view actor, const C
   dropGroup.dismiss();
   dropDirs.dismiss();
   slot->group.emplace(std::move(group));
+  slot->groupFresh = true;
   if (record.expiresAt) m.expiryChanged();
   if (!record.autostart) return record;
   auto started = m.doStart(*slot, record, actor, monotonicMillis(), "start");

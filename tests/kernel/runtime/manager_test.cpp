@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
+#include <atomic>
+#include <algorithm>
 
 #include "cgroup/cgroup.hpp"
 #include "common/clock.hpp"
@@ -349,4 +351,60 @@ TEST_CASE("a container whose expires_at passes is force-stopped and expired, in 
   auto refused = f.manager().operate(kAdmin, created->id, Operation::start);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::state_conflict);
+}
+
+TEST_CASE("random concurrent operations leave, per container, a log that is a valid path to the real state") {
+  Fixture f;
+  std::vector<ContainerRecord> containers;
+  for (int i = 0; i < 3; ++i) containers.push_back(f.create("busy-" + std::to_string(i), kTermHandler));
+  const Operation ops[] = {Operation::start, Operation::stop, Operation::force_stop,
+                           Operation::restart, Operation::pause, Operation::resume};
+  std::atomic<int> succeeded{0}, refused{0}, otherErrors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      unsigned seed = static_cast<unsigned>(t * 7919 + 1);
+      for (int i = 0; i < 15; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        const auto& target = containers[(seed >> 8) % containers.size()];
+        Operation op = ops[(seed >> 16) % 6];
+        OperationOptions options;
+        options.timeout = std::chrono::seconds(1);
+        auto result = f.manager().operate(kAdmin, target.id, op, options);
+        if (result) ++succeeded;
+        else if (result.error().code == Errc::state_conflict) ++refused;
+        else ++otherErrors;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(otherErrors == 0);
+  CHECK(succeeded > 0);
+  for (const auto& container : containers) {
+    store::LogQuery query;
+    query.page.limit = 100;
+    query.order = store::SortOrder::asc;
+    // page through everything in id order
+    std::vector<store::StatusLogEntry> all;
+    for (query.page.page = 1;; ++query.page.page) {
+      auto page = f.manager().statusLogs(container.id, query);
+      REQUIRE(page);
+      if (page->logs.empty()) break;
+      all.insert(all.end(), page->logs.begin(), page->logs.end());
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    REQUIRE_FALSE(all.empty());
+    for (size_t i = 1; i < all.size(); ++i) {
+      INFO("entry " << i << " of " << container.name);
+      CHECK(all[i].fromStatus == all[i - 1].toStatus);
+    }
+    auto record = f.manager().get(container.id);
+    REQUIRE(record);
+    CHECK(record->status == all.back().toStatus);
+    // the kernel agrees with the record
+    auto info = f.manager().runtimeInfo(container.id);
+    REQUIRE(info);
+    bool live = record->status == ContainerStatus::running || record->status == ContainerStatus::paused;
+    CHECK(live == (record->pid.has_value() && ::kill(*record->pid, 0) == 0));
+  }
 }

@@ -1,0 +1,171 @@
+#include "api/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/files.hpp"
+
+namespace berth::api {
+
+namespace {
+
+tl::unexpected<Error> badKey(std::string_view key, std::string_view what) {
+  return fail(Errc::invalid_argument, "config key " + std::string(key) + ": " + std::string(what));
+}
+
+Result<std::string> scalarText(const YAML::Node& node, std::string_view key) {
+  if (!node.IsScalar()) return badKey(key, "must be a single value");
+  return node.Scalar();
+}
+
+Result<std::string> readText(const YAML::Node& node, std::string_view key) {
+  BERTH_TRY(std::string text, scalarText(node, key));
+  if (text.empty()) return badKey(key, "must not be empty");
+  return text;
+}
+
+Result<uint64_t> readUnsigned(const YAML::Node& node, std::string_view key, uint64_t min, uint64_t max) {
+  BERTH_TRY(std::string text, scalarText(node, key));
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    return badKey(key, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max) +
+                           " (got \"" + text + "\")");
+  return value;
+}
+
+Result<void> rejectUnknownKeys(const YAML::Node& map, std::initializer_list<std::string_view> known,
+                               std::string_view prefix) {
+  for (const auto& entry : map) {
+    if (!entry.first.IsScalar()) return badKey(prefix, "keys must be plain names");
+    const std::string& key = entry.first.Scalar();
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return fail(Errc::invalid_argument, "unknown config key " + std::string(prefix) + key);
+  }
+  return {};
+}
+
+Result<void> applyTierLimits(const YAML::Node& node, runtime::TierLimits& tier) {
+  if (!node.IsMap()) return badKey("tier_limits", "must be a map of memory_mb, cpu_millicores, pids_max, disk_mb");
+  BERTH_TRYV(rejectUnknownKeys(node, {"memory_mb", "cpu_millicores", "pids_max", "disk_mb"}, "tier_limits."));
+  constexpr uint64_t kMaxMegabytes = std::numeric_limits<int64_t>::max() >> 20;
+  if (node["memory_mb"]) {
+    BERTH_TRY(tier.maxMemoryMb, readUnsigned(node["memory_mb"], "tier_limits.memory_mb", 1, kMaxMegabytes));
+  }
+  if (node["cpu_millicores"]) {
+    BERTH_TRY(uint64_t millicores, readUnsigned(node["cpu_millicores"], "tier_limits.cpu_millicores", 1,
+                                                std::numeric_limits<uint32_t>::max()));
+    tier.maxCpuMillicores = static_cast<uint32_t>(millicores);
+  }
+  if (node["pids_max"]) {
+    BERTH_TRY(tier.maxPidsMax, readUnsigned(node["pids_max"], "tier_limits.pids_max", 1, std::numeric_limits<int32_t>::max()));
+  }
+  if (node["disk_mb"]) {
+    BERTH_TRY(tier.maxDiskMb, readUnsigned(node["disk_mb"], "tier_limits.disk_mb", 1, kMaxMegabytes));
+  }
+  return {};
+}
+
+Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config) {
+  if (!root || root.IsNull()) return config;  // an empty file: every default
+  if (!root.IsMap()) return fail(Errc::invalid_argument, "config: the document must be a map of keys");
+  BERTH_TRYV(rejectUnknownKeys(root,
+                               {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
+                                "tier_limits", "token_lifetime_s", "log_level"},
+                               ""));
+  if (root["listen"]) {
+    BERTH_TRY(config.listen, readText(root["listen"], "listen"));
+    if (auto address = parseListenAddress(config.listen); !address) return badKey("listen", address.error().message);
+  }
+  if (root["socket"]) {
+    BERTH_TRY(config.socketPath, readText(root["socket"], "socket"));
+  }
+  if (root["data_dir"]) {
+    BERTH_TRY(config.runtime.dataDir, readText(root["data_dir"], "data_dir"));
+  }
+  if (root["run_dir"]) {
+    BERTH_TRY(config.runtime.runDir, readText(root["run_dir"], "run_dir"));
+  }
+  if (root["cgroup_root"]) {
+    BERTH_TRY(config.runtime.cgroupRoot, readText(root["cgroup_root"], "cgroup_root"));
+  }
+  if (root["default_stop_timeout_s"]) {
+    BERTH_TRY(uint64_t seconds, readUnsigned(root["default_stop_timeout_s"], "default_stop_timeout_s", 0, 3600));
+    config.runtime.defaultStopTimeout = std::chrono::seconds(seconds);
+  }
+  if (root["tier_limits"]) BERTH_TRYV(applyTierLimits(root["tier_limits"], config.runtime.tierLimits));
+  if (root["token_lifetime_s"]) {
+    BERTH_TRY(uint64_t seconds, readUnsigned(root["token_lifetime_s"], "token_lifetime_s", 1, 366ull * 24 * 3600));
+    config.accounts.tokenLifetimeSeconds = static_cast<int64_t>(seconds);
+  }
+  if (root["log_level"]) {
+    BERTH_TRY(config.logLevel, readText(root["log_level"], "log_level"));
+    if (!isLogLevel(config.logLevel))
+      return badKey("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+  }
+  return config;
+}
+
+bool isAbsolutePath(const std::string& path) { return !path.empty() && path.front() == '/'; }
+
+}  // namespace
+
+Result<ListenAddress> parseListenAddress(std::string_view text) {
+  auto bad = [&] { return fail(Errc::invalid_argument, "listen address must be HOST:PORT, got \"" + std::string(text) + "\""); };
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return bad();
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return bad();
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return bad();  // an IPv6 address needs brackets
+  }
+  int value = -1;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value < 0 || value > 65535) return bad();
+  return ListenAddress{std::string(host), value};
+}
+
+bool isLogLevel(std::string_view name) {
+  for (std::string_view level : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+    if (name == level) return true;
+  return false;
+}
+
+Result<ServiceConfig> parseConfigYaml(std::string_view yaml, ServiceConfig base) {
+  // yaml-cpp reports everything by exception; they stop here.
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    return applyDocument(root, std::move(base));
+  } catch (const YAML::Exception& e) {
+    return fail(Errc::invalid_argument, std::string("config: ") + e.what());
+  }
+}
+
+Result<ServiceConfig> loadConfigFile(const std::string& path, ServiceConfig base) {
+  BERTH_TRY(std::string text, withContext(readFile(path), "config file"));
+  return withContext(parseConfigYaml(text, std::move(base)), path);
+}
+
+Result<ServiceConfig> finalize(ServiceConfig config) {
+  BERTH_TRYV(parseListenAddress(config.listen));
+  if (!isLogLevel(config.logLevel))
+    return fail(Errc::invalid_argument, "log level must be one of trace, debug, info, warn, error, critical, off");
+  if (!isAbsolutePath(config.runtime.dataDir)) return fail(Errc::invalid_argument, "data_dir must be an absolute path");
+  if (!isAbsolutePath(config.runtime.runDir)) return fail(Errc::invalid_argument, "run_dir must be an absolute path");
+  if (config.socketPath && !isAbsolutePath(*config.socketPath))
+    return fail(Errc::invalid_argument, "socket must be an absolute path");
+  const std::string& root = config.runtime.cgroupRoot;
+  // A name below the hierarchy roots, never a path out of them.
+  if (root.empty() || root.front() == '/' || root.find("..") != std::string::npos)
+    return fail(Errc::invalid_argument, "cgroup_root must be a relative name like \"berth\"");
+  config.accounts.dataDir = config.runtime.dataDir;
+  return config;
+}
+
+}  // namespace berth::api

@@ -1,0 +1,49 @@
+#pragma once
+// The service configuration: /etc/berth/berthd.yaml (yaml-cpp), every key
+// optional, then command-line flags on top (cmd/berthd.cpp). A bad file is
+// refused with a message naming the key, before anything starts.
+//
+//   listen: "127.0.0.1:8080"        # HOST:PORT; port 0 = any free port
+//   socket: /run/berth/berthd.sock  # optional unix socket (mode 0600)
+//   data_dir: /var/lib/berth
+//   run_dir: /run/berth
+//   cgroup_root: berth
+//   default_stop_timeout_s: 10      # 0..3600
+//   tier_limits: {memory_mb: 16384, cpu_millicores: 4000, pids_max: 32768, disk_mb: 65536}
+//   token_lifetime_s: 86400
+//   log_level: info                 # trace, debug, info, warn, error, critical, off
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "runtime/accounts.hpp"
+#include "runtime/config.hpp"
+
+namespace berth::api {
+
+inline constexpr const char* kDefaultConfigFile = "/etc/berth/berthd.yaml";
+
+struct ServiceConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::optional<std::string> socketPath;
+  runtime::RuntimeConfig runtime;
+  runtime::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)
+  std::string logLevel = "info";
+};
+
+struct ListenAddress {
+  std::string host;  // "127.0.0.1", "::1" (written "[::1]:8080")
+  int port = 0;
+};
+Result<ListenAddress> parseListenAddress(std::string_view text);
+bool isLogLevel(std::string_view name);
+
+// Applies the YAML document on top of `base`. Unknown keys, wrong types and
+// out-of-range values are invalid_argument errors that name the key.
+Result<ServiceConfig> parseConfigYaml(std::string_view yaml, ServiceConfig base = {});
+Result<ServiceConfig> loadConfigFile(const std::string& path, ServiceConfig base = {});
+// Cross-field checks and derived values, once flags are applied too.
+Result<ServiceConfig> finalize(ServiceConfig config);
+
+}  // namespace berth::api

@@ -1,0 +1,101 @@
+#include "api/errors.hpp"
+
+#include "runtime/accounts.hpp"
+
+namespace berth::api {
+
+namespace {
+
+std::string orDefault(const std::string& message, std::string_view fallback) {
+  return message.empty() ? std::string(fallback) : message;
+}
+
+WireError invalidArgument(const Error& error) {
+  if (error.detail == api_detail::invalidIdFormat) return {400, "INVALID_ID_FORMAT", orDefault(error.message, "Invalid ID format")};
+  if (error.detail == api_detail::methodNotAllowed) return {405, "METHOD_NOT_ALLOWED", error.message};
+  if (error.detail == api_detail::payloadTooLarge) return {413, "PAYLOAD_TOO_LARGE", error.message};
+  return {400, "VALIDATION_ERROR", orDefault(error.message, "Invalid request")};
+}
+
+WireError notFound(const Error& error) {
+  namespace ad = runtime::auth_detail;
+  if (error.detail == ad::userNotFound) return {404, "USER_NOT_FOUND", "User not found"};
+  if (error.detail == ad::projectNotFound) return {404, "PROJECT_NOT_FOUND", "Project not found"};
+  if (error.detail == api_detail::imageNotFound) return {404, "IMAGE_NOT_FOUND", orDefault(error.message, "Image not found")};
+  if (error.detail == api_detail::routeNotFound) return {404, "NOT_FOUND", orDefault(error.message, "Route not found")};
+  // Fixed text: a container the caller may not see must look exactly like one that does not exist.
+  return {404, "CONTAINER_NOT_FOUND", "Container not found"};
+}
+
+WireError unauthenticated(const Error& error) {
+  namespace ad = runtime::auth_detail;
+  // Fixed texts: token parsing details are of no use to a client and may help an attacker.
+  if (error.detail == ad::missingToken) return {401, "MISSING_TOKEN", "Authentication token required"};
+  if (error.detail == ad::tokenExpired) return {401, "TOKEN_EXPIRED", "Authentication token expired"};
+  if (error.detail == ad::invalidCredentials) return {401, "INVALID_CREDENTIALS", "Invalid username or password"};
+  return {401, "INVALID_TOKEN", "Invalid authentication token"};
+}
+
+WireError permissionDenied(const Error& error) {
+  namespace ad = runtime::auth_detail;
+  if (error.detail == ad::accountBanned) return {403, "ACCOUNT_BANNED", "Account banned"};
+  if (error.detail == ad::guestExpired) return {403, "INSUFFICIENT_PERMISSIONS", "guest session expired"};
+  if (error.detail == api_detail::containerExpired)
+    return {403, "OPERATION_NOT_PERMITTED_ON_EXPIRED", "Operation not permitted on an expired container"};
+  return {403, "INSUFFICIENT_PERMISSIONS", orDefault(error.message, "Insufficient permissions")};
+}
+
+}  // namespace
+
+WireError toWireError(const Error& error) {
+  switch (error.code) {
+    case Errc::invalid_argument: return invalidArgument(error);
+    case Errc::not_found: return notFound(error);
+    case Errc::already_exists: return {409, "NAME_CONFLICT", orDefault(error.message, "Name already in use")};
+    case Errc::state_conflict: return {400, "OPERATION_STATE_CONFLICT", error.message};
+    case Errc::unauthenticated: return unauthenticated(error);
+    case Errc::permission_denied: return permissionDenied(error);
+    case Errc::container_config: return {422, "START_FAILED", error.describe()};
+    case Errc::resource_exhausted: return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
+    case Errc::host_refused:
+    case Errc::deadline_exceeded: return {503, "EXTERNAL_SERVICE_ERROR", error.describe()};
+    case Errc::internal: break;
+  }
+  return {500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred"};
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Entity";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: break;
+  }
+  return status >= 500 ? "Internal Server Error" : "Bad Request";
+}
+
+tl::unexpected<Error> invalidIdFormat(std::string_view field) {
+  return fail(Errc::invalid_argument, std::string(api_detail::invalidIdFormat),
+              std::string(field) + " must be 24 lowercase hex characters");
+}
+
+tl::unexpected<Error> validationError(std::string message) { return fail(Errc::invalid_argument, std::move(message)); }
+
+}  // namespace berth::api

@@ -1,0 +1,37 @@
+#pragma once
+// The handlers of the route table (routes.cpp). Each parses what the
+// dispatcher has not checked yet, calls the runtime and renders the result.
+#include "api/routes.hpp"
+
+namespace berth::api::handlers {
+
+// Containers (container_handlers.cpp)
+HandlerResult listContainers(Core& core, Call& call);
+HandlerResult listProjectContainers(Core& core, Call& call);
+HandlerResult createContainer(Core& core, Call& call);
+HandlerResult getContainer(Core& core, Call& call);
+HandlerResult updateContainer(Core& core, Call& call);
+HandlerResult deleteContainer(Core& core, Call& call);
+HandlerResult operateContainer(Core& core, Call& call);
+HandlerResult containerStatusLogs(Core& core, Call& call);
+
+// Auth, users, projects (account_handlers.cpp)
+HandlerResult login(Core& core, Call& call);
+HandlerResult logout(Core& core, Call& call);
+HandlerResult createUser(Core& core, Call& call);
+HandlerResult listUsers(Core& core, Call& call);
+HandlerResult currentUser(Core& core, Call& call);
+HandlerResult getUser(Core& core, Call& call);
+HandlerResult updateUser(Core& core, Call& call);
+HandlerResult deleteUser(Core& core, Call& call);
+HandlerResult createProject(Core& core, Call& call);
+HandlerResult listProjects(Core& core, Call& call);
+HandlerResult getProject(Core& core, Call& call);
+HandlerResult addProjectMember(Core& core, Call& call);
+HandlerResult removeProjectMember(Core& core, Call& call);
+
+// Service (service_handlers.cpp)
+HandlerResult health(Core& core, Call& call);
+HandlerResult metrics(Core& core, Call& call);
+
+}  // namespace berth::api::handlers

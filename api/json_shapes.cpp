@@ -1,0 +1,149 @@
+#include "api/json_shapes.hpp"
+
+#include "common/clock.hpp"
+
+namespace berth::api {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+template <typename T>
+Json orNull(const std::optional<T>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+Json timeOrNull(const std::optional<UnixMillis>& millis) {
+  return millis ? Json(formatIsoMillis(*millis)) : Json(nullptr);
+}
+
+}  // namespace
+
+Json containerJson(const store::ContainerRecord& record) {
+  return Json{
+      {"id", record.id},
+      {"runtime_id", record.runtimeId},
+      {"name", record.name},
+      {"project_id", record.projectId},
+      {"owner_id", record.ownerId},
+      {"image", record.image},
+      {"command", record.command},
+      {"env", record.env},
+      {"working_dir", record.workingDir},
+      // The hostname the container gets: its name unless one was given.
+      {"hostname", record.hostname.empty() ? record.name : record.hostname},
+      {"status", store::statusName(record.status)},
+      {"exit_code", orNull(record.exitCode)},
+      {"exit_signal", orNull(record.exitSignal)},
+      {"oom_killed", record.oomKilled},
+      {"pid", orNull(record.pid)},
+      {"resources",
+       {{"memory_mb", orNull(record.resources.memoryMb)},
+        {"cpu_millicores", orNull(record.resources.cpuMillicores)},
+        {"pids_max", orNull(record.resources.pidsMax)},
+        {"disk_mb", orNull(record.resources.diskMb)}}},
+      {"network", {{"mode", record.networkMode}, {"ip", orNull(record.networkIp)}}},
+      {"autostart", record.autostart},
+      {"created_at", formatIsoMillis(record.createdAt)},
+      {"updated_at", formatIsoMillis(record.updatedAt)},
+      {"started_at", timeOrNull(record.startedAt)},
+      {"finished_at", timeOrNull(record.finishedAt)},
+      {"expires_at", timeOrNull(record.expiresAt)},
+  };
+}
+
+Json runtimeInfoJson(const runtime::RuntimeInfo& info) {
+  Json processes = Json::array();
+  for (const auto& process : info.processes) processes.push_back({{"pid", process.pid}, {"command", process.command}});
+  return Json{
+      {"pid", info.pid},
+      {"processes", std::move(processes)},
+      {"memory_bytes", info.memoryBytes},
+      {"memory_limit_bytes", info.memoryLimitBytes},
+      {"cpu_usage_usec", info.cpuUsageUsec},
+      {"pids_current", info.pidsCurrent},
+      {"oom_kills", info.oomKills},
+      {"uptime_s", info.uptimeSeconds},
+  };
+}
+
+Json statusLogEntryJson(const store::StatusLogEntry& entry) {
+  // Metadata carries only what the transition has (API.md §5 example).
+  Json metadata{{"operation", entry.metadata.operation}};
+  if (entry.metadata.exitCode) metadata["exit_code"] = *entry.metadata.exitCode;
+  if (entry.metadata.signal) metadata["signal"] = *entry.metadata.signal;
+  if (entry.metadata.oomKilled) metadata["oom_killed"] = *entry.metadata.oomKilled;
+  if (entry.metadata.reason) metadata["reason"] = *entry.metadata.reason;
+  return Json{
+      {"id", entry.id},
+      {"container_id", entry.containerId},
+      {"from_status", store::statusName(entry.fromStatus)},
+      {"to_status", store::statusName(entry.toStatus)},
+      {"transition_time", formatIsoMillis(entry.transitionTime)},
+      {"created_at", formatIsoMillis(entry.createdAt)},
+      {"duration_ms", entry.durationMs},
+      {"triggered_by", entry.triggeredBy},
+      {"metadata", std::move(metadata)},
+  };
+}
+
+Json paginationJson(const store::Pagination& pagination) {
+  return Json{{"total", pagination.total},
+              {"page", pagination.page},
+              {"limit", pagination.limit},
+              {"totalPages", pagination.totalPages}};
+}
+
+std::string operationSuccessMessage(runtime::Operation operation) {
+  switch (operation) {
+    case runtime::Operation::start: return "Container started successfully";
+    case runtime::Operation::stop: return "Container stopped successfully";
+    case runtime::Operation::force_stop: return "Container force-stopped successfully";
+    case runtime::Operation::restart: return "Container restarted successfully";
+    case runtime::Operation::pause: return "Container paused successfully";
+    case runtime::Operation::resume: return "Container resumed successfully";
+  }
+  return "Container operation completed successfully";
+}
+
+Json manageResponseJson(runtime::Operation operation, const store::ContainerRecord& record, bool error,
+                        std::string_view message) {
+  return Json{
+      {"error", error},
+      {"operation", runtime::operationName(operation)},
+      {"container_id", record.id},
+      {"project_id", record.projectId},
+      {"message", message},
+      {"status", store::statusName(record.status)},
+  };
+}
+
+Json userJson(const store::UserRecord& user) {
+  return Json{
+      {"id", user.id},
+      {"username", user.username},
+      {"role", store::roleName(user.role)},
+      {"banned", user.banned},
+      {"guest_expires_at", timeOrNull(user.guestExpiresAt)},
+      {"created_at", formatIsoMillis(user.createdAt)},
+  };
+}
+
+Json projectJson(const store::ProjectRecord& project) {
+  return Json{
+      {"id", project.id},
+      {"name", project.name},
+      {"owner_id", project.ownerId},
+      {"created_at", formatIsoMillis(project.createdAt)},
+  };
+}
+
+Json membershipJson(const store::Membership& membership) {
+  return Json{
+      {"project_id", membership.projectId},
+      {"user_id", membership.userId},
+      {"role", store::projectRoleName(membership.role)},
+  };
+}
+
+}  // namespace berth::api

@@ -1,0 +1,28 @@
+#pragma once
+// The wire shapes of API.md §3-§6: records to JSON (snake_case keys, ISO
+// times with milliseconds, null for what is absent). One function per shape,
+// so every endpoint renders a container or an entry the same way.
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/accounts.hpp"
+#include "runtime/manager.hpp"
+
+namespace berth::api {
+
+nlohmann::ordered_json containerJson(const store::ContainerRecord& record);
+nlohmann::ordered_json runtimeInfoJson(const runtime::RuntimeInfo& info);
+nlohmann::ordered_json statusLogEntryJson(const store::StatusLogEntry& entry);
+nlohmann::ordered_json paginationJson(const store::Pagination& pagination);
+// The manage-response object of API.md §4 (also the `data` of a state conflict).
+nlohmann::ordered_json manageResponseJson(runtime::Operation operation, const store::ContainerRecord& record, bool error,
+                                  std::string_view message);
+// "Container started successfully"
+std::string operationSuccessMessage(runtime::Operation operation);
+
+nlohmann::ordered_json userJson(const store::UserRecord& user);
+nlohmann::ordered_json projectJson(const store::ProjectRecord& project);
+nlohmann::ordered_json membershipJson(const store::Membership& membership);
+
+}  // namespace berth::api

@@ -1,0 +1,57 @@
+#include "api/routes.hpp"
+
+#include "api/envelope.hpp"
+#include "api/handlers.hpp"
+
+namespace berth::api {
+
+using store::ProjectRole;
+
+const std::vector<Route>& apiRoutes() {
+  namespace h = handlers;
+  // Literal routes before the placeholders they would otherwise match (/users/me).
+  static const std::vector<Route> routes = {
+      {.method = "GET", .pattern = "/healthz", .access = Access::anyone, .handler = h::health},
+      {.method = "GET", .pattern = "/metrics", .access = Access::anyone, .handler = h::metrics},
+
+      {.method = "POST", .pattern = "/api/v1/auth/login", .access = Access::anyone, .handler = h::login},
+      {.method = "POST", .pattern = "/api/v1/auth/logout", .handler = h::logout},
+
+      {.method = "GET", .pattern = "/api/v1/users/me", .handler = h::currentUser},
+      {.method = "POST", .pattern = "/api/v1/users", .access = Access::admin, .mutates = true, .handler = h::createUser},
+      {.method = "GET", .pattern = "/api/v1/users", .access = Access::admin, .handler = h::listUsers},
+      {.method = "GET", .pattern = "/api/v1/users/{id}", .access = Access::admin, .handler = h::getUser},
+      {.method = "PATCH", .pattern = "/api/v1/users/{id}", .access = Access::admin, .mutates = true, .handler = h::updateUser},
+      {.method = "DELETE", .pattern = "/api/v1/users/{id}", .access = Access::admin, .mutates = true, .handler = h::deleteUser},
+
+      {.method = "POST", .pattern = "/api/v1/projects", .mutates = true, .handler = h::createProject},
+      {.method = "GET", .pattern = "/api/v1/projects", .handler = h::listProjects},
+      {.method = "GET", .pattern = "/api/v1/projects/{id}", .handler = h::getProject},
+      {.method = "GET", .pattern = "/api/v1/projects/{id}/containers", .handler = h::listProjectContainers},
+      {.method = "POST", .pattern = "/api/v1/projects/{id}/members", .mutates = true, .handler = h::addProjectMember},
+      {.method = "DELETE", .pattern = "/api/v1/projects/{id}/members/{user_id}", .mutates = true,
+       .handler = h::removeProjectMember},
+
+      {.method = "POST", .pattern = "/api/v1/containers", .mutates = true, .handler = h::createContainer},
+      {.method = "GET", .pattern = "/api/v1/containers", .handler = h::listContainers},
+      {.method = "GET", .pattern = "/api/v1/containers/{id}", .access = Access::container,
+       .role = ProjectRole::viewer, .handler = h::getContainer},
+      {.method = "PATCH", .pattern = "/api/v1/containers/{id}", .access = Access::container, .mutates = true,
+       .role = ProjectRole::owner, .handler = h::updateContainer},
+      {.method = "DELETE", .pattern = "/api/v1/containers/{id}", .access = Access::container, .mutates = true,
+       .role = ProjectRole::owner, .allowedWhenExpired = true, .handler = h::deleteContainer},
+      {.method = "GET", .pattern = "/api/v1/containers/{id}/status-logs", .access = Access::container,
+       .role = ProjectRole::viewer, .deletedVisibleToOwners = true, .handler = h::containerStatusLogs},
+      {.method = "POST", .pattern = "/api/v1/containers/{id}/{operation}", .access = Access::container,
+       .mutates = true, .role = ProjectRole::operator_, .handler = h::operateContainer},
+  };
+  return routes;
+}
+
+HttpResponse ok(std::string_view message, nlohmann::ordered_json data) { return successResponse(200, message, std::move(data)); }
+
+HttpResponse created(std::string_view message, nlohmann::ordered_json data) {
+  return successResponse(201, message, std::move(data));
+}
+
+}  // namespace berth::api

@@ -1,0 +1,109 @@
+#include "api/service.hpp"
+
+#include <exception>
+
+#include <spdlog/spdlog.h>
+
+#include "api/access.hpp"
+#include "api/envelope.hpp"
+#include "api/errors.hpp"
+#include "api/routes.hpp"
+#include "common/ids.hpp"
+
+namespace berth::api {
+
+namespace {
+
+constexpr size_t kMaxEchoedPath = 200;
+
+std::string describeRequest(std::string_view method, std::string_view path) {
+  return std::string(method.substr(0, 16)) + " " + std::string(path.substr(0, kMaxEchoedPath));
+}
+
+HttpResponse routeNotFound(const HttpRequest& request, std::string_view method) {
+  return errorResponse(
+      Error{Errc::not_found, 0, "no route for " + describeRequest(method, request.path), std::string(api_detail::routeNotFound)});
+}
+
+HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std::string>& allowed) {
+  std::string list;
+  for (const auto& method : allowed) list += (list.empty() ? "" : ", ") + method;
+  HttpResponse response = errorResponse(Error{Errc::invalid_argument, 0,
+                                              "method " + request.method.substr(0, 16) + " not allowed on " +
+                                                  request.path.substr(0, kMaxEchoedPath) + " (allowed: " + list + ")",
+                                              std::string(api_detail::methodNotAllowed)});
+  response.headers.emplace_back("Allow", list);
+  return response;
+}
+
+// The checks of the route table, in the order of API.md §2, then the handler.
+HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
+  if (route.access != Access::anyone) {
+    BERTH_TRY(call.principal, authenticateBearer(core.accounts, call.http.authorization));
+    call.callerId = call.principal->user.id;
+  }
+  // Every id in an /api/v1 path is an object id ({id}, {user_id}).
+  for (const auto& [name, value] : call.params.all()) {
+    if ((name == "id" || name.ends_with("_id")) && !isObjectId(value)) return invalidIdFormat(name);
+  }
+  if (route.access == Access::admin && !call.principal->isAdmin())
+    return fail(Errc::permission_denied, std::string(runtime::auth_detail::insufficientPermissions),
+                "Insufficient permissions");
+  if (route.access == Access::container) {
+    ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
+    BERTH_TRY(call.container,
+              authorizeContainer(core.containers, core.accounts, *call.principal, call.params.get("id"), need));
+  } else if (route.mutates) {
+    BERTH_TRYV(core.accounts.checkMayMutate(*call.principal));
+  }
+  return route.handler(core, call);
+}
+
+HttpResponse render(const HttpRequest& request, HandlerResult result) {
+  if (result) return std::move(*result);
+  const Failure& failure = result.error();
+  if (failure.error.code == Errc::internal) {
+    spdlog::error("{}: {}", describeRequest(request.method, request.path), failure.error.describe());
+  } else if (toWireError(failure.error).status >= 500) {
+    spdlog::warn("{}: {}", describeRequest(request.method, request.path), failure.error.describe());
+  }
+  return errorResponse(failure.error, failure.data);
+}
+
+}  // namespace
+
+struct Api::Impl {
+  Core core;
+};
+
+Api::Api(runtime::ContainerManager& containers, runtime::Accounts& accounts, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, metrics}})) {}
+
+Api::~Api() = default;
+
+Metrics& Api::metrics() { return impl_->core.metrics; }
+
+Api::Outcome Api::handle(const HttpRequest& request) {
+  Outcome outcome;
+  try {
+    std::string_view method = request.method == "HEAD" ? std::string_view("GET") : std::string_view(request.method);
+    auto lookup = findRoute(apiRoutes(), method, request.path);
+    if (!lookup.route) {
+      outcome.response = lookup.pathKnown ? methodNotAllowed(request, lookup.allowed) : routeNotFound(request, method);
+      return outcome;
+    }
+    Call call{request, std::move(lookup.params), std::nullopt, std::nullopt, {}};
+    HandlerResult result = checkAndRun(impl_->core, *lookup.route, call);
+    outcome.callerId = call.callerId;
+    outcome.response = render(request, std::move(result));
+  } catch (const std::exception& e) {
+    spdlog::error("{}: unhandled exception: {}", describeRequest(request.method, request.path), e.what());
+    outcome.response = errorResponse(Error{Errc::internal, 0, "unhandled exception", {}});
+  } catch (...) {
+    spdlog::error("{}: unhandled exception", describeRequest(request.method, request.path));
+    outcome.response = errorResponse(Error{Errc::internal, 0, "unhandled exception", {}});
+  }
+  return outcome;
+}
+
+}  // namespace berth::api

@@ -1,0 +1,37 @@
+#pragma once
+// The HTTP API as one function: a request in, a response out. It finds the
+// route, runs the checks the route table asks for (authentication, id format,
+// visibility, role, guest and container expiry) in the order of API.md §2,
+// calls the handler and renders every failure as the envelope. It never
+// throws: an exception becomes a 500 and a log line.
+#include <memory>
+#include <string>
+
+#include "api/http_types.hpp"
+#include "api/metrics.hpp"
+#include "runtime/accounts.hpp"
+#include "runtime/manager.hpp"
+
+namespace berth::api {
+
+class Api {
+ public:
+  Api(runtime::ContainerManager& containers, runtime::Accounts& accounts, Metrics& metrics);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  struct Outcome {
+    HttpResponse response;
+    std::string callerId;  // the authenticated user, empty if none (for the access log)
+  };
+  Outcome handle(const HttpRequest& request);
+
+  Metrics& metrics();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace berth::api

@@ -1,0 +1,590 @@
+#include "api/validation.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/errors.hpp"
+#include "common/ids.hpp"
+
+namespace berth::api {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Bounds that keep one request's strings sane; the body limit bounds the rest.
+constexpr size_t kMaxStringBytes = 4096;
+constexpr size_t kMaxCommandArgs = 256;
+constexpr size_t kMaxCommandArgBytes = 64 * 1024;
+constexpr size_t kMaxEnvEntries = 256;
+constexpr size_t kMaxEnvValueBytes = 64 * 1024;
+constexpr size_t kMaxEnvNameBytes = 256;
+constexpr size_t kMaxHostnameBytes = 64;
+// Megabyte values are multiplied by 2^20 on their way to the kernel.
+constexpr uint64_t kMaxMegabytes = std::numeric_limits<int64_t>::max() >> 20;
+constexpr uint64_t kMaxPids = std::numeric_limits<int32_t>::max();
+
+// Client-chosen names echoed in a message are cut to this length.
+constexpr size_t kMaxEchoedName = 64;
+
+std::string echoed(std::string_view name) { return std::string(name.substr(0, kMaxEchoedName)); }
+
+// --- bodies ---
+
+// Refuses duplicate keys at any depth, which nlohmann would silently merge.
+class DuplicateKeyCheck {
+ public:
+  bool operator()(int depth, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+        keys_.emplace_back();
+        break;
+      case Json::parse_event_t::object_end:
+        if (!keys_.empty()) keys_.pop_back();
+        break;
+      case Json::parse_event_t::key:
+        if (!keys_.empty() && !keys_.back().insert(parsed.get<std::string>()).second && !duplicate_) {
+          duplicate_ = parsed.get<std::string>();
+        }
+        break;
+      default:
+        break;
+    }
+    (void)depth;
+    return true;
+  }
+  const std::optional<std::string>& duplicate() const { return duplicate_; }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+  std::optional<std::string> duplicate_;
+};
+
+Result<Json> parseObject(std::string_view body) {
+  if (body.size() > kMaxBodyBytes)
+    return fail(Errc::invalid_argument, std::string(api_detail::payloadTooLarge),
+                "request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes");
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return validationError("request body must be a JSON object");
+  DuplicateKeyCheck duplicates;
+  Json document;
+  try {
+    document = Json::parse(body, std::ref(duplicates));
+  } catch (const Json::exception& e) {
+    // nlohmann's text names the byte offset and what it expected.
+    return validationError(std::string("malformed JSON body: ") + e.what());
+  }
+  if (duplicates.duplicate()) return validationError("duplicate field: " + echoed(*duplicates.duplicate()));
+  if (!document.is_object()) return validationError("request body must be a JSON object");
+  return document;
+}
+
+Result<void> rejectUnknownFields(const Json& object, std::initializer_list<std::string_view> known,
+                                 std::string_view prefix = "") {
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return validationError("unknown field: " + std::string(prefix) + echoed(key));
+  }
+  return {};
+}
+
+const Json* field(const Json& object, std::string_view name) {
+  auto it = object.find(name);
+  return it == object.end() ? nullptr : &*it;
+}
+
+Result<std::string> readString(const Json& value, std::string_view name, size_t maxBytes = kMaxStringBytes) {
+  if (!value.is_string()) return validationError(std::string(name) + " must be a string");
+  const auto& text = value.get_ref<const std::string&>();
+  if (text.size() > maxBytes)
+    return validationError(std::string(name) + " must be at most " + std::to_string(maxBytes) + " bytes");
+  if (text.find('\0') != std::string::npos) return validationError(std::string(name) + " must not contain NUL");
+  return text;
+}
+
+Result<std::string> requireString(const Json& object, std::string_view name, size_t maxBytes = kMaxStringBytes) {
+  const Json* value = field(object, name);
+  if (!value) return validationError(std::string(name) + " is required");
+  return readString(*value, name, maxBytes);
+}
+
+Result<bool> readBool(const Json& value, std::string_view name) {
+  if (!value.is_boolean()) return validationError(std::string(name) + " must be true or false");
+  return value.get<bool>();
+}
+
+Result<uint64_t> readUnsigned(const Json& value, std::string_view name, uint64_t min, uint64_t max) {
+  auto outOfRange = [&] {
+    return validationError(std::string(name) + " must be an integer between " + std::to_string(min) + " and " +
+                           std::to_string(max));
+  };
+  if (value.is_number_unsigned()) {
+    uint64_t number = value.get<uint64_t>();
+    if (number < min || number > max) return outOfRange();
+    return number;
+  }
+  if (value.is_number_integer()) return outOfRange();  // negative
+  if (value.is_number_float()) {
+    // 1e30 or 5.0: an integer, if out of range; 1.5: not an integer at all.
+    double number = value.get<double>();
+    if (std::isfinite(number) && number == std::floor(number)) {
+      if (number >= 0 && number <= static_cast<double>(max) && number >= static_cast<double>(min))
+        return static_cast<uint64_t>(number);
+      return outOfRange();
+    }
+  }
+  return outOfRange();
+}
+
+Result<UnixMillis> readFutureTime(const Json& value, std::string_view name, UnixMillis now) {
+  BERTH_TRY(std::string text, readString(value, name, 64));
+  auto parsed = parseIsoMillis(text);
+  if (!parsed) return validationError(std::string(name) + " must be an ISO-8601 UTC time like 2025-01-15T10:30:00.000Z");
+  if (*parsed <= now) return validationError(std::string(name) + " must be in the future");
+  return *parsed;
+}
+
+// null clears; otherwise a time in the future.
+Result<std::optional<UnixMillis>> readOptionalFutureTime(const Json& value, std::string_view name, UnixMillis now) {
+  if (value.is_null()) return std::optional<UnixMillis>();
+  BERTH_TRY(UnixMillis time, readFutureTime(value, name, now));
+  return std::optional<UnixMillis>(time);
+}
+
+Result<std::string> readName(const Json& value, std::string_view name) {
+  BERTH_TRY(std::string text, readString(value, name, 64));
+  if (!isValidName(text)) return validationError(std::string(name) + " must be 1-64 characters of [A-Za-z0-9-]");
+  return text;
+}
+
+Result<std::vector<std::string>> readCommand(const Json& value) {
+  if (!value.is_array()) return validationError("command must be an array of strings");
+  if (value.size() > kMaxCommandArgs)
+    return validationError("command must have at most " + std::to_string(kMaxCommandArgs) + " elements");
+  std::vector<std::string> command;
+  for (size_t i = 0; i < value.size(); ++i) {
+    BERTH_TRY(std::string arg, readString(value[i], "command[" + std::to_string(i) + "]", kMaxCommandArgBytes));
+    command.push_back(std::move(arg));
+  }
+  if (!command.empty() && command.front().empty()) return validationError("command[0] must not be empty");
+  return command;
+}
+
+bool isEnvName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxEnvNameBytes) return false;
+  if (name.front() >= '0' && name.front() <= '9') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+Result<std::map<std::string, std::string>> readEnv(const Json& value) {
+  if (!value.is_object()) return validationError("env must be an object of string values");
+  if (value.size() > kMaxEnvEntries)
+    return validationError("env must have at most " + std::to_string(kMaxEnvEntries) + " entries");
+  std::map<std::string, std::string> env;
+  for (const auto& [key, entry] : value.items()) {
+    if (!isEnvName(key)) return validationError("env key " + echoed(key) + " must match [A-Za-z_][A-Za-z0-9_]*");
+    BERTH_TRY(std::string text, readString(entry, "env." + key, kMaxEnvValueBytes));
+    env.emplace(key, std::move(text));
+  }
+  return env;
+}
+
+Result<std::string> readWorkingDir(const Json& value) {
+  BERTH_TRY(std::string dir, readString(value, "working_dir"));
+  if (dir.empty() || dir.front() != '/') return validationError("working_dir must be an absolute path");
+  return dir;
+}
+
+Result<std::string> readHostname(const Json& value) {
+  BERTH_TRY(std::string name, readString(value, "hostname", kMaxHostnameBytes));
+  bool valid = !name.empty() && name.front() != '-' && name.front() != '.' &&
+               std::all_of(name.begin(), name.end(), [](char c) {
+                 return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                        c == '.';
+               });
+  if (!valid) return validationError("hostname must be 1-64 characters of [A-Za-z0-9.-], not starting with - or .");
+  return name;
+}
+
+Result<std::string> readObjectId(const Json& value, std::string_view name) {
+  BERTH_TRY(std::string id, readString(value, name, 64));
+  if (!isObjectId(id)) return invalidIdFormat(name);
+  return id;
+}
+
+// One resource limit: a positive integer, or null (no limit).
+template <typename T>
+Result<std::optional<T>> readLimit(const Json& object, std::string_view key, uint64_t max) {
+  const Json& value = object.at(std::string(key));
+  if (value.is_null()) return std::optional<T>();
+  BERTH_TRY(uint64_t number, readUnsigned(value, "resources." + std::string(key), 1, max));
+  return std::optional<T>(static_cast<T>(number));
+}
+
+Result<ResourcesPatch> readResources(const Json& value) {
+  if (!value.is_object()) return validationError("resources must be an object");
+  BERTH_TRYV(rejectUnknownFields(value, {"memory_mb", "cpu_millicores", "pids_max", "disk_mb"}, "resources."));
+  ResourcesPatch patch;
+  if (value.contains("memory_mb")) {
+    BERTH_TRY(patch.memoryMb, readLimit<uint64_t>(value, "memory_mb", kMaxMegabytes));
+  }
+  if (value.contains("cpu_millicores")) {
+    BERTH_TRY(patch.cpuMillicores, readLimit<uint32_t>(value, "cpu_millicores", std::numeric_limits<uint32_t>::max()));
+  }
+  if (value.contains("pids_max")) {
+    BERTH_TRY(patch.pidsMax, readLimit<uint64_t>(value, "pids_max", kMaxPids));
+  }
+  if (value.contains("disk_mb")) {
+    BERTH_TRY(patch.diskMb, readLimit<uint64_t>(value, "disk_mb", kMaxMegabytes));
+  }
+  return patch;
+}
+
+Result<std::string> readNetworkMode(const Json& value) {
+  BERTH_TRY(std::string mode, readString(value, "network", 64));
+  if (mode == "none") return mode;
+  if (mode == "bridge") return validationError("network \"bridge\" is not available yet; use \"none\"");
+  return validationError("network must be \"none\" or \"bridge\"");
+}
+
+Result<store::UserRole> readUserRole(const Json& value) {
+  BERTH_TRY(std::string name, readString(value, "role", 64));
+  auto role = store::parseRole(name);
+  if (!role) return validationError("role must be one of admin, user, guest");
+  return *role;
+}
+
+// --- query strings ---
+
+Result<void> rejectUnknownParams(const QueryParams& query, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : query) {
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return validationError("unknown query parameter: " + echoed(key));
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> singleParam(const QueryParams& query, const std::string& name) {
+  auto [first, last] = query.equal_range(name);
+  if (first == last) return std::optional<std::string>();
+  if (std::next(first) != last) return validationError("query parameter " + name + " given more than once");
+  return std::optional<std::string>(first->second);
+}
+
+Result<uint64_t> parseDecimal(std::string_view text, std::string_view name, uint64_t min, uint64_t max) {
+  auto bad = [&] {
+    return validationError(std::string(name) + " must be an integer between " + std::to_string(min) + " and " +
+                           std::to_string(max));
+  };
+  uint64_t value = 0;
+  // Digits only: no sign, no spaces, no hex; from_chars reports overflow.
+  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return bad();
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) return bad();
+  return value;
+}
+
+Result<std::optional<uint64_t>> decimalParam(const QueryParams& query, const std::string& name, uint64_t min,
+                                             uint64_t max) {
+  BERTH_TRY(auto text, singleParam(query, name));
+  if (!text) return std::optional<uint64_t>();
+  BERTH_TRY(uint64_t value, parseDecimal(*text, name, min, max));
+  return std::optional<uint64_t>(value);
+}
+
+Result<bool> boolParam(const QueryParams& query, const std::string& name) {
+  BERTH_TRY(auto text, singleParam(query, name));
+  if (!text) return false;
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  return validationError(name + " must be true or false");
+}
+
+Result<store::PageRequest> pageParams(const QueryParams& query) {
+  store::PageRequest page;
+  BERTH_TRY(auto number, decimalParam(query, "page", 1, kMaxPage));
+  BERTH_TRY(auto limit, decimalParam(query, "limit", 1, kMaxPageLimit));
+  if (number) page.page = *number;
+  if (limit) page.limit = *limit;
+  return page;
+}
+
+template <typename Enum, size_t N>
+std::optional<Enum> lookup(const std::pair<std::string_view, Enum> (&table)[N], std::string_view name) {
+  for (const auto& [text, value] : table)
+    if (text == name) return value;
+  return std::nullopt;
+}
+
+constexpr std::pair<std::string_view, store::LogSortBy> kSortFields[] = {
+    {"transition_time", store::LogSortBy::transition_time},
+    {"created_at", store::LogSortBy::created_at},
+    {"to_status", store::LogSortBy::to_status},
+    {"from_status", store::LogSortBy::from_status},
+};
+constexpr std::pair<std::string_view, store::SortOrder> kSortOrders[] = {
+    {"asc", store::SortOrder::asc},
+    {"desc", store::SortOrder::desc},
+};
+
+}  // namespace
+
+// --- query strings ---
+
+Result<ContainerListQuery> parseContainerListQuery(const QueryParams& query, bool allowProjectId) {
+  if (allowProjectId) {
+    BERTH_TRYV(rejectUnknownParams(query, {"page", "limit", "status", "project_id"}));
+  } else {
+    BERTH_TRYV(rejectUnknownParams(query, {"page", "limit", "status"}));
+  }
+  ContainerListQuery parsed;
+  BERTH_TRY(parsed.page, pageParams(query));
+  BERTH_TRY(auto status, singleParam(query, "status"));
+  if (status) {
+    auto value = store::parseStatus(*status);
+    // Deleted containers are never listed; asking for them is a mistake.
+    if (!value || *value == store::ContainerStatus::deleted)
+      return validationError("status must be one of creating, running, paused, stopped, failed, copying, expired");
+    parsed.status = *value;
+  }
+  BERTH_TRY(auto projectId, singleParam(query, "project_id"));
+  if (projectId) {
+    if (!isObjectId(*projectId)) return invalidIdFormat("project_id");
+    parsed.projectId = *projectId;
+  }
+  return parsed;
+}
+
+Result<store::LogQuery> parseStatusLogQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"page", "limit", "sort_by", "sort_order"}));
+  store::LogQuery parsed;
+  BERTH_TRY(parsed.page, pageParams(query));
+  BERTH_TRY(auto sortBy, singleParam(query, "sort_by"));
+  if (sortBy) {
+    auto value = lookup(kSortFields, *sortBy);
+    if (!value) return validationError("sort_by must be one of transition_time, created_at, to_status, from_status");
+    parsed.sortBy = *value;
+  }
+  BERTH_TRY(auto order, singleParam(query, "sort_order"));
+  if (order) {
+    auto value = lookup(kSortOrders, *order);
+    if (!value) return validationError("sort_order must be asc or desc");
+    parsed.order = *value;
+  }
+  return parsed;
+}
+
+Result<runtime::OperationOptions> parseOperationQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"timeout"}));
+  runtime::OperationOptions options;
+  BERTH_TRY(auto timeout, decimalParam(query, "timeout", 0, kMaxOperationTimeoutSeconds));
+  if (timeout) options.timeout = std::chrono::seconds(*timeout);
+  return options;
+}
+
+Result<DeleteOptions> parseDeleteQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"force", "keep_volume"}));
+  DeleteOptions options;
+  BERTH_TRY(options.force, boolParam(query, "force"));
+  BERTH_TRY(options.keepVolume, boolParam(query, "keep_volume"));
+  return options;
+}
+
+Result<bool> parseGetContainerQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"runtime"}));
+  return boolParam(query, "runtime");
+}
+
+Result<void> expectNoQuery(const QueryParams& query) { return rejectUnknownParams(query, {}); }
+
+// --- path segments ---
+
+Result<runtime::Operation> parseOperationName(std::string_view name) {
+  auto op = runtime::parseOperation(name);
+  if (!op) {
+    return validationError("unknown operation " + echoed(name) +
+                           "; expected one of start, stop, force-stop, restart, pause, resume");
+  }
+  return *op;
+}
+
+// --- bodies ---
+
+Result<void> expectEmptyBody(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return {};
+  BERTH_TRY(Json object, parseObject(body));
+  if (!object.empty()) return validationError("this endpoint takes no request body (unknown field: " + echoed(object.begin().key()) + ")");
+  return {};
+}
+
+Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, UnixMillis now) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"name", "image", "command", "env", "working_dir", "hostname", "project_id",
+                                          "autostart", "resources", "network", "expires_at"}));
+  runtime::CreateRequest request;
+  const Json* name = field(object, "name");
+  if (!name) return validationError("name is required");
+  BERTH_TRY(request.name, readName(*name, "name"));
+  if (const Json* value = field(object, "image")) {
+    BERTH_TRY(request.image, readString(*value, "image", 256));
+    if (request.image.empty()) return validationError("image must not be empty");
+  }
+  if (const Json* value = field(object, "command")) {
+    BERTH_TRY(request.command, readCommand(*value));
+  }
+  if (const Json* value = field(object, "env")) {
+    BERTH_TRY(request.env, readEnv(*value));
+  }
+  if (const Json* value = field(object, "working_dir")) {
+    BERTH_TRY(request.workingDir, readWorkingDir(*value));
+  }
+  if (const Json* value = field(object, "hostname")) {
+    BERTH_TRY(request.hostname, readHostname(*value));
+  }
+  if (const Json* value = field(object, "project_id")) {
+    BERTH_TRY(request.projectId, readObjectId(*value, "project_id"));
+  }
+  if (const Json* value = field(object, "autostart")) {
+    BERTH_TRY(request.autostart, readBool(*value, "autostart"));
+  }
+  if (const Json* value = field(object, "resources")) {
+    BERTH_TRY(ResourcesPatch patch, readResources(*value));
+    request.resources = patch.applyTo({});
+  }
+  if (const Json* value = field(object, "network")) {
+    BERTH_TRY(request.networkMode, readNetworkMode(*value));
+  }
+  if (const Json* value = field(object, "expires_at")) {
+    BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
+  }
+  return request;
+}
+
+store::Resources ResourcesPatch::applyTo(store::Resources current) const {
+  if (memoryMb) current.memoryMb = *memoryMb;
+  if (cpuMillicores) current.cpuMillicores = *cpuMillicores;
+  if (pidsMax) current.pidsMax = *pidsMax;
+  if (diskMb) current.diskMb = *diskMb;
+  return current;
+}
+
+Result<ContainerUpdate> parseUpdateContainerBody(std::string_view body, UnixMillis now) {
+  BERTH_TRY(Json object, parseObject(body));
+  for (std::string_view fixed : {"image", "hostname", "project_id", "network"}) {
+    if (object.contains(fixed)) return validationError(std::string(fixed) + " cannot be changed after creation");
+  }
+  BERTH_TRYV(rejectUnknownFields(object,
+                                 {"name", "autostart", "env", "command", "working_dir", "resources", "expires_at"}));
+  ContainerUpdate update;
+  runtime::UpdateRequest& request = update.request;
+  if (const Json* value = field(object, "name")) {
+    BERTH_TRY(request.name, readName(*value, "name"));
+  }
+  if (const Json* value = field(object, "autostart")) {
+    BERTH_TRY(request.autostart, readBool(*value, "autostart"));
+  }
+  if (const Json* value = field(object, "env")) {
+    BERTH_TRY(request.env, readEnv(*value));
+  }
+  if (const Json* value = field(object, "command")) {
+    BERTH_TRY(request.command, readCommand(*value));
+  }
+  if (const Json* value = field(object, "working_dir")) {
+    BERTH_TRY(request.workingDir, readWorkingDir(*value));
+  }
+  if (const Json* value = field(object, "resources")) {
+    BERTH_TRY(update.resources, readResources(*value));
+  }
+  if (const Json* value = field(object, "expires_at")) {
+    BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
+  }
+  return update;
+}
+
+Result<Credentials> parseLoginBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"username", "password"}));
+  Credentials credentials;
+  BERTH_TRY(credentials.username, requireString(object, "username", 256));
+  BERTH_TRY(credentials.password, requireString(object, "password", 1024));
+  return credentials;
+}
+
+Result<runtime::NewUser> parseNewUserBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"username", "password", "role", "guest_expires_at"}));
+  runtime::NewUser user;
+  BERTH_TRY(user.username, requireString(object, "username", 256));
+  BERTH_TRY(user.password, requireString(object, "password", 1024));
+  if (const Json* value = field(object, "role")) {
+    BERTH_TRY(user.role, readUserRole(*value));
+  }
+  if (const Json* value = field(object, "guest_expires_at")) {
+    if (!value->is_null()) {
+      BERTH_TRY(std::string text, readString(*value, "guest_expires_at", 64));
+      auto time = parseIsoMillis(text);
+      if (!time) return validationError("guest_expires_at must be an ISO-8601 UTC time like 2025-01-15T10:30:00.000Z");
+      user.guestExpiresAt = *time;
+    }
+  }
+  return user;
+}
+
+Result<runtime::UserChange> parseUserChangeBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"password", "role", "banned", "guest_expires_at"}));
+  runtime::UserChange change;
+  if (const Json* value = field(object, "password")) {
+    BERTH_TRY(change.password, readString(*value, "password", 1024));
+  }
+  if (const Json* value = field(object, "role")) {
+    BERTH_TRY(change.role, readUserRole(*value));
+  }
+  if (const Json* value = field(object, "banned")) {
+    BERTH_TRY(change.banned, readBool(*value, "banned"));
+  }
+  if (const Json* value = field(object, "guest_expires_at")) {
+    if (value->is_null()) {
+      change.guestExpiresAt = std::optional<UnixMillis>();
+    } else {
+      BERTH_TRY(std::string text, readString(*value, "guest_expires_at", 64));
+      auto time = parseIsoMillis(text);
+      if (!time) return validationError("guest_expires_at must be an ISO-8601 UTC time like 2025-01-15T10:30:00.000Z");
+      change.guestExpiresAt = std::optional<UnixMillis>(*time);
+    }
+  }
+  return change;
+}
+
+Result<std::string> parseNewProjectBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"name"}));
+  const Json* name = field(object, "name");
+  if (!name) return validationError("name is required");
+  return readName(*name, "name");
+}
+
+Result<NewMember> parseNewMemberBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"user_id", "role"}));
+  NewMember member;
+  const Json* userId = field(object, "user_id");
+  if (!userId) return validationError("user_id is required");
+  BERTH_TRY(member.userId, readObjectId(*userId, "user_id"));
+  BERTH_TRY(std::string roleName, requireString(object, "role", 64));
+  auto role = store::parseProjectRole(roleName);
+  if (!role) return validationError("role must be one of viewer, operator, owner");
+  member.role = *role;
+  return member;
+}
+
+}  // namespace berth::api

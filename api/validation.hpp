@@ -1,0 +1,102 @@
+#pragma once
+// Strict parsing of request bodies and query strings into the runtime's
+// request types (API.md §3-§6). Pure functions without I/O or state, so they
+// are unit-tested and fuzzed (tests/fuzz/request_validation_fuzz.cpp) alone.
+//
+// Every refusal is Errc::invalid_argument with a message that names the field
+// (detail invalid_id_format for a malformed id, payload_too_large for a body
+// over kMaxBodyBytes). Bodies are JSON objects; unknown, duplicate, missing
+// required and mistyped fields are refused, as are out-of-range numbers.
+// Query parameters must be known to the endpoint and given at most once.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/http_types.hpp"
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "runtime/accounts.hpp"
+#include "runtime/manager.hpp"
+
+namespace berth::api {
+
+inline constexpr size_t kMaxBodyBytes = 1u << 20;
+inline constexpr uint64_t kMaxPage = 1'000'000'000;
+inline constexpr uint64_t kMaxPageLimit = 100;
+inline constexpr uint64_t kMaxOperationTimeoutSeconds = 3600;
+
+// --- query strings ---
+
+// GET /api/v1/containers (?page&limit&status&project_id) and, without
+// project_id, GET /api/v1/projects/{id}/containers.
+struct ContainerListQuery {
+  store::PageRequest page;
+  std::optional<store::ContainerStatus> status;
+  std::optional<std::string> projectId;
+};
+Result<ContainerListQuery> parseContainerListQuery(const QueryParams& query, bool allowProjectId);
+// ?page&limit&sort_by&sort_order
+Result<store::LogQuery> parseStatusLogQuery(const QueryParams& query);
+// ?timeout=0..3600 (seconds)
+Result<runtime::OperationOptions> parseOperationQuery(const QueryParams& query);
+struct DeleteOptions {
+  bool force = false;
+  bool keepVolume = false;
+};
+// ?force=true&keep_volume=true
+Result<DeleteOptions> parseDeleteQuery(const QueryParams& query);
+// ?runtime=true: whether to add runtime_info.
+Result<bool> parseGetContainerQuery(const QueryParams& query);
+Result<void> expectNoQuery(const QueryParams& query);
+
+// --- path segments ---
+
+// The {operation} of POST /api/v1/containers/{id}/{operation}.
+Result<runtime::Operation> parseOperationName(std::string_view name);
+
+// --- bodies ---
+
+// Endpoints that take no body accept an empty one or `{}`.
+Result<void> expectEmptyBody(std::string_view body);
+
+// POST /api/v1/containers. request.projectId stays empty when project_id is
+// absent (the handler puts the caller's personal project there). `now` bounds
+// expires_at, which must lie in the future.
+Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, UnixMillis now);
+
+// A PATCH of resources changes only the limits it names; null removes one.
+struct ResourcesPatch {
+  std::optional<std::optional<uint64_t>> memoryMb;
+  std::optional<std::optional<uint32_t>> cpuMillicores;
+  std::optional<std::optional<uint64_t>> pidsMax;
+  std::optional<std::optional<uint64_t>> diskMb;
+  store::Resources applyTo(store::Resources current) const;
+};
+struct ContainerUpdate {
+  runtime::UpdateRequest request;  // request.resources is left empty: see `resources`
+  std::optional<ResourcesPatch> resources;
+};
+// PATCH /api/v1/containers/{id}
+Result<ContainerUpdate> parseUpdateContainerBody(std::string_view body, UnixMillis now);
+
+struct Credentials {
+  std::string username;
+  std::string password;
+};
+// POST /api/v1/auth/login
+Result<Credentials> parseLoginBody(std::string_view body);
+// POST /api/v1/users
+Result<runtime::NewUser> parseNewUserBody(std::string_view body);
+// PATCH /api/v1/users/{id}
+Result<runtime::UserChange> parseUserChangeBody(std::string_view body);
+// POST /api/v1/projects: the project name.
+Result<std::string> parseNewProjectBody(std::string_view body);
+struct NewMember {
+  std::string userId;
+  store::ProjectRole role = store::ProjectRole::viewer;
+};
+// POST /api/v1/projects/{id}/members
+Result<NewMember> parseNewMemberBody(std::string_view body);
+
+}  // namespace berth::api

@@ -1,0 +1,159 @@
+#include "namespaces/security.hpp"
+
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/capability.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "common/files.hpp"
+#include "common/unique_fd.hpp"
+
+namespace berth::ns {
+
+namespace {
+
+// Docker's, containerd's and runc's default set: enough for a root process
+// to manage its own files, users and ports, nothing that reaches the host.
+constexpr int kKeptCaps[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,  CAP_FOWNER,     CAP_MKNOD,
+                             CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,  CAP_SETFCAP,    CAP_SETPCAP,
+                             CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE};
+
+// The default seccomp filter allows everything except what follows, which
+// returns EPERM. Most of it is already refused for lack of a capability;
+// the filter is the second wall for when a capability check has a hole, and
+// it also shrinks the kernel surface a container can reach at all.
+//   host kernel and machine state: init_module, finit_module, delete_module,
+//     kexec_load, kexec_file_load, reboot, swapon, swapoff, acct, iopl, ioperm
+//   the mount tree (fixed at setup; also the new mount API): mount, umount2,
+//     pivot_root, move_mount, open_tree, fsopen, fsconfig, fsmount, fspick,
+//     mount_setattr
+//   namespaces (a user namespace would hand out a fresh full capability set):
+//     unshare, setns; clone with any CLONE_NEW* flag (below); clone3 returns
+//     ENOSYS instead, as its flags sit in memory a filter cannot read, and
+//     glibc then falls back to clone
+//   large kernel attack surface, not namespaced: bpf, perf_event_open,
+//     userfaultfd, keyctl, add_key, request_key, lookup_dcookie
+//   other processes' memory: ptrace, process_vm_readv, process_vm_writev
+//   host files by handle, past the mount tree (the "shocker" escape):
+//     open_by_handle_at, name_to_handle_at
+//   host-global clocks and logs: settimeofday, clock_settime, clock_adjtime,
+//     adjtimex, syslog, quotactl, vhangup
+//   personality: values above 0x20008 (see below), so ASLR cannot be turned
+//     off; a rule cannot also except the 0xffffffff query, so that fails too
+// Syscalls of any other architecture (x86 32-bit, x32) kill the process:
+// the numbers above mean nothing there.
+constexpr int kDeniedSyscalls[] = {
+    SCMP_SYS(init_module),     SCMP_SYS(finit_module),      SCMP_SYS(delete_module),   SCMP_SYS(kexec_load),
+    SCMP_SYS(kexec_file_load), SCMP_SYS(reboot),            SCMP_SYS(swapon),          SCMP_SYS(swapoff),
+    SCMP_SYS(acct),            SCMP_SYS(iopl),              SCMP_SYS(ioperm),          SCMP_SYS(mount),
+    SCMP_SYS(umount2),         SCMP_SYS(pivot_root),        SCMP_SYS(move_mount),      SCMP_SYS(open_tree),
+    SCMP_SYS(fsopen),          SCMP_SYS(fsconfig),          SCMP_SYS(fsmount),         SCMP_SYS(fspick),
+    SCMP_SYS(mount_setattr),   SCMP_SYS(unshare),           SCMP_SYS(setns),           SCMP_SYS(bpf),
+    SCMP_SYS(perf_event_open), SCMP_SYS(userfaultfd),       SCMP_SYS(keyctl),          SCMP_SYS(add_key),
+    SCMP_SYS(request_key),     SCMP_SYS(lookup_dcookie),    SCMP_SYS(ptrace),          SCMP_SYS(process_vm_readv),
+    SCMP_SYS(process_vm_writev), SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at), SCMP_SYS(settimeofday),
+    SCMP_SYS(clock_settime),   SCMP_SYS(clock_adjtime),     SCMP_SYS(adjtimex),        SCMP_SYS(syslog),
+    SCMP_SYS(quotactl),        SCMP_SYS(vhangup),
+};
+
+constexpr std::uint64_t kNamespaceCloneFlags[] = {CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                                                  CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET};
+
+// Personalities up to PER_LINUX32 | UNAME26 pass; above it are the flags that
+// turn off ASLR or make data executable.
+constexpr std::uint64_t kMaxPersonality = 0x20008;
+
+using FilterContext = std::unique_ptr<void, decltype(&seccomp_release)>;
+
+Result<void> check(int rc, const std::string& what) {
+  // libseccomp returns -errno.
+  if (rc < 0) return sysFail(Errc::internal, "seccomp: " + what, -rc);
+  return {};
+}
+
+Result<void> addDenials(scmp_filter_ctx ctx) {
+  const std::uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+  for (int syscall : kDeniedSyscalls) {
+    BERTH_TRYV(check(seccomp_rule_add(ctx, eperm, syscall, 0), "deny syscall " + std::to_string(syscall)));
+  }
+  BERTH_TRYV(check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "deny clone3"));
+  // Rules of one syscall are alternatives: one per flag is "any flag set".
+  for (std::uint64_t flag : kNamespaceCloneFlags) {
+    BERTH_TRYV(check(seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0_64(SCMP_CMP_MASKED_EQ, flag, flag)),
+                     "deny clone with namespace flags"));
+  }
+  BERTH_TRYV(check(seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1, SCMP_A0_64(SCMP_CMP_GT, kMaxPersonality)),
+                   "restrict personality"));
+  return {};
+}
+
+// libseccomp only exports to an fd; a memfd gives the program back as bytes.
+Result<std::vector<sock_filter>> exportProgram(scmp_filter_ctx ctx) {
+  UniqueFd memory(::memfd_create("berth-seccomp", MFD_CLOEXEC));
+  if (!memory) return sysFail(Errc::host_refused, "memfd_create");
+  BERTH_TRYV(check(seccomp_export_bpf(ctx, memory.get()), "export"));
+  BERTH_TRY(std::string bytes, readFd(memory.get()));
+  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0)
+    return fail(Errc::internal, "seccomp: exported program of " + std::to_string(bytes.size()) + " bytes");
+  std::vector<sock_filter> program(bytes.size() / sizeof(sock_filter));
+  std::memcpy(program.data(), bytes.data(), bytes.size());
+  return program;
+}
+
+Result<std::vector<sock_filter>> compileSeccompFilter() {
+  FilterContext ctx(seccomp_init(SCMP_ACT_ALLOW), &seccomp_release);
+  if (!ctx) return fail(Errc::internal, "seccomp_init failed");
+  // The context holds the native architecture only; say what the others get.
+  BERTH_TRYV(check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "set bad-arch action"));
+  BERTH_TRYV(addDenials(ctx.get()));
+  return exportProgram(ctx.get());
+}
+
+}  // namespace
+
+std::uint64_t defaultCapabilities() {
+  std::uint64_t mask = 0;
+  for (int cap : kKeptCaps) mask |= std::uint64_t{1} << cap;
+  return mask;
+}
+
+Result<SecurityPlan> prepareSecurity() {
+  SecurityPlan plan;
+  plan.keptCaps = defaultCapabilities();
+  plan.lastCap = cap_max_bits() - 1;
+  BERTH_TRY(plan.seccompFilter, compileSeccompFilter());
+  return plan;
+}
+
+int limitCapabilities(const SecurityPlan& plan) noexcept {
+  for (int cap = 0; cap <= plan.lastCap; ++cap) {
+    const bool kept = cap < 64 && (plan.keptCaps & (std::uint64_t{1} << cap)) != 0;
+    if (!kept && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
+  }
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int word = 0; word < 2; ++word) {
+    const auto bits = static_cast<std::uint32_t>(plan.keptCaps >> (32 * word));
+    data[word].permitted = bits;
+    data[word].effective = bits;
+  }
+  if (::syscall(SYS_capset, &header, data) != 0) return errno;
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return errno;
+  return 0;
+}
+
+int loadSeccompFilter(const SecurityPlan& plan) noexcept {
+  sock_fprog program{static_cast<unsigned short>(plan.seccompFilter.size()),
+                     const_cast<sock_filter*>(plan.seccompFilter.data())};
+  return ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0 ? 0 : errno;
+}
+
+}  // namespace berth::ns

@@ -1,0 +1,35 @@
+#pragma once
+// The container side of DESIGN.md's security defaults: the capability set of
+// the mainstream runtimes and nothing more, no_new_privs, and a default
+// seccomp filter. libcap and libseccomp run in the parent only; the child
+// between clone and exec applies the result with plain system calls.
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace berth::ns {
+
+struct SecurityPlan {
+  std::uint64_t keptCaps = 0;              // bounding, permitted and effective set
+  int lastCap = 0;                         // highest capability the running kernel knows
+  std::vector<sock_filter> seccompFilter;  // compiled BPF, loaded as is by the child
+};
+
+// The default profile, compiled in the parent.
+Result<SecurityPlan> prepareSecurity();
+
+// The default capability set as a mask (bit n = capability n), as
+// /proc/<pid>/status shows it in CapBnd.
+std::uint64_t defaultCapabilities();
+
+// Child side, async-signal-safe; each returns 0 or an errno.
+// Drops everything else from the bounding set, sets permitted and effective
+// to the kept set, clears inheritable and ambient.
+int limitCapabilities(const SecurityPlan& plan) noexcept;
+// Needs no_new_privs (or CAP_SYS_ADMIN) already set.
+int loadSeccompFilter(const SecurityPlan& plan) noexcept;
+
+}  // namespace berth::ns

@@ -1,0 +1,137 @@
+#pragma once
+// Users, projects, memberships and bearer tokens (API.md §3). The HTTP layer
+// asks this class who a caller is and what it may do; it never sees a
+// password hash, the signing secret or the store.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "store/records.hpp"
+
+namespace berth::store {
+class Store;
+}
+
+namespace berth::runtime {
+
+using store::Membership;
+using store::ProjectRecord;
+using store::ProjectRole;
+using store::UserRecord;
+using store::UserRole;
+
+struct AccountsConfig {
+  std::string dataDir;                      // jwt.secret and admin.password live here (0600)
+  int64_t tokenLifetimeSeconds = 24 * 3600;
+  // Argon2id cost; tests and benchmarks lower it (libsodium's INTERACTIVE by default).
+  bool fastPasswordHashing = false;
+};
+
+// The authenticated caller of one request.
+struct Principal {
+  UserRecord user;
+  std::string tokenId;       // jti
+  UnixMillis tokenExpiresAt = 0;
+  bool isAdmin() const { return user.role == UserRole::admin; }
+};
+
+struct LoginResult {
+  std::string token;
+  UnixMillis expiresAt = 0;
+  UserRecord user;
+};
+
+struct NewUser {
+  std::string username;  // 1-64 of [A-Za-z0-9._-]
+  std::string password;  // 8..1024 bytes
+  UserRole role = UserRole::user;
+  std::optional<UnixMillis> guestExpiresAt;
+};
+
+struct UserChange {
+  std::optional<std::string> password;
+  std::optional<UserRole> role;
+  std::optional<bool> banned;
+  std::optional<std::optional<UnixMillis>> guestExpiresAt;  // set, or clear with nullopt inside
+};
+
+// Error details (Error::detail) the HTTP layer maps to wire codes:
+//   unauthenticated: "missing_token", "invalid_token", "token_expired", "invalid_credentials"
+//   permission_denied: "account_banned", "guest_expired", "insufficient_permissions"
+//   not_found: "user_not_found", "project_not_found"
+//   already_exists: "username_taken"
+//   invalid_argument: message names the field
+namespace auth_detail {
+inline constexpr std::string_view missingToken = "missing_token";
+inline constexpr std::string_view invalidToken = "invalid_token";
+inline constexpr std::string_view tokenExpired = "token_expired";
+inline constexpr std::string_view invalidCredentials = "invalid_credentials";
+inline constexpr std::string_view accountBanned = "account_banned";
+inline constexpr std::string_view guestExpired = "guest_expired";
+inline constexpr std::string_view insufficientPermissions = "insufficient_permissions";
+inline constexpr std::string_view userNotFound = "user_not_found";
+inline constexpr std::string_view projectNotFound = "project_not_found";
+inline constexpr std::string_view usernameTaken = "username_taken";
+}  // namespace auth_detail
+
+class Accounts {
+ public:
+  // Loads or creates <dataDir>/jwt.secret (32 random bytes, 0600). On a store
+  // without users, creates `admin` (with its personal project) and writes its
+  // password to <dataDir>/admin.password (0600); bootstrapPasswordFile() then
+  // names that file so the caller can log it.
+  static Result<std::unique_ptr<Accounts>> open(const AccountsConfig& config, store::Store& store);
+  ~Accounts();
+  Accounts(const Accounts&) = delete;
+  Accounts& operator=(const Accounts&) = delete;
+
+  std::optional<std::string> bootstrapPasswordFile() const;
+
+  // --- tokens ---
+  // invalid_credentials for an unknown user or wrong password; account_banned for a banned one.
+  Result<LoginResult> login(std::string_view username, std::string_view password);
+  // The bearer token of a request (without "Bearer "). Empty: missing_token.
+  // HS256 only (alg none or any other is invalid_token); revoked jti, unknown
+  // user: invalid_token; past exp: token_expired; banned: account_banned.
+  Result<Principal> authenticate(std::string_view token) const;
+  Result<void> logout(const Principal& principal);
+
+  // --- users (admin only; the caller checks isAdmin()) ---
+  // Creates the user and its personal project (the user its owner).
+  Result<UserRecord> createUser(const NewUser& user);
+  Result<UserRecord> getUser(const std::string& id) const;         // user_not_found
+  Result<std::vector<UserRecord>> listUsers() const;
+  Result<UserRecord> updateUser(const std::string& id, const UserChange& change);
+  Result<void> deleteUser(const std::string& id);
+
+  // --- projects ---
+  Result<ProjectRecord> createProject(const Principal& owner, std::string_view name);
+  // project_not_found for unknown ones and for projects the principal cannot see.
+  Result<ProjectRecord> getProject(const Principal& principal, const std::string& id) const;
+  // Admins: all projects; others: those they are members of.
+  Result<std::vector<ProjectRecord>> listProjects(const Principal& principal) const;
+  // Owner of the project or admin; user_not_found for an unknown user.
+  Result<Membership> addMember(const Principal& principal, const std::string& projectId,
+                               const std::string& userId, ProjectRole role);
+  Result<void> removeMember(const Principal& principal, const std::string& projectId, const std::string& userId);
+
+  // --- permissions ---
+  // The principal's role in a project: owner for admins, the membership role
+  // otherwise, nullopt when it cannot see the project (the API answers 404 then).
+  std::optional<ProjectRole> roleIn(const Principal& principal, const std::string& projectId) const;
+  // Projects whose containers the principal may list; nullopt = all (admin).
+  std::optional<std::vector<std::string>> visibleProjects(const Principal& principal) const;
+  // A guest past guest_expires_at may read but not change anything: guest_expired.
+  Result<void> checkMayMutate(const Principal& principal) const;
+
+ private:
+  struct Impl;
+  explicit Accounts(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace berth::runtime

@@ -1,0 +1,183 @@
+// Status logs: appending an entry with its indexes, paging one container's
+// log through the index of the requested sort key, and the global replay.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "common/clock.hpp"
+#include "store/codec.hpp"
+#include "store/keys.hpp"
+#include "store/paging.hpp"
+#include "store/store.hpp"
+#include "store/store_impl.hpp"
+
+namespace berth::store {
+
+using keys::kIdBytes;
+
+Result<StatusLogEntry> Store::Impl::appendLog(Txn& txn, std::string_view cidBin, StatusLogEntry entry) {
+  // The last id ever written, persisted in this same transaction: ids stay
+  // strictly increasing across threads (LMDB has one writer), restarts and
+  // clock steps backwards.
+  uint32_t lastSeconds = 0;
+  uint64_t lastSequence = 0;
+  {
+    BERTH_TRY(auto last, txn.get(db.meta, kMetaLastLogId));
+    if (last) {
+      if (last->size() != kIdBytes)
+        return fail(Errc::internal, "corrupt meta[" + std::string(kMetaLastLogId) + "]: " + std::to_string(last->size()) +
+                                        " bytes, not " + std::to_string(kIdBytes));
+      lastSeconds = keys::readBe32(*last);
+      lastSequence = keys::readBe64(last->substr(4));
+    }
+  }
+  entry.createdAt = nowMillis();
+  auto nowSeconds = static_cast<uint32_t>(
+      std::clamp<int64_t>(entry.createdAt / 1000, 0, std::numeric_limits<uint32_t>::max()));
+  uint32_t seconds = std::max(nowSeconds, lastSeconds);
+  uint64_t sequence = lastSequence + 1;  // one sequence for the whole store
+  if (lastSequence == std::numeric_limits<uint64_t>::max()) {
+    if (lastSeconds == std::numeric_limits<uint32_t>::max())
+      return fail(Errc::resource_exhausted, "status-log entry ids are exhausted");
+    seconds = std::max(seconds, lastSeconds + 1);
+    sequence = 0;
+  }
+  std::string eid = keys::entryIdBin(seconds, sequence);
+  entry.id = keys::binToId(eid);
+  entry.containerId = keys::binToId(cidBin);
+  BERTH_TRY(auto bytes, codec::encode(entry));
+
+  std::string logKey = keys::logKey(cidBin, eid);
+  BERTH_TRYV(txn.put(db.logs, logKey, bytes, MDB_NOOVERWRITE));
+  BERTH_TRYV(txn.put(db.logsById, logKey, {}));
+  BERTH_TRYV(txn.put(db.logsByTime, keys::logTimeKey(cidBin, entry.transitionTime, eid), {}));
+  BERTH_TRYV(txn.put(db.logsByTo, keys::logStatusKey(cidBin, entry.toStatus, eid), {}));
+  BERTH_TRYV(txn.put(db.logsByFrom, keys::logStatusKey(cidBin, entry.fromStatus, eid), {}));
+  uint64_t count = 0;
+  {
+    BERTH_TRY(auto counted, txn.get(db.logCounts, cidBin));
+    if (counted) count = keys::readBe64(*counted);
+  }
+  BERTH_TRYV(txn.put(db.logCounts, cidBin, keys::be64(count + 1)));
+  BERTH_TRYV(txn.put(db.logIds, eid, cidBin, MDB_APPEND));  // ids only grow: append
+  BERTH_TRYV(txn.put(db.meta, kMetaLastLogId, eid));
+  return entry;
+}
+
+namespace {
+
+Result<StatusLogEntry> decodeEntryAt(std::string_view bytes, std::string_view key) {
+  auto entry = codec::decodeEntry(bytes);
+  if (!entry) return tl::unexpected(std::move(entry.error()).wrap("logs[" + showKey(key) + "]"));
+  return entry;
+}
+
+}  // namespace
+
+Result<LogPage> Store::statusLogs(const std::string& containerId, const LogQuery& query) const {
+  BERTH_TRYV(paging::check(query.page));
+  auto cid = keys::idToBin(containerId);
+  if (!cid) return fail(Errc::not_found, "container " + containerId + " not found");
+  const Impl& m = *impl_;
+
+  const Db* index = nullptr;
+  switch (query.sortBy) {
+    case LogSortBy::transition_time: index = &m.db.logsByTime; break;
+    case LogSortBy::created_at: index = &m.db.logsById; break;  // created_at order is id order
+    case LogSortBy::to_status: index = &m.db.logsByTo; break;
+    case LogSortBy::from_status: index = &m.db.logsByFrom; break;
+  }
+  if (index == nullptr) return fail(Errc::invalid_argument, "unknown sort key");
+
+  return m.read([&](Txn& txn) -> Result<LogPage> {
+    BERTH_TRY(auto record, txn.get(m.db.containers, *cid));
+    if (!record) return fail(Errc::not_found, "container " + containerId + " not found");
+    uint64_t total = 0;
+    {
+      BERTH_TRY(auto counted, txn.get(m.db.logCounts, *cid));
+      if (counted) total = keys::readBe64(*counted);
+    }
+    LogPage page;
+    page.pagination = paging::paginate(total, query.page);
+    auto window = paging::window(total, query.page);
+    if (!window) return page;
+
+    // Walk this container's key range of the index from the nearer end: skip
+    // what lies before the page, then read the page. Every index key ends in
+    // the entry id, so equal sort values come out in id order, reversed with
+    // the direction.
+    bool forward = query.order == SortOrder::asc;
+    uint64_t skip = window->offset;
+    const uint64_t after = total - window->offset - window->count;
+    const bool fromOtherEnd = after < skip;
+    if (fromOtherEnd) {
+      forward = !forward;
+      skip = after;
+    }
+
+    BERTH_TRY(auto cursor, Cursor::open(txn, *index));
+    bool at = false;
+    if (forward) {
+      BERTH_TRY(at, cursor.seek(*cid));
+      at = at && keys::hasPrefix(cursor.key(), *cid);
+    } else {
+      BERTH_TRY(at, cursor.lastWithPrefix(*cid));
+    }
+    auto step = [&]() -> Result<bool> {
+      BERTH_TRY(bool moved, forward ? cursor.next() : cursor.prev());
+      return moved && keys::hasPrefix(cursor.key(), *cid);
+    };
+    for (uint64_t i = 0; i < skip && at; ++i) {
+      BERTH_TRY(at, step());
+    }
+
+    page.logs.reserve(static_cast<size_t>(std::min<uint64_t>(window->count, 1024)));  // limit is the caller's
+    while (at && page.logs.size() < window->count) {
+      std::string_view key = cursor.key();
+      if (key.size() < 2 * kIdBytes) return fail(Errc::internal, std::string("corrupt key in ") + index->name + ": " + showKey(key));
+      std::string logKey = keys::logKey(*cid, key.substr(key.size() - kIdBytes));
+      BERTH_TRY(auto bytes, txn.get(m.db.logs, logKey));
+      if (!bytes)
+        return fail(Errc::internal, std::string(index->name) + "[" + showKey(key) + "] names an entry that is not in logs");
+      BERTH_TRY(auto entry, decodeEntryAt(*bytes, logKey));
+      page.logs.push_back(std::move(entry));
+      BERTH_TRY(at, step());
+    }
+    if (fromOtherEnd) std::reverse(page.logs.begin(), page.logs.end());
+    return page;
+  });
+}
+
+Result<std::vector<StatusLogEntry>> Store::logEntriesAfter(const std::string& afterId, size_t limit) const {
+  std::optional<std::string> after;
+  if (!afterId.empty()) {
+    after = keys::idToBin(afterId);
+    if (!after) return fail(Errc::invalid_argument, "entry id '" + afterId + "' is not 24 lowercase hex");
+  }
+  if (limit == 0) return std::vector<StatusLogEntry>{};
+  const Impl& m = *impl_;
+  return m.read([&](Txn& txn) -> Result<std::vector<StatusLogEntry>> {
+    std::vector<StatusLogEntry> entries;
+    BERTH_TRY(auto cursor, Cursor::open(txn, m.db.logIds));
+    bool at = false;
+    if (after) {
+      BERTH_TRY(at, cursor.seek(*after));
+      if (at && cursor.key() == *after) {
+        BERTH_TRY(at, cursor.next());
+      }
+    } else {
+      BERTH_TRY(at, cursor.first());
+    }
+    while (at && entries.size() < limit) {
+      std::string logKey = keys::logKey(cursor.value(), cursor.key());
+      BERTH_TRY(auto bytes, txn.get(m.db.logs, logKey));
+      if (!bytes) return fail(Errc::internal, "log_ids[" + showKey(cursor.key()) + "] names an entry that is not in logs");
+      BERTH_TRY(auto entry, decodeEntryAt(*bytes, logKey));
+      entries.push_back(std::move(entry));
+      BERTH_TRY(at, cursor.next());
+    }
+    return entries;
+  });
+}
+
+}  // namespace berth::store

@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "api/config.hpp"
+#include "support/test_support.hpp"
+
+using namespace berth;
+using namespace berth::api;
+
+TEST_CASE("config: an empty document keeps every default") {
+  auto config = parseConfigYaml("");
+  REQUIRE(config);
+  CHECK(config->listen == "127.0.0.1:8080");
+  CHECK_FALSE(config->socketPath);
+  CHECK(config->runtime.dataDir == "/var/lib/berth");
+  CHECK(config->runtime.defaultStopTimeout == std::chrono::seconds(10));
+  CHECK(config->logLevel == "info");
+}
+
+TEST_CASE("config: every key is read") {
+  auto config = parseConfigYaml(R"(
+listen: "0.0.0.0:9090"
+socket: /run/berth/api.sock
+data_dir: /srv/berth
+run_dir: /run/b2
+cgroup_root: b2
+default_stop_timeout_s: 3
+tier_limits:
+  memory_mb: 1024
+  cpu_millicores: 2000
+  pids_max: 100
+  disk_mb: 512
+token_lifetime_s: 3600
+log_level: debug
+)");
+  REQUIRE(config);
+  CHECK(config->listen == "0.0.0.0:9090");
+  CHECK(config->socketPath == "/run/berth/api.sock");
+  CHECK(config->runtime.dataDir == "/srv/berth");
+  CHECK(config->runtime.runDir == "/run/b2");
+  CHECK(config->runtime.cgroupRoot == "b2");
+  CHECK(config->runtime.defaultStopTimeout == std::chrono::seconds(3));
+  CHECK(config->runtime.tierLimits.maxMemoryMb == 1024);
+  CHECK(config->runtime.tierLimits.maxCpuMillicores == 2000);
+  CHECK(config->runtime.tierLimits.maxPidsMax == 100);
+  CHECK(config->runtime.tierLimits.maxDiskMb == 512);
+  CHECK(config->accounts.tokenLifetimeSeconds == 3600);
+  CHECK(config->logLevel == "debug");
+  auto final = finalize(*config);
+  REQUIRE(final);
+  CHECK(final->accounts.dataDir == "/srv/berth");
+}
+
+TEST_CASE("config: bad documents are refused naming the key") {
+  struct Row {
+    const char* yaml;
+    const char* messagePart;
+  };
+  const Row rows[] = {
+      {"listen: [1, 2]", "config key listen"},
+      {"listen: localhost", "config key listen"},
+      {"listen: \"127.0.0.1:99999\"", "config key listen"},
+      {"lisen: \"127.0.0.1:80\"", "unknown config key lisen"},
+      {"default_stop_timeout_s: ten", "config key default_stop_timeout_s"},
+      {"default_stop_timeout_s: -1", "config key default_stop_timeout_s"},
+      {"default_stop_timeout_s: 3601", "config key default_stop_timeout_s"},
+      {"tier_limits: 5", "config key tier_limits"},
+      {"tier_limits: {memory: 5}", "unknown config key tier_limits.memory"},
+      {"tier_limits: {memory_mb: 0}", "config key tier_limits.memory_mb"},
+      {"tier_limits: {cpu_millicores: 4294967296}", "config key tier_limits.cpu_millicores"},
+      {"token_lifetime_s: 1.5", "config key token_lifetime_s"},
+      {"log_level: loud", "config key log_level"},
+      {"data_dir: {a: b}", "config key data_dir"},
+      {"data_dir: \"\"", "config key data_dir"},
+      {"- a\n- b", "must be a map"},
+      {"listen: [unclosed", "config:"},  // yaml-cpp's own syntax error
+  };
+  for (const auto& row : rows) {
+    INFO(row.yaml);
+    auto config = parseConfigYaml(row.yaml);
+    REQUIRE_FALSE(config);
+    CHECK(config.error().code == Errc::invalid_argument);
+    CHECK_THAT(config.error().message, Catch::Contains(row.messagePart));
+  }
+}
+
+TEST_CASE("config: finalize checks what flags may have set") {
+  ServiceConfig config;
+  config.runtime.dataDir = "relative";
+  CHECK_FALSE(finalize(config));
+  config = {};
+  config.runtime.cgroupRoot = "../escape";
+  CHECK_FALSE(finalize(config));
+  config = {};
+  config.logLevel = "verbose";
+  CHECK_FALSE(finalize(config));
+  config = {};
+  config.listen = "nohost";
+  CHECK_FALSE(finalize(config));
+  CHECK(finalize(ServiceConfig{}));
+}
+
+TEST_CASE("config: listen addresses") {
+  auto v4 = parseListenAddress("127.0.0.1:0");
+  REQUIRE(v4);
+  CHECK(v4->host == "127.0.0.1");
+  CHECK(v4->port == 0);
+  auto v6 = parseListenAddress("[::1]:8080");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->port == 8080);
+  for (const char* bad : {"", ":80", "127.0.0.1:", "127.0.0.1:http", "::1:80", "[::1:80", "h:-1", "h:65536"}) {
+    INFO(bad);
+    CHECK_FALSE(parseListenAddress(bad));
+  }
+}
+
+TEST_CASE("config: a file is read, a missing one is an error naming it") {
+  berth::testing::TempDir dir("berth-config");
+  std::string path = dir.sub("berthd.yaml");
+  std::ofstream(path) << "listen: \"127.0.0.1:7000\"\n";
+  auto config = loadConfigFile(path);
+  REQUIRE(config);
+  CHECK(config->listen == "127.0.0.1:7000");
+  auto missing = loadConfigFile(dir.sub("absent.yaml"));
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().describe(), Catch::Contains("absent.yaml"));
+}

@@ -1,0 +1,325 @@
+// Request parsing and validation: table-driven, one row per rule.
+#include <catch2/catch.hpp>
+
+#include "api/errors.hpp"
+#include "api/validation.hpp"
+
+using namespace berth;
+using namespace berth::api;
+
+namespace {
+
+constexpr UnixMillis kNow = 1'700'000'000'000;  // 2023-11-14T22:13:20Z
+
+struct Refusal {
+  const char* body;
+  const char* messagePart;  // the message must name the field
+};
+
+void requireRefused(const Result<runtime::CreateRequest>& result, const char* messagePart) {
+  REQUIRE_FALSE(result);
+  CHECK(result.error().code == Errc::invalid_argument);
+  CHECK_THAT(result.error().message, Catch::Contains(messagePart));
+}
+
+}  // namespace
+
+TEST_CASE("create body: the minimal body takes every default") {
+  auto request = parseCreateContainerBody(R"({"name":"web-1"})", kNow);
+  REQUIRE(request);
+  CHECK(request->name == "web-1");
+  CHECK(request->image == "busybox");
+  CHECK(request->command.empty());
+  CHECK(request->autostart);
+  CHECK(request->projectId.empty());
+  CHECK(request->networkMode == "none");
+  CHECK(request->resources == store::Resources{});
+  CHECK_FALSE(request->expiresAt);
+}
+
+TEST_CASE("create body: every field is read") {
+  auto request = parseCreateContainerBody(R"({
+    "name": "db", "image": "busybox", "command": ["/bin/sh", "-c", "sleep 1000"],
+    "env": {"A": "1", "_b2": ""}, "working_dir": "/tmp", "hostname": "db.local",
+    "project_id": "507f1f77bcf86cd799439011", "autostart": false,
+    "resources": {"memory_mb": 256, "cpu_millicores": 500, "pids_max": 64, "disk_mb": null},
+    "network": "none", "expires_at": "2030-01-01T00:00:00.000Z"})",
+                                          kNow);
+  REQUIRE(request);
+  CHECK(request->command == std::vector<std::string>{"/bin/sh", "-c", "sleep 1000"});
+  CHECK(request->env == std::map<std::string, std::string>{{"A", "1"}, {"_b2", ""}});
+  CHECK(request->workingDir == "/tmp");
+  CHECK(request->hostname == "db.local");
+  CHECK(request->projectId == "507f1f77bcf86cd799439011");
+  CHECK_FALSE(request->autostart);
+  CHECK(request->resources.memoryMb == 256u);
+  CHECK(request->resources.cpuMillicores == 500u);
+  CHECK(request->resources.pidsMax == 64u);
+  CHECK_FALSE(request->resources.diskMb);
+  CHECK(request->expiresAt == 1893456000000);
+}
+
+TEST_CASE("create body: malformed, mistyped, unknown and out-of-range input is refused naming the field") {
+  const Refusal cases[] = {
+      {"", "JSON object"},
+      {"   ", "JSON object"},
+      {"[]", "JSON object"},
+      {"\"name\"", "JSON object"},
+      {"{", "malformed JSON"},
+      {R"({"name":"a",})", "malformed JSON"},
+      {R"({"name":"a"} trailing)", "malformed JSON"},
+      {R"({"name":"a","name":"b"})", "duplicate field: name"},
+      {R"({"name":"a","env":{"K":"1","K":"2"}})", "duplicate field: K"},
+      {R"({})", "name is required"},
+      {R"({"name":null})", "name must be a string"},
+      {R"({"name":7})", "name must be a string"},
+      {R"({"name":""})", "name must be 1-64"},
+      {R"({"name":"has space"})", "name must be 1-64"},
+      {R"({"name":"under_score"})", "name must be 1-64"},
+      {R"({"name":"dots.x"})", "name must be 1-64"},
+      {R"({"name":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})", "name must be"},
+      {R"({"name":"a","bogus":1})", "unknown field: bogus"},
+      {R"({"name":"a","Name":"b"})", "unknown field: Name"},
+      {R"({"name":"a","image":""})", "image must not be empty"},
+      {R"({"name":"a","image":3})", "image must be a string"},
+      {R"({"name":"a","command":"sleep 1"})", "command must be an array"},
+      {R"({"name":"a","command":[1]})", "command[0] must be a string"},
+      {R"({"name":"a","command":["/bin/sh",null]})", "command[1] must be a string"},
+      {R"({"name":"a","command":[""]})", "command[0] must not be empty"},
+      {R"({"name":"a","command":["a\u0000b"]})", "command[0] must not contain NUL"},
+      {R"({"name":"a","env":["A=1"]})", "env must be an object"},
+      {R"({"name":"a","env":{"A":1}})", "env.A must be a string"},
+      {R"({"name":"a","env":{"1A":"x"}})", "env key 1A"},
+      {R"({"name":"a","env":{"A=B":"x"}})", "env key A=B"},
+      {R"({"name":"a","env":{"":"x"}})", "env key"},
+      {R"({"name":"a","working_dir":"tmp"})", "working_dir must be an absolute path"},
+      {R"({"name":"a","working_dir":""})", "working_dir must be an absolute path"},
+      {R"({"name":"a","hostname":"-x"})", "hostname must be"},
+      {R"({"name":"a","hostname":"a b"})", "hostname must be"},
+      {R"({"name":"a","autostart":"true"})", "autostart must be true or false"},
+      {R"({"name":"a","autostart":1})", "autostart must be true or false"},
+      {R"({"name":"a","resources":[]})", "resources must be an object"},
+      {R"({"name":"a","resources":{"memory":1}})", "unknown field: resources.memory"},
+      {R"({"name":"a","resources":{"memory_mb":0}})", "resources.memory_mb must be an integer between 1"},
+      {R"({"name":"a","resources":{"memory_mb":-5}})", "resources.memory_mb must be an integer between 1"},
+      {R"({"name":"a","resources":{"memory_mb":1.5}})", "resources.memory_mb must be an integer"},
+      {R"({"name":"a","resources":{"memory_mb":"64"}})", "resources.memory_mb must be an integer"},
+      {R"({"name":"a","resources":{"memory_mb":1e300}})", "resources.memory_mb must be an integer between"},
+      {R"({"name":"a","resources":{"memory_mb":99999999999999999999999}})", "resources.memory_mb"},
+      {R"({"name":"a","resources":{"memory_mb":18446744073709551615}})", "resources.memory_mb"},
+      {R"({"name":"a","resources":{"cpu_millicores":4294967296}})", "resources.cpu_millicores"},
+      {R"({"name":"a","resources":{"pids_max":true}})", "resources.pids_max"},
+      {R"({"name":"a","network":"host"})", "network must be"},
+      {R"({"name":"a","network":"bridge"})", "network \"bridge\" is not available"},
+      {R"({"name":"a","expires_at":"tomorrow"})", "expires_at must be an ISO-8601"},
+      {R"({"name":"a","expires_at":12345})", "expires_at must be a string"},
+      {R"({"name":"a","expires_at":"2000-01-01T00:00:00.000Z"})", "expires_at must be in the future"},
+      {R"({"name":"a","project_id":5})", "project_id must be a string"},
+  };
+  for (const auto& row : cases) {
+    INFO("body: " << row.body);
+    requireRefused(parseCreateContainerBody(row.body, kNow), row.messagePart);
+  }
+}
+
+TEST_CASE("create body: a malformed project_id is INVALID_ID_FORMAT") {
+  for (const char* body : {R"({"name":"a","project_id":"xyz"})", R"({"name":"a","project_id":"507F1F77BCF86CD799439011"})",
+                           R"({"name":"a","project_id":"507f1f77bcf86cd79943901"})"}) {
+    INFO(body);
+    auto result = parseCreateContainerBody(body, kNow);
+    REQUIRE_FALSE(result);
+    CHECK(toWireError(result.error()).code == "INVALID_ID_FORMAT");
+  }
+}
+
+TEST_CASE("a body over 1 MiB is PAYLOAD_TOO_LARGE") {
+  std::string body = R"({"name":"a","env":{"A":")" + std::string(kMaxBodyBytes, 'x') + R"("}})";
+  auto result = parseCreateContainerBody(body, kNow);
+  REQUIRE_FALSE(result);
+  CHECK(toWireError(result.error()).status == 413);
+}
+
+TEST_CASE("update body: fields, null clearing and resource patches") {
+  auto update = parseUpdateContainerBody(
+      R"({"name":"n2","autostart":false,"env":{"X":"y"},"command":["/bin/true"],"working_dir":"/",
+          "resources":{"memory_mb":128,"cpu_millicores":null},"expires_at":null})",
+      kNow);
+  REQUIRE(update);
+  CHECK(update->request.name == "n2");
+  CHECK(update->request.autostart == false);
+  CHECK(update->request.env == std::map<std::string, std::string>{{"X", "y"}});
+  CHECK(update->request.command == std::vector<std::string>{"/bin/true"});
+  CHECK(update->request.workingDir == "/");
+  REQUIRE(update->request.expiresAt);
+  CHECK_FALSE(*update->request.expiresAt);  // cleared
+  CHECK_FALSE(update->request.resources);  // the handler applies the patch
+  REQUIRE(update->resources);
+  store::Resources current;
+  current.memoryMb = 64;
+  current.cpuMillicores = 250;
+  current.pidsMax = 10;
+  store::Resources next = update->resources->applyTo(current);
+  CHECK(next.memoryMb == 128u);
+  CHECK_FALSE(next.cpuMillicores);
+  CHECK(next.pidsMax == 10u);
+}
+
+TEST_CASE("update body: an empty object changes nothing; fixed fields are refused") {
+  auto empty = parseUpdateContainerBody("{}", kNow);
+  REQUIRE(empty);
+  CHECK_FALSE(empty->request.name);
+  CHECK_FALSE(empty->resources);
+  for (const char* field : {"image", "hostname", "project_id", "network"}) {
+    std::string body = std::string("{\"") + field + "\":\"x\"}";
+    auto result = parseUpdateContainerBody(body, kNow);
+    REQUIRE_FALSE(result);
+    CHECK_THAT(result.error().message, Catch::Contains(std::string(field) + " cannot be changed"));
+  }
+  auto unknown = parseUpdateContainerBody(R"({"status":"running"})", kNow);
+  REQUIRE_FALSE(unknown);
+  CHECK_THAT(unknown.error().message, Catch::Contains("unknown field: status"));
+}
+
+TEST_CASE("list query: defaults, bounds and strictness") {
+  auto defaults = parseContainerListQuery({}, true);
+  REQUIRE(defaults);
+  CHECK(defaults->page.page == 1);
+  CHECK(defaults->page.limit == 10);
+
+  auto full = parseContainerListQuery({{"page", "3"}, {"limit", "100"}, {"status", "paused"},
+                                       {"project_id", "507f1f77bcf86cd799439011"}},
+                                      true);
+  REQUIRE(full);
+  CHECK(full->page.page == 3);
+  CHECK(full->page.limit == 100);
+  CHECK(full->status == store::ContainerStatus::paused);
+  CHECK(full->projectId == "507f1f77bcf86cd799439011");
+
+  struct Row {
+    QueryParams query;
+    const char* messagePart;
+  };
+  const Row rows[] = {
+      {{{"page", "0"}}, "page must be an integer between 1 and"},
+      {{{"page", "99999999999999999999"}}, "page must be an integer between 1 and"},
+      {{{"page", "-1"}}, "page must be"},
+      {{{"page", "+1"}}, "page must be"},
+      {{{"page", "1.0"}}, "page must be"},
+      {{{"page", ""}}, "page must be"},
+      {{{"page", " 1"}}, "page must be"},
+      {{{"limit", "0"}}, "limit must be an integer between 1 and 100"},
+      {{{"limit", "101"}}, "limit must be an integer between 1 and 100"},
+      {{{"limit", "1"}, {"limit", "2"}}, "limit given more than once"},
+      {{{"status", "deleted"}}, "status must be one of"},
+      {{{"status", "RUNNING"}}, "status must be one of"},
+      {{{"sort", "x"}}, "unknown query parameter: sort"},
+  };
+  for (const auto& row : rows) {
+    INFO(row.messagePart);
+    auto result = parseContainerListQuery(row.query, true);
+    REQUIRE_FALSE(result);
+    CHECK(toWireError(result.error()).code == "VALIDATION_ERROR");
+    CHECK_THAT(result.error().message, Catch::Contains(row.messagePart));
+  }
+  auto badProject = parseContainerListQuery({{"project_id", "nope"}}, true);
+  REQUIRE_FALSE(badProject);
+  CHECK(toWireError(badProject.error()).code == "INVALID_ID_FORMAT");
+  auto projectNotAllowed = parseContainerListQuery({{"project_id", "507f1f77bcf86cd799439011"}}, false);
+  REQUIRE_FALSE(projectNotAllowed);
+  CHECK_THAT(projectNotAllowed.error().message, Catch::Contains("unknown query parameter: project_id"));
+}
+
+TEST_CASE("status-log query") {
+  auto defaults = parseStatusLogQuery({});
+  REQUIRE(defaults);
+  CHECK(defaults->sortBy == store::LogSortBy::transition_time);
+  CHECK(defaults->order == store::SortOrder::desc);
+  auto asc = parseStatusLogQuery({{"sort_by", "to_status"}, {"sort_order", "asc"}, {"limit", "5"}});
+  REQUIRE(asc);
+  CHECK(asc->sortBy == store::LogSortBy::to_status);
+  CHECK(asc->order == store::SortOrder::asc);
+  CHECK(asc->page.limit == 5);
+  CHECK_FALSE(parseStatusLogQuery({{"sort_by", "id"}}));
+  CHECK_FALSE(parseStatusLogQuery({{"sort_order", "up"}}));
+  CHECK_FALSE(parseStatusLogQuery({{"status", "running"}}));
+}
+
+TEST_CASE("operation, delete and get queries") {
+  auto timeout = parseOperationQuery({{"timeout", "0"}});
+  REQUIRE(timeout);
+  CHECK(timeout->timeout == std::chrono::seconds(0));
+  CHECK(parseOperationQuery({{"timeout", "3600"}}));
+  CHECK_FALSE(parseOperationQuery({{"timeout", "3601"}}));
+  CHECK_FALSE(parseOperationQuery({{"timeout", "5s"}}));
+  CHECK_FALSE(parseOperationQuery({{"force", "true"}}));
+
+  auto del = parseDeleteQuery({{"force", "true"}, {"keep_volume", "true"}});
+  REQUIRE(del);
+  CHECK(del->force);
+  CHECK(del->keepVolume);
+  auto plain = parseDeleteQuery({});
+  REQUIRE(plain);
+  CHECK_FALSE(plain->force);
+  CHECK_FALSE(parseDeleteQuery({{"force", "yes"}}));
+  CHECK_FALSE(parseDeleteQuery({{"force", "1"}}));
+
+  CHECK(parseGetContainerQuery({{"runtime", "true"}}).value());
+  CHECK_FALSE(parseGetContainerQuery({}).value());
+  CHECK_FALSE(parseGetContainerQuery({{"runtime", "TRUE"}}));
+  CHECK_FALSE(expectNoQuery({{"a", "b"}}));
+}
+
+TEST_CASE("operation names and empty bodies") {
+  CHECK(parseOperationName("force-stop").value() == runtime::Operation::force_stop);
+  CHECK(parseOperationName("resume").value() == runtime::Operation::resume);
+  for (const char* bad : {"force_stop", "Start", "", "kill", "status-logs"}) {
+    auto result = parseOperationName(bad);
+    REQUIRE_FALSE(result);
+    CHECK(toWireError(result.error()).code == "VALIDATION_ERROR");
+  }
+  CHECK(expectEmptyBody(""));
+  CHECK(expectEmptyBody(" \n"));
+  CHECK(expectEmptyBody("{}"));
+  CHECK_FALSE(expectEmptyBody(R"({"force":true})"));
+  CHECK_FALSE(expectEmptyBody("null"));
+  CHECK_FALSE(expectEmptyBody("{"));
+}
+
+TEST_CASE("account bodies") {
+  auto login = parseLoginBody(R"({"username":"admin","password":"secret"})");
+  REQUIRE(login);
+  CHECK(login->username == "admin");
+  CHECK_FALSE(parseLoginBody(R"({"username":"admin"})"));
+  CHECK_FALSE(parseLoginBody(R"({"username":"admin","password":1})"));
+  CHECK_FALSE(parseLoginBody(R"({"username":"admin","password":"x","otp":"1"})"));
+
+  auto user = parseNewUserBody(R"({"username":"g","password":"longenough","role":"guest",
+                                   "guest_expires_at":"2030-01-01T00:00:00Z"})");
+  REQUIRE(user);
+  CHECK(user->role == store::UserRole::guest);
+  CHECK(user->guestExpiresAt == 1893456000000);
+  auto badRole = parseNewUserBody(R"({"username":"g","password":"longenough","role":"root"})");
+  REQUIRE_FALSE(badRole);
+  CHECK_THAT(badRole.error().message, Catch::Contains("role must be one of"));
+
+  auto change = parseUserChangeBody(R"({"banned":true,"guest_expires_at":null})");
+  REQUIRE(change);
+  CHECK(change->banned == true);
+  REQUIRE(change->guestExpiresAt);
+  CHECK_FALSE(*change->guestExpiresAt);
+  CHECK_FALSE(parseUserChangeBody(R"({"banned":"yes"})"));
+  CHECK_FALSE(parseUserChangeBody(R"({"username":"x"})"));
+
+  CHECK(parseNewProjectBody(R"({"name":"team-a"})").value() == "team-a");
+  CHECK_FALSE(parseNewProjectBody(R"({})"));
+  CHECK_FALSE(parseNewProjectBody(R"({"name":"bad name"})"));
+
+  auto member = parseNewMemberBody(R"({"user_id":"507f1f77bcf86cd799439011","role":"operator"})");
+  REQUIRE(member);
+  CHECK(member->role == store::ProjectRole::operator_);
+  auto badId = parseNewMemberBody(R"({"user_id":"u1","role":"viewer"})");
+  REQUIRE_FALSE(badId);
+  CHECK(toWireError(badId.error()).code == "INVALID_ID_FORMAT");
+  CHECK_FALSE(parseNewMemberBody(R"({"user_id":"507f1f77bcf86cd799439011","role":"admin"})"));
+  CHECK_FALSE(parseNewMemberBody(R"({"user_id":"507f1f77bcf86cd799439011"})"));
+}

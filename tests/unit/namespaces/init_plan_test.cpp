@@ -1,0 +1,132 @@
+// The parent-side plan of a container init: option strings, PATH lookup,
+// step order and how a child's report becomes an Error. No root needed.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "namespaces/init_plan.hpp"
+
+namespace berth::ns {
+namespace {
+
+InitSpec sampleSpec() {
+  InitSpec spec;
+  spec.rootfs = {"/data/images/busybox/rootfs", "/data/c/1/upper", "/data/c/1/work", "/data/c/1/merged/"};
+  spec.argv = {"sh", "-c", "true"};
+  spec.env = {"PATH=/bin"};
+  spec.workingDir = "/srv";
+  spec.hostname = "box";
+  return spec;
+}
+
+std::size_t indexOf(const InitPlan& plan, StepKind kind) {
+  const auto& steps = plan.steps();
+  auto found = std::find_if(steps.begin(), steps.end(), [&](const Step& step) { return step.kind == kind; });
+  REQUIRE(found != steps.end());
+  return static_cast<std::size_t>(found - steps.begin());
+}
+
+std::size_t indexOf(const InitPlan& plan, const std::string& description) {
+  const auto& steps = plan.steps();
+  auto found = std::find_if(steps.begin(), steps.end(),
+                            [&](const Step& step) { return step.description == description; });
+  REQUIRE(found != steps.end());
+  return static_cast<std::size_t>(found - steps.begin());
+}
+
+TEST_CASE("overlay options name the three layers and refuse separators", "[init_plan]") {
+  RootfsSpec rootfs{"/img", "/c/upper", "/c/work", "/c/merged"};
+  auto options = overlayOptions(rootfs);
+  REQUIRE(options);
+  CHECK(*options == "lowerdir=/img,upperdir=/c/upper,workdir=/c/work");
+
+  rootfs.upperDir = "/c/up,per";
+  CHECK(overlayOptions(rootfs).error().code == Errc::invalid_argument);
+  rootfs.upperDir = "/c/up:per";
+  CHECK(overlayOptions(rootfs).error().code == Errc::invalid_argument);
+  rootfs.upperDir = "relative";
+  CHECK(overlayOptions(rootfs).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("exec candidates follow execvp's PATH rules", "[init_plan]") {
+  using Strings = std::vector<std::string>;
+  CHECK(pathCandidates("/bin/sh", {"PATH=/x"}) == Strings{"/bin/sh"});
+  CHECK(pathCandidates("./run", {}) == Strings{"./run"});
+  CHECK(pathCandidates("sh", {"FOO=1", "PATH=/a:/b"}) == Strings{"/a/sh", "/b/sh"});
+  CHECK(pathCandidates("sh", {"PATH=/a::"}) == Strings{"/a/sh", "./sh", "./sh"});
+  CHECK(pathCandidates("sh", {}) == Strings{"/usr/local/sbin/sh", "/usr/local/bin/sh", "/usr/sbin/sh", "/usr/bin/sh",
+                                            "/sbin/sh", "/bin/sh"});
+}
+
+TEST_CASE("the plan sets up the root before pivot_root and execs last", "[init_plan]") {
+  auto plan = InitPlan::build(sampleSpec());
+  REQUIRE(plan);
+  const auto& steps = plan->steps();
+  CHECK(steps.front().description == "make / private");
+  CHECK(steps.back().kind == StepKind::exec);
+  CHECK(plan->argv()[0] == std::string("sh"));
+  CHECK(plan->argv()[3] == nullptr);
+  CHECK(plan->envp()[0] == std::string("PATH=/bin"));
+  CHECK(plan->envp()[1] == nullptr);
+  REQUIRE(plan->execCandidates().size() == 1);
+  CHECK(plan->execCandidates()[0] == std::string("/bin/sh"));
+
+  const std::size_t overlay = indexOf(*plan, "mount overlay on /data/c/1/merged");
+  const std::size_t pivot = indexOf(*plan, StepKind::pivotRoot);
+  CHECK(steps[overlay].target == std::string("/data/c/1/merged"));
+  CHECK(steps[overlay].data == std::string("lowerdir=/data/images/busybox/rootfs,upperdir=/data/c/1/upper,workdir=/data/c/1/work"));
+  CHECK(indexOf(*plan, StepKind::unshareCgroupNs) < overlay);
+  CHECK(overlay < indexOf(*plan, "mount proc on /proc"));
+  CHECK(indexOf(*plan, "mount sysfs on /sys") < pivot);
+  CHECK(indexOf(*plan, "bind /dev/null") < pivot);
+  CHECK(pivot < indexOf(*plan, "mask /proc/keys"));
+  CHECK(pivot < indexOf(*plan, "remount /proc/sys read-only"));
+  CHECK(indexOf(*plan, StepKind::stdio) < indexOf(*plan, StepKind::workingDir));
+  for (int fd = 0; fd < 3; ++fd) CHECK(plan->stdioFds()[fd] >= 0);  // /dev/null for each -1
+}
+
+TEST_CASE("a spec the kernel could not take is refused before clone", "[init_plan]") {
+  InitSpec spec = sampleSpec();
+  spec.argv.clear();
+  CHECK(InitPlan::build(spec).error().code == Errc::invalid_argument);
+  spec = sampleSpec();
+  spec.rootfs.mergedDir = "/";
+  CHECK(InitPlan::build(spec).error().code == Errc::invalid_argument);
+  spec = sampleSpec();
+  spec.rootfs.workDir = "/c/work,upperdir=/etc";
+  CHECK(InitPlan::build(spec).error().code == Errc::invalid_argument);
+  spec = sampleSpec();
+  spec.hostname = std::string(65, 'h');
+  CHECK(InitPlan::build(spec).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("a child's report becomes an error naming the step, blamed on the right side", "[init_plan]") {
+  auto plan = InitPlan::build(sampleSpec());
+  REQUIRE(plan);
+  const auto report = [&](std::size_t step, int err) {
+    return plan->failure(ChildReport{static_cast<std::uint32_t>(step), err});
+  };
+  const std::size_t exec = indexOf(*plan, StepKind::exec);
+
+  for (int err : {ENOENT, EACCES, ENOEXEC, ENOTDIR}) {
+    Error error = report(exec, err);
+    CHECK(error.code == Errc::container_config);
+    CHECK(error.sysErrno == err);
+    CHECK(error.message == "exec \"sh\"");
+  }
+  CHECK(report(exec, ENOMEM).code == Errc::host_refused);
+
+  Error chdir = report(indexOf(*plan, StepKind::workingDir), ENOENT);
+  CHECK(chdir.code == Errc::container_config);
+  CHECK(chdir.describe() == "working dir \"/srv\": No such file or directory");
+
+  Error overlay = report(indexOf(*plan, "mount overlay on /data/c/1/merged"), EINVAL);
+  CHECK(overlay.code == Errc::host_refused);
+  CHECK(overlay.describe() == "mount overlay on /data/c/1/merged: Invalid argument");
+
+  CHECK(report(plan->steps().size(), EIO).code == Errc::internal);
+}
+
+}  // namespace
+}  // namespace berth::ns
