@@ -21,6 +21,7 @@ struct RuntimeConfig {
   std::string shimPath;                    // the berth-shim binary; empty: next to the running binary
   std::chrono::seconds defaultStopTimeout{10};
   uint64_t defaultPidsMax = 4096;          // a fork bomb stays inside
+  uint64_t logMaxBytes = 8u << 20;         // per container: console.log, then one rotation
   TierLimits tierLimits;
 };
 

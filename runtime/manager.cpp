@@ -135,6 +135,7 @@ struct ContainerManager::Impl {
   }
 
   std::string containerDir(const std::string& id) const { return containersDir + "/" + id; }
+  std::string consoleLogPath(const std::string& id) const { return containerDir(id) + "/console.log"; }
   InstancePaths instancePaths(const std::string& runtimeId) const { return {config.runDir + "/" + runtimeId}; }
 
   // --- transitions ---
@@ -212,7 +213,8 @@ struct ContainerManager::Impl {
     for (const auto& [key, value] : record.env) spec.env.push_back(key + "=" + value);
     spec.workingDir = record.workingDir.empty() ? "/" : record.workingDir;
     spec.hostname = hostname;
-    spec.logPath = dir + "/console.log";
+    spec.logPath = consoleLogPath(record.id);
+    spec.logMaxBytes = config.logMaxBytes;
     spec.cgroupV2Path = group.v2Path();
     spec.cgroupV1ProcsFiles = group.v1ProcsFiles();
     return spec;
@@ -258,7 +260,9 @@ struct ContainerManager::Impl {
     record.exitCode.reset();
     record.exitSignal.reset();
     record.oomKilled = false;
-    auto committed = commit(record, ContainerStatus::running, actor, t0, {std::string(operation)});
+    // Reached when init exec'd (the monitor's clock), so a quick exit it
+    // records can never seem to come before the start.
+    auto committed = commit(record, ContainerStatus::running, actor, t0, {std::string(operation)}, run->state.startedAt);
     if (!committed) {
       // Not recorded means not running: undo the kernel side.
       (void)slot.group->killAll(kKillDeadline);
@@ -483,7 +487,9 @@ void ContainerManager::Impl::adoptOrSettle(ContainerRecord record, bool hostBoot
     if (auto group = driver.openGroup(record.runtimeId)) slot->group.emplace(std::move(*group));
   }
   auto state = readShimState(paths);
-  if (!hostBoot && slot->group && state && *state) {
+  auto exit = readExitRecord(paths);
+  bool exited = exit && *exit;  // the monitor may still be on its way out
+  if (!hostBoot && !exited && slot->group && state && *state) {
     auto shimPidfd = openPidfd((*state)->shimPid);
     if (shimPidfd && !waitPidfdReadable(shimPidfd->get(), std::chrono::milliseconds(0)).value_or(true)) {
       auto run = std::make_unique<Run>();
@@ -504,8 +510,7 @@ void ContainerManager::Impl::adoptOrSettle(ContainerRecord record, bool hostBoot
   }
   store::TransitionMetadata meta{hostBoot ? "host_restart" : "exit"};
   std::optional<UnixMillis> when;
-  auto exit = readExitRecord(paths);
-  if (!hostBoot && exit && *exit) {
+  if (!hostBoot && exited) {
     record.exitCode = (*exit)->exitCode;
     record.exitSignal = (*exit)->signal ? std::optional(signalName((*exit)->signal)) : std::nullopt;
     record.finishedAt = (*exit)->finishedAt;
@@ -796,6 +801,17 @@ Result<ContainerRecord> ContainerManager::remove(std::string_view actor, const s
   std::lock_guard slotsLock(m.slotsMutex);
   m.slots.erase(id);
   return deleted;
+}
+
+Result<std::string> ContainerManager::logs(const std::string& id, std::optional<size_t> tailLines) const {
+  BERTH_TRYV(get(id));
+  return readLogTail(impl_->consoleLogPath(id), tailLines);
+}
+
+Result<LogFollower> ContainerManager::followLogs(const std::string& id, std::optional<size_t> tailLines,
+                                                 std::string& initial) const {
+  BERTH_TRYV(get(id));
+  return LogFollower::open(impl_->consoleLogPath(id), tailLines, initial);
 }
 
 Result<RuntimeInfo> ContainerManager::runtimeInfo(const std::string& id) const {

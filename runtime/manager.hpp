@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "runtime/config.hpp"
+#include "runtime/console_log.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
@@ -111,6 +112,13 @@ class ContainerManager {
   Result<ContainerRecord> remove(std::string_view actor, const std::string& id, bool force, bool keepVolume);
   Result<LogPage> statusLogs(const std::string& id, const LogQuery& query) const;
   Result<RuntimeInfo> runtimeInfo(const std::string& id) const;
+  // The container's stdout and stderr as written (one rotation kept): the
+  // last tailLines lines, or all when nullopt. not_found for deleted ones.
+  Result<std::string> logs(const std::string& id, std::optional<size_t> tailLines) const;
+  // For `follow`: `initial` gets the tail, the follower what comes after it.
+  // The caller ends the stream once get(id) is no longer running or paused
+  // and next() comes back empty.
+  Result<LogFollower> followLogs(const std::string& id, std::optional<size_t> tailLines, std::string& initial) const;
   // Whether an image of that name exists on this host (create answers IMAGE_NOT_FOUND otherwise).
   bool hasImage(const std::string& name) const;
   // Counts by status, for /metrics.

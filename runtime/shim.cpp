@@ -12,6 +12,7 @@
 
 #include "common/files.hpp"
 #include "common/process.hpp"
+#include "runtime/console_log.hpp"
 #include "namespaces/spawn.hpp"
 
 extern char** environ;
@@ -22,13 +23,18 @@ using nlohmann::json;
 
 namespace {
 
+// After init exits, its descendants are being killed with the pid namespace;
+// their last output arrives within this, or is left behind.
+constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
+
 json specToJson(const ShimSpec& spec) {
   return json{{"container_id", spec.containerId}, {"runtime_id", spec.runtimeId},
               {"image_dir", spec.imageDir},       {"upper_dir", spec.upperDir},
               {"work_dir", spec.workDir},         {"merged_dir", spec.mergedDir},
               {"argv", spec.argv},                {"env", spec.env},
               {"working_dir", spec.workingDir},   {"hostname", spec.hostname},
-              {"log_path", spec.logPath},         {"cgroup_v2_path", spec.cgroupV2Path},
+              {"log_path", spec.logPath},         {"log_max_bytes", spec.logMaxBytes},
+              {"cgroup_v2_path", spec.cgroupV2Path},
               {"cgroup_v1_procs", spec.cgroupV1ProcsFiles}};
 }
 
@@ -47,6 +53,7 @@ Result<ShimSpec> specFromJson(const std::string& text) {
     spec.workingDir = j.at("working_dir").get<std::string>();
     spec.hostname = j.at("hostname").get<std::string>();
     spec.logPath = j.at("log_path").get<std::string>();
+    spec.logMaxBytes = j.at("log_max_bytes").get<uint64_t>();
     spec.cgroupV2Path = j.at("cgroup_v2_path").get<std::string>();
     spec.cgroupV1ProcsFiles = j.at("cgroup_v1_procs").get<std::vector<std::string>>();
     return spec;
@@ -222,8 +229,12 @@ int runShim(const std::string& instanceDir, int reportFd) {
   auto spec = specFromJson(*specText);
   if (!spec) return reportError(reportFd, spec.error());
 
-  auto logFd = openFile(spec->logPath, O_WRONLY | O_CREAT | O_APPEND, 0640);
-  if (!logFd) return reportError(reportFd, logFd.error().wrap("container log"));
+  auto log = ConsoleLogWriter::open(spec->logPath, spec->logMaxBytes);
+  if (!log) return reportError(reportFd, log.error().wrap("container log"));
+  int outputFds[2];
+  if (::pipe2(outputFds, O_CLOEXEC) != 0) return reportError(reportFd, sysFail("pipe2 for container output").value());
+  UniqueFd outputRead(outputFds[0]);
+  UniqueFd outputWrite(outputFds[1]);
   auto cgroupDir = openFile(spec->cgroupV2Path, O_PATH | O_DIRECTORY);
   if (!cgroupDir) return reportError(reportFd, cgroupDir.error().wrap("container cgroup"));
 
@@ -233,8 +244,8 @@ int runShim(const std::string& instanceDir, int reportFd) {
   init.env = spec->env;
   init.workingDir = spec->workingDir;
   init.hostname = spec->hostname;
-  init.stdoutFd = logFd->get();
-  init.stderrFd = logFd->get();
+  init.stdoutFd = outputWrite.get();
+  init.stderrFd = outputWrite.get();
   init.cgroupFd = cgroupDir->get();
   std::vector<std::string> v1Procs = spec->cgroupV1ProcsFiles;
   init.beforeSetup = [&v1Procs](pid_t pid) -> Result<void> {
@@ -244,7 +255,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
 
   auto child = ns::spawnInit(init);
   if (!child) return reportError(reportFd, child.error());
-  logFd->reset();
+  outputWrite.reset();  // EOF on the pipe then means every container process is gone
   cgroupDir->reset();
 
   ShimState state{::getpid(), child->pid(), nowMillis()};
@@ -254,9 +265,15 @@ int runShim(const std::string& instanceDir, int reportFd) {
   (void)writeAll(reportFd, json{{"pid", state.initPid}, {"started_at", state.startedAt}}.dump() + "\n");
   ::close(reportFd);
 
+  auto pumped = pumpOutput(outputRead.get(), *log, child->pidfd(), kOutputDrainLimit);
   auto status = child->wait();
   ExitRecord record;
   record.finishedAt = nowMillis();
+  if (!pumped) {
+    // Output lost is no reason to lose the exit: note it in the log, go on.
+    std::string note = "berth-shim: " + pumped.error().describe() + "\n";
+    (void)log->append(note.data(), note.size());
+  }
   if (status && *status) {
     record.exitCode = (*status)->exitCode;
     record.signal = (*status)->signal;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct ShimSpec {
   std::string workingDir = "/";
   std::string hostname;
   std::string logPath;
+  uint64_t logMaxBytes = 0;  // console.log rotates to console.log.1 past this; 0: unbounded
   std::string cgroupV2Path;
   std::vector<std::string> cgroupV1ProcsFiles;
 };

@@ -293,7 +293,10 @@ TEST_CASE("containers outlive the manager and are adopted again; exits while it 
   f.closeManager();
   REQUIRE(::kill(*lasting.pid, 0) == 0);
   REQUIRE(::kill(*leaving.pid, SIGTERM) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Until its monitor has recorded the exit (bounded; the host may be busy).
+  std::string exitFile = f.config().runDir + "/" + leaving.runtimeId + "/exit.json";
+  for (int i = 0; i < 200 && !berth::pathExists(exitFile); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  REQUIRE(berth::pathExists(exitFile));
   f.reopen();
   auto adopted = f.manager().get(lasting.id);
   REQUIRE(adopted);
@@ -407,4 +410,24 @@ TEST_CASE("random concurrent operations leave, per container, a log that is a va
     bool live = record->status == ContainerStatus::running || record->status == ContainerStatus::paused;
     CHECK(live == (record->pid.has_value() && ::kill(*record->pid, 0) == 0));
   }
+}
+
+TEST_CASE("a container's output is kept bounded, and its tail read back through the manager") {
+  Fixture f;
+  f.config().logMaxBytes = 4096;
+  f.reopen();
+  auto record = f.create("chatty", {"/bin/sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo done >&2"});
+  REQUIRE(f.waitFor(record.id, ContainerStatus::stopped).exitCode == 0);
+  std::string current = readOr(f.consoleLog(record));
+  std::string previous = readOr(f.consoleLog(record) + ".1");
+  CHECK(current.size() <= 4096);
+  CHECK(previous.size() <= 4096);
+  CHECK_FALSE(previous.empty());  // ~20 KB were written: it rotated
+  auto tail = f.manager().logs(record.id, 2);
+  REQUIRE(tail);
+  CHECK(*tail == "line 1999\ndone\n");
+  auto all = f.manager().logs(record.id, std::nullopt);
+  REQUIRE(all);
+  CHECK(all->size() == current.size() + previous.size());
+  CHECK(f.manager().logs("000000000000000000000000", 1).error().code == Errc::not_found);
 }

@@ -1,0 +1,63 @@
+#pragma once
+// A container's output: the shim copies the container's stdout and stderr
+// from a pipe into <container dir>/console.log, bounded in size by rotating
+// once to console.log.1. Readers (the API's logs endpoint) get the tail and
+// can follow new output, across a rotation, without polling in a sleep loop.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+
+namespace berth::runtime {
+
+inline std::string previousLogPath(const std::string& logPath) { return logPath + ".1"; }
+
+// The shim side: appends, and rotates when the file would pass maxBytes.
+class ConsoleLogWriter {
+ public:
+  // maxBytes 0: unbounded.
+  static Result<ConsoleLogWriter> open(std::string path, uint64_t maxBytes);
+  Result<void> append(const char* data, size_t size);
+
+ private:
+  ConsoleLogWriter() = default;
+  Result<void> rotate();
+  std::string path_;
+  uint64_t maxBytes_ = 0;
+  uint64_t size_ = 0;
+  UniqueFd fd_;
+};
+
+// Copies from the output pipe into the log until EOF (every writer gone).
+// Once initExited() is true, waits at most drainLimit more for that EOF: a
+// descendant that kept the pipe open cannot hold the exit record back.
+Result<void> pumpOutput(int pipeFd, ConsoleLogWriter& log, int initPidfd, std::chrono::milliseconds drainLimit);
+
+// The last tailLines lines of the log (previous file included when needed);
+// everything when nullopt. Bounded by two rotations' worth of bytes.
+Result<std::string> readLogTail(const std::string& logPath, std::optional<size_t> tailLines);
+
+// Follows a log: next() hands out what was appended since the last call.
+class LogFollower {
+ public:
+  // Starts at the end of the file as it is now; `initial` receives the tail
+  // before that point (as readLogTail), so nothing is missed or repeated.
+  static Result<LogFollower> open(const std::string& logPath, std::optional<size_t> tailLines, std::string& initial);
+  // New bytes, waiting up to `wait` for some; empty on timeout.
+  Result<std::string> next(std::chrono::milliseconds wait);
+
+ private:
+  LogFollower() = default;
+  Result<std::string> readNew();
+  Result<void> reopenIfRotated();
+  std::string path_;
+  UniqueFd inotify_;
+  UniqueFd file_;
+  ino_t inode_ = 0;
+};
+
+}  // namespace berth::runtime
