@@ -81,7 +81,7 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
     if (auto address = parseListenAddress(config.listen); !address) return badKey("listen", address.error().message);
   }
   if (root["socket"]) {
-    BERTH_TRY(config.socketPath, readText(root["socket"], "socket"));
+    BERTH_TRY(config.socketPath, scalarText(root["socket"], "socket"));  // "" turns it off
   }
   if (root["data_dir"]) {
     BERTH_TRY(config.runtime.dataDir, readText(root["data_dir"], "data_dir"));
@@ -158,8 +158,12 @@ Result<ServiceConfig> finalize(ServiceConfig config) {
     return fail(Errc::invalid_argument, "log level must be one of trace, debug, info, warn, error, critical, off");
   if (!isAbsolutePath(config.runtime.dataDir)) return fail(Errc::invalid_argument, "data_dir must be an absolute path");
   if (!isAbsolutePath(config.runtime.runDir)) return fail(Errc::invalid_argument, "run_dir must be an absolute path");
-  if (config.socketPath && !isAbsolutePath(*config.socketPath))
-    return fail(Errc::invalid_argument, "socket must be an absolute path");
+  if (!config.socketPath) config.socketPath = config.runtime.runDir + "/berthd.sock";
+  if (!config.socketPath->empty()) {
+    if (!isAbsolutePath(*config.socketPath)) return fail(Errc::invalid_argument, "socket must be an absolute path");
+    // sockaddr_un holds 108 bytes including the terminating NUL.
+    if (config.socketPath->size() >= 108) return fail(Errc::invalid_argument, "socket path must be shorter than 108 bytes");
+  }
   const std::string& root = config.runtime.cgroupRoot;
   // A name below the hierarchy roots, never a path out of them.
   if (root.empty() || root.front() == '/' || root.find("..") != std::string::npos)

@@ -4,7 +4,7 @@
 // refused with a message naming the key, before anything starts.
 //
 //   listen: "127.0.0.1:8080"        # HOST:PORT; port 0 = any free port
-//   socket: /run/berth/berthd.sock  # optional unix socket (mode 0600)
+//   socket: /run/berth/berthd.sock  # unix socket (mode 0600); default <run_dir>/berthd.sock, "" for none
 //   data_dir: /var/lib/berth
 //   run_dir: /run/berth
 //   cgroup_root: berth
@@ -26,6 +26,8 @@ inline constexpr const char* kDefaultConfigFile = "/etc/berth/berthd.yaml";
 
 struct ServiceConfig {
   std::string listen = "127.0.0.1:8080";
+  // The root-only unix socket: unset means <run_dir>/berthd.sock (finalize
+  // fills it in), an empty string means none.
   std::optional<std::string> socketPath;
   runtime::RuntimeConfig runtime;
   runtime::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)

@@ -3,8 +3,6 @@
 // checked visibility, role, guest expiry and container expiry.
 #include <chrono>
 
-#include <spdlog/spdlog.h>
-
 #include "api/access.hpp"
 #include "api/envelope.hpp"
 #include "api/errors.hpp"
@@ -38,13 +36,7 @@ Failure withManageData(Core& core, Error error, const std::string& id, std::stri
   if (!describesContainer) return Failure(std::move(error));
   auto current = core.containers.getIncludingDeleted(id);
   if (!current) return Failure(std::move(error));
-  std::string message = toWireError(error).message;
-  Json data{{"error", true},
-            {"operation", operation},
-            {"container_id", current->id},
-            {"project_id", current->projectId},
-            {"message", message},
-            {"status", store::statusName(current->status)}};
+  Json data = manageResponseJson(operation, *current, true, toWireError(error).message);
   return Failure(std::move(error), std::move(data));
 }
 
@@ -177,7 +169,7 @@ HandlerResult operateContainer(Core& core, Call& call) {
   auto done = measured(core, name, [&] { return core.containers.operate(call.caller().user.id, id, operation, options); });
   if (!done) return tl::unexpected(withManageData(core, std::move(done.error()), id, name));
   return ok("Container operation completed successfully",
-            manageResponseJson(operation, *done, false, operationSuccessMessage(operation)));
+            manageResponseJson(name, *done, false, operationSuccessMessage(operation)));
 }
 
 HandlerResult containerStatusLogs(Core& core, Call& call) {

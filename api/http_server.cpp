@@ -149,6 +149,9 @@ struct HttpServer::Impl {
     server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own error
       apply(errorResponse(transportError(res.status)), res);
+      // httplib leaves the rest of a refused request (an oversized body) unread:
+      // the connection cannot carry another request.
+      res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
     }));
     server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {

@@ -106,11 +106,11 @@ std::string operationSuccessMessage(runtime::Operation operation) {
   return "Container operation completed successfully";
 }
 
-Json manageResponseJson(runtime::Operation operation, const store::ContainerRecord& record, bool error,
+Json manageResponseJson(std::string_view operation, const store::ContainerRecord& record, bool error,
                         std::string_view message) {
   return Json{
       {"error", error},
-      {"operation", runtime::operationName(operation)},
+      {"operation", operation},
       {"container_id", record.id},
       {"project_id", record.projectId},
       {"message", message},

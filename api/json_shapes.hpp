@@ -16,8 +16,8 @@ nlohmann::ordered_json runtimeInfoJson(const runtime::RuntimeInfo& info);
 nlohmann::ordered_json statusLogEntryJson(const store::StatusLogEntry& entry);
 nlohmann::ordered_json paginationJson(const store::Pagination& pagination);
 // The manage-response object of API.md §4 (also the `data` of a state conflict).
-nlohmann::ordered_json manageResponseJson(runtime::Operation operation, const store::ContainerRecord& record, bool error,
-                                  std::string_view message);
+nlohmann::ordered_json manageResponseJson(std::string_view operation, const store::ContainerRecord& record, bool error,
+                                          std::string_view message);
 // "Container started successfully"
 std::string operationSuccessMessage(runtime::Operation operation);
 

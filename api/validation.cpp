@@ -41,7 +41,7 @@ std::string echoed(std::string_view name) { return std::string(name.substr(0, kM
 // Refuses duplicate keys at any depth, which nlohmann would silently merge.
 class DuplicateKeyCheck {
  public:
-  bool operator()(int depth, Json::parse_event_t event, Json& parsed) {
+  bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
     switch (event) {
       case Json::parse_event_t::object_start:
         keys_.emplace_back();
@@ -57,7 +57,6 @@ class DuplicateKeyCheck {
       default:
         break;
     }
-    (void)depth;
     return true;
   }
   const std::optional<std::string>& duplicate() const { return duplicate_; }
@@ -132,7 +131,7 @@ Result<uint64_t> readUnsigned(const Json& value, std::string_view name, uint64_t
   }
   if (value.is_number_integer()) return outOfRange();  // negative
   if (value.is_number_float()) {
-    // 1e30 or 5.0: an integer, if out of range; 1.5: not an integer at all.
+    // 5.0 counts as 5; 1.5 and 1e30 are refused.
     double number = value.get<double>();
     if (std::isfinite(number) && number == std::floor(number)) {
       if (number >= 0 && number <= static_cast<double>(max) && number >= static_cast<double>(min))
@@ -143,12 +142,17 @@ Result<uint64_t> readUnsigned(const Json& value, std::string_view name, uint64_t
   return outOfRange();
 }
 
-Result<UnixMillis> readFutureTime(const Json& value, std::string_view name, UnixMillis now) {
+Result<UnixMillis> readTime(const Json& value, std::string_view name) {
   BERTH_TRY(std::string text, readString(value, name, 64));
   auto parsed = parseIsoMillis(text);
   if (!parsed) return validationError(std::string(name) + " must be an ISO-8601 UTC time like 2025-01-15T10:30:00.000Z");
-  if (*parsed <= now) return validationError(std::string(name) + " must be in the future");
   return *parsed;
+}
+
+Result<UnixMillis> readFutureTime(const Json& value, std::string_view name, UnixMillis now) {
+  BERTH_TRY(UnixMillis time, readTime(value, name));
+  if (time <= now) return validationError(std::string(name) + " must be in the future");
+  return time;
 }
 
 // null clears; otherwise a time in the future.
@@ -528,13 +532,8 @@ Result<runtime::NewUser> parseNewUserBody(std::string_view body) {
   if (const Json* value = field(object, "role")) {
     BERTH_TRY(user.role, readUserRole(*value));
   }
-  if (const Json* value = field(object, "guest_expires_at")) {
-    if (!value->is_null()) {
-      BERTH_TRY(std::string text, readString(*value, "guest_expires_at", 64));
-      auto time = parseIsoMillis(text);
-      if (!time) return validationError("guest_expires_at must be an ISO-8601 UTC time like 2025-01-15T10:30:00.000Z");
-      user.guestExpiresAt = *time;
-    }
+  if (const Json* value = field(object, "guest_expires_at"); value && !value->is_null()) {
+    BERTH_TRY(user.guestExpiresAt, readTime(*value, "guest_expires_at"));
   }
   return user;
 }
@@ -553,14 +552,12 @@ Result<runtime::UserChange> parseUserChangeBody(std::string_view body) {
     BERTH_TRY(change.banned, readBool(*value, "banned"));
   }
   if (const Json* value = field(object, "guest_expires_at")) {
-    if (value->is_null()) {
-      change.guestExpiresAt = std::optional<UnixMillis>();
-    } else {
-      BERTH_TRY(std::string text, readString(*value, "guest_expires_at", 64));
-      auto time = parseIsoMillis(text);
-      if (!time) return validationError("guest_expires_at must be an ISO-8601 UTC time like 2025-01-15T10:30:00.000Z");
-      change.guestExpiresAt = std::optional<UnixMillis>(*time);
+    // null takes the expiry away; a past time is allowed (it ends a guest's session now).
+    std::optional<UnixMillis> expiresAt;
+    if (!value->is_null()) {
+      BERTH_TRY(expiresAt, readTime(*value, "guest_expires_at"));
     }
+    change.guestExpiresAt = expiresAt;
   }
   return change;
 }

@@ -8,16 +8,20 @@
 //   - GET throughput with 64 concurrent keep-alive connections;
 //   - berthd's RSS idle and with 100 running containers.
 // Everything it made is deleted at the end.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -64,10 +68,6 @@ long rssKib(pid_t pid) {
   return -1;
 }
 
-void run(const std::string& command) {
-  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
-}
-
 class Daemon {
  public:
   Daemon() {
@@ -75,11 +75,45 @@ class Daemon {
     if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp");
     dir_ = pattern;
     cgroupRoot_ = "berth-bench-" + std::to_string(::getpid());
-    // berthd builds the busybox image itself on a fresh data dir, but that
-    // step fails today (common/files.cpp readFd() preads a pipe); built here.
-    run("set -e; d='" + dir_ + "/data/images/busybox/rootfs'; mkdir -p \"$d/bin\" \"$d/etc\" \"$d/proc\" \"$d/sys\" "
-        "\"$d/dev\" \"$d/tmp\"; cp /bin/busybox \"$d/bin/\"; for a in $(/bin/busybox --list); do "
-        "[ -e \"$d/bin/$a\" ] || ln -s busybox \"$d/bin/$a\"; done; echo 'root:x:0:0:root:/root:/bin/sh' > \"$d/etc/passwd\"");
+    try {
+      start();
+    } catch (...) {
+      shutdown();  // the destructor does not run for a constructor that throws
+      throw;
+    }
+  }
+
+  ~Daemon() {
+    deleteAll();
+    shutdown();
+  }
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  httplib::Headers auth() const { return {{"Authorization", "Bearer " + token_}}; }
+
+  std::unique_ptr<httplib::Client> client() const {
+    auto client = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client->set_keep_alive(true);
+    client->set_read_timeout(std::chrono::seconds(120));
+    return client;
+  }
+
+  void deleteAll() const {
+    auto http = client();
+    for (;;) {
+      auto list = http->Get("/api/v1/containers?limit=100", auth());
+      if (!list || list->status != 200) return;
+      auto containers = Json::parse(list->body)["data"]["containers"];
+      if (containers.empty()) return;
+      for (const auto& container : containers)
+        http->Delete(("/api/v1/containers/" + container["id"].get<std::string>() + "?force=true").c_str(), auth());
+    }
+  }
+
+ private:
+  // Starts berthd, reads its port from stdout and logs in as admin.
+  void start() {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
     std::string binary = selfDir() + "/../cmd/berthd";
@@ -113,10 +147,12 @@ class Daemon {
     token_ = Json::parse(login->body)["data"]["token"];
   }
 
-  ~Daemon() {
-    deleteAll();
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
+  // Stops berthd (containers are already gone) and removes its directories and root groups.
+  void shutdown() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
     // The service leaves its empty root groups behind; remove them.
     if (DIR* hierarchies = ::opendir("/sys/fs/cgroup")) {
       while (dirent* entry = ::readdir(hierarchies))
@@ -127,30 +163,6 @@ class Daemon {
     std::system(("rm -rf --one-file-system '" + dir_ + "'").c_str());
   }
 
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  httplib::Headers auth() const { return {{"Authorization", "Bearer " + token_}}; }
-
-  std::unique_ptr<httplib::Client> client() const {
-    auto client = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    client->set_keep_alive(true);
-    client->set_read_timeout(std::chrono::seconds(120));
-    return client;
-  }
-
-  void deleteAll() const {
-    auto http = client();
-    for (;;) {
-      auto list = http->Get("/api/v1/containers?limit=100", auth());
-      if (!list || list->status != 200) return;
-      auto containers = Json::parse(list->body)["data"]["containers"];
-      if (containers.empty()) return;
-      for (const auto& container : containers)
-        http->Delete(("/api/v1/containers/" + container["id"].get<std::string>() + "?force=true").c_str(), auth());
-    }
-  }
-
- private:
   std::string dir_;
   std::string cgroupRoot_;
   pid_t pid_ = -1;
@@ -215,37 +227,109 @@ void latency(const Daemon& daemon, int iterations) {
   timings.print({"create", "start", "pause", "resume", "stop", "force-stop", "restart", "delete", "get", "status-logs"});
 }
 
+// A wrk-like load generator: one thread drives every keep-alive connection
+// through epoll, one request in flight on each, so the host's CPU goes to
+// berthd rather than to the client.
+class GetLoad {
+ public:
+  GetLoad(int port, std::string request, int connections) : port_(port), request_(std::move(request)) {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) throw std::runtime_error("epoll_create1");
+    connections_.resize(static_cast<size_t>(connections));
+    for (size_t i = 0; i < connections_.size(); ++i) open(i);
+  }
+  ~GetLoad() {
+    for (auto& connection : connections_) ::close(connection.fd);
+    ::close(epoll_);
+  }
+
+  void run(std::chrono::seconds duration) {
+    for (size_t i = 0; i < connections_.size(); ++i) send(i);
+    auto end = Clock::now() + duration;
+    epoll_event events[64];
+    while (Clock::now() < end) {
+      int n = ::epoll_wait(epoll_, events, 64, 10);
+      for (int e = 0; e < n; ++e) receive(events[e].data.u64);
+    }
+  }
+
+  uint64_t ok() const { return ok_; }
+  uint64_t failed() const { return failed_; }
+
+ private:
+  struct Connection {
+    int fd = -1;
+    std::string buffer;
+  };
+
+  void open(size_t index) {
+    Connection& connection = connections_[index];
+    connection.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(connection.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+      throw std::runtime_error("connect");
+    int one = 1;
+    ::setsockopt(connection.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = index;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, connection.fd, &event);
+    connection.buffer.clear();
+  }
+
+  void send(size_t index) {
+    if (::write(connections_[index].fd, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size()))
+      throw std::runtime_error("short write of a request");
+  }
+
+  void receive(size_t index) {
+    Connection& connection = connections_[index];
+    char chunk[16384];
+    ssize_t n = ::read(connection.fd, chunk, sizeof chunk);
+    if (n <= 0) {  // the server ended the keep-alive: reconnect
+      ::close(connection.fd);
+      open(index);
+      send(index);
+      return;
+    }
+    connection.buffer.append(chunk, static_cast<size_t>(n));
+    size_t headerEnd = connection.buffer.find("\r\n\r\n");
+    if (headerEnd == std::string::npos) return;
+    size_t length = 0;
+    size_t field = connection.buffer.find("Content-Length: ");
+    if (field != std::string::npos && field < headerEnd) length = std::stoul(connection.buffer.substr(field + 16));
+    if (connection.buffer.size() < headerEnd + 4 + length) return;
+    (connection.buffer.compare(9, 3, "200") == 0 ? ok_ : failed_)++;
+    connection.buffer.erase(0, headerEnd + 4 + length);
+    send(index);
+  }
+
+  int port_;
+  std::string request_;
+  int epoll_ = -1;
+  std::vector<Connection> connections_;
+  uint64_t ok_ = 0;
+  uint64_t failed_ = 0;
+};
+
 void throughput(const Daemon& daemon, int seconds) {
   auto http = daemon.client();
   auto created = http->Post("/api/v1/containers", daemon.auth(),
                             Json{{"name", "target"}, {"command", kTermInit}}.dump(), "application/json");
   if (!created || created->status != 201) throw std::runtime_error("create for the GET benchmark failed");
   std::string path = "/api/v1/containers/" + idOf(created);
-  std::atomic<bool> go{false};
-  std::atomic<bool> done{false};
-  std::atomic<uint64_t> ok{0};
-  std::atomic<uint64_t> failed{0};
-  std::vector<std::thread> workers;
-  for (int i = 0; i < kThroughputConnections; ++i) {
-    workers.emplace_back([&] {
-      auto client = daemon.client();
-      auto headers = daemon.auth();
-      while (!go) std::this_thread::yield();
-      while (!done) {
-        auto reply = client->Get(path.c_str(), headers);
-        (reply && reply->status == 200 ? ok : failed).fetch_add(1);
-      }
-    });
-  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " +
+                        daemon.auth().begin()->second + "\r\n\r\n";
+  GetLoad load(daemon.port(), request, kThroughputConnections);
   auto t0 = Clock::now();
-  go = true;
-  std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  done = true;
-  for (auto& worker : workers) worker.join();
+  load.run(std::chrono::seconds(seconds));
   double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("GET %s with %d connections: %.0f req/s (%llu ok, %llu failed, %.1f s)\n", "/api/v1/containers/{id}",
-              kThroughputConnections, static_cast<double>(ok) / elapsed, static_cast<unsigned long long>(ok.load()),
-              static_cast<unsigned long long>(failed.load()), elapsed);
+              kThroughputConnections, static_cast<double>(load.ok()) / elapsed,
+              static_cast<unsigned long long>(load.ok()), static_cast<unsigned long long>(load.failed()), elapsed);
 }
 
 void memory(const Daemon& daemon) {

@@ -100,7 +100,7 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   berth::api::ServerOptions options;
   options.host = address.host;
   options.port = address.port;
-  options.socketPath = config.socketPath;
+  if (!config.socketPath->empty()) options.socketPath = config.socketPath;
   BERTH_TRY(auto server, berth::api::HttpServer::bind(api, options));
 
   bool ipv6 = address.host.find(':') != std::string::npos;
@@ -108,7 +108,7 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   std::printf("listening on %s:%d\n", shownHost.c_str(), server->port());
   std::fflush(stdout);
   spdlog::info("serving the API on {}:{}{}", shownHost, server->port(),
-               config.socketPath ? " and " + *config.socketPath : std::string());
+               options.socketPath ? " and " + *options.socketPath : std::string());
 
   std::thread stopper([&server, stopPipeRead] {
     char byte;
@@ -130,7 +130,7 @@ int main(int argc, char* argv[]) {
   Flags flags;
   app.add_option("--config", flags.config, std::string("YAML config file (default ") + berth::api::kDefaultConfigFile + " if it exists)");
   app.add_option("--listen", flags.listen, "HOST:PORT of the HTTP API (port 0: any free port)");
-  app.add_option("--socket", flags.socket, "also serve the API on this unix socket (mode 0600)");
+  app.add_option("--socket", flags.socket, "unix socket of the API, mode 0600 (default <run-dir>/berthd.sock; \"\" for none)");
   app.add_option("--data-dir", flags.dataDir, "store, images and container layers");
   app.add_option("--run-dir", flags.runDir, "runtime state of running containers (tmpfs)");
   app.add_option("--cgroup-root", flags.cgroupRoot, "name of the service's cgroup subtree");

@@ -474,6 +474,24 @@ struct ContainerManager::Impl {
 
   // --- recovery after a service start ---
 
+  // A pause or resume cut off between the kernel change and its commit: the
+  // kernel's frozen state wins, and the log says so.
+  void reconcileFrozen(Slot& slot, ContainerRecord record, int64_t t0) {
+    auto frozen = slot.group->frozen();
+    if (!frozen) {
+      spdlog::warn("container {}: reading its freezer state: {}", record.id, frozen.error().describe());
+      return;
+    }
+    ContainerStatus actual = *frozen ? ContainerStatus::paused : ContainerStatus::running;
+    if (actual == record.status) return;
+    store::TransitionMetadata meta{"reconcile"};
+    meta.reason = "the kernel showed the container " + std::string(store::statusName(actual)) +
+                  " after a service restart";
+    std::string id = record.id;
+    auto committed = commit(std::move(record), actual, kSystemActor, t0, meta);
+    if (!committed) spdlog::error("container {}: recording reconcile: {}", id, committed.error().describe());
+  }
+
   Result<void> recover();
   void adoptOrSettle(ContainerRecord record, bool hostBoot);
 };
@@ -505,6 +523,7 @@ void ContainerManager::Impl::adoptOrSettle(ContainerRecord record, bool hostBoot
       }
       slot->run = std::move(run);
       spdlog::info("container {}: adopted running init pid {}", record.id, slot->run->state.initPid);
+      reconcileFrozen(*slot, std::move(record), t0);
       return;
     }
   }

@@ -78,10 +78,6 @@ Service::Service(ServiceOptions options)
   dataDir_ = temp_.sub("data");
   runDir_ = temp_.sub("run");
   if (!options_.configYaml.empty()) std::ofstream(temp_.sub("berthd.yaml")) << options_.configYaml;
-  // berthd builds this image itself on a fresh data dir, but that step fails
-  // today: common/files.cpp readFd() preads the pipe of `busybox --list-full`
-  // (ESPIPE). Built here until that is fixed.
-  testing::makeBusyboxRootfs(dataDir_ + "/images/busybox/rootfs");
   launch();
   std::string password = adminPassword();
   REQUIRE_FALSE(password.empty());

@@ -12,6 +12,8 @@
 #include "cgroup/cgroup.hpp"
 #include "common/clock.hpp"
 #include "common/files.hpp"
+#include "common/process.hpp"
+#include "runtime/shim.hpp"
 #include "runtime/manager.hpp"
 #include "store/store.hpp"
 #include "support/test_support.hpp"
@@ -430,4 +432,119 @@ TEST_CASE("a container's output is kept bounded, and its tail read back through 
   REQUIRE(all);
   CHECK(all->size() == current.size() + previous.size());
   CHECK(f.manager().logs("000000000000000000000000", 1).error().code == Errc::not_found);
+}
+
+namespace {
+
+// What a host reboot leaves: no monitors, no containers, no groups, an empty run dir.
+void simulateHostBoot(Fixture& f, const std::vector<ContainerRecord>& running) {
+  auto driver = cgroup::Driver::detect(f.config().cgroupRoot);
+  REQUIRE(driver);
+  for (const auto& record : running) {
+    auto group = driver->openGroup(record.runtimeId);
+    REQUIRE(group);
+    REQUIRE(group->killAll(std::chrono::seconds(5)));
+    auto state = runtime::readShimState({f.config().runDir + "/" + record.runtimeId});
+    REQUIRE(state);
+    REQUIRE(*state);
+    auto shim = openPidfd((*state)->shimPid);
+    if (shim) REQUIRE(waitPidfdReadable(shim->get(), std::chrono::seconds(5)));
+    REQUIRE(group->destroy());
+  }
+  REQUIRE(removeTree(f.config().runDir));
+}
+
+}  // namespace
+
+TEST_CASE("a restart of the service finds a freeze the kernel made but the log missed") {
+  Fixture f;
+  auto record = f.create("frozen", kTermHandler);
+  f.closeManager();
+  {
+    auto driver = cgroup::Driver::detect(f.config().cgroupRoot);
+    REQUIRE(driver);
+    auto group = driver->openGroup(record.runtimeId);
+    REQUIRE(group);
+    REQUIRE(group->freeze(std::chrono::seconds(5)));
+    group->release();
+  }
+  f.reopen();
+  auto adopted = f.manager().get(record.id);
+  REQUIRE(adopted);
+  CHECK(adopted->status == ContainerStatus::paused);
+  CHECK(adopted->pid == record.pid);
+  auto last = logOf(f, record.id).back();
+  CHECK(last.metadata.operation == "reconcile");
+  CHECK(last.triggeredBy == "system");
+  CHECK(last.toStatus == ContainerStatus::paused);
+  auto resumed = f.manager().operate(kAdmin, record.id, Operation::resume);
+  REQUIRE(resumed);
+  CHECK(resumed->status == ContainerStatus::running);
+}
+
+TEST_CASE("a host boot records running containers stopped, then starts the autostart ones") {
+  Fixture f;
+  auto autostarted = f.create("auto", kTermHandler);
+  auto manual = f.create("manual", kTermHandler);
+  REQUIRE(f.manager().update(kAdmin, manual.id, UpdateRequest{.autostart = false}));
+  auto userStopped = f.create("user-stopped", kTermHandler);
+  REQUIRE(f.manager().operate(kAdmin, userStopped.id, Operation::stop));
+
+  // A plain service restart changes nothing.
+  f.reopen();
+  CHECK(f.manager().get(autostarted.id)->pid == autostarted.pid);
+  CHECK(f.manager().get(userStopped.id)->status == ContainerStatus::stopped);
+
+  f.closeManager();
+  simulateHostBoot(f, {autostarted, manual});
+  f.reopen();
+
+  auto restarted = f.waitFor(autostarted.id, ContainerStatus::running);
+  CHECK(restarted.status == ContainerStatus::running);
+  CHECK(restarted.pid != autostarted.pid);
+  auto log = logOf(f, autostarted.id);
+  REQUIRE(log.size() >= 2);
+  CHECK(log[log.size() - 2].toStatus == ContainerStatus::stopped);
+  CHECK(log[log.size() - 2].metadata.reason == "host_restart");
+  CHECK(log.back().toStatus == ContainerStatus::running);
+
+  auto notAuto = f.manager().get(manual.id);
+  REQUIRE(notAuto);
+  CHECK(notAuto->status == ContainerStatus::stopped);
+  CHECK(logOf(f, manual.id).back().metadata.reason == "host_restart");
+  // API.md §4: on a host boot every autostart container starts, a stopped one too.
+  CHECK(f.waitFor(userStopped.id, ContainerStatus::running).status == ContainerStatus::running);
+  // The manual one starts again on request, in a group rebuilt from its record.
+  auto started = f.manager().operate(kAdmin, manual.id, Operation::start);
+  REQUIRE(started);
+  CHECK(started->status == ContainerStatus::running);
+}
+
+TEST_CASE("a start rebuilds a runtime instance removed behind berth's back, keeping the writable layer") {
+  Fixture f;
+  auto record = f.create("rebuilt", {"/bin/sh", "-c", "cat /mark 2>/dev/null || echo first > /mark; sleep 1000"});
+  int64_t marked = monotonicMillis() + 5000;
+  while (readOr(f.upperFile(record, "/mark")).empty() && monotonicMillis() < marked)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(f.manager().operate(kAdmin, record.id, Operation::force_stop));
+  f.closeManager();
+  {
+    auto driver = cgroup::Driver::detect(f.config().cgroupRoot);
+    REQUIRE(driver);
+    auto group = driver->openGroup(record.runtimeId);
+    REQUIRE(group);
+    REQUIRE(group->destroy());
+  }
+  REQUIRE(removeTree(f.config().runDir + "/" + record.runtimeId));
+  f.reopen();
+  auto started = f.manager().operate(kAdmin, record.id, Operation::start);
+  REQUIRE(started);
+  CHECK(started->status == ContainerStatus::running);
+  CHECK(started->runtimeId != record.runtimeId);
+  CHECK(readOr(f.upperFile(record, "/mark")) == "first\n");
+  // The second run reads the mark the first one left.
+  int64_t end = monotonicMillis() + 5000;
+  while (readOr(f.consoleLog(record)).find("first") == std::string::npos && monotonicMillis() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(readOr(f.consoleLog(record)).find("first") != std::string::npos);
 }

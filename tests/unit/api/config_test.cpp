@@ -84,6 +84,24 @@ TEST_CASE("config: bad documents are refused naming the key") {
   }
 }
 
+TEST_CASE("config: the unix socket defaults to the run dir, an empty value turns it off") {
+  auto defaulted = finalize(ServiceConfig{});
+  REQUIRE(defaulted);
+  CHECK(defaulted->socketPath == "/run/berth/berthd.sock");
+  auto moved = parseConfigYaml("run_dir: /run/b2\n");
+  REQUIRE(moved);
+  CHECK(finalize(*moved)->socketPath == "/run/b2/berthd.sock");
+  auto off = parseConfigYaml("socket: \"\"\n");
+  REQUIRE(off);
+  CHECK(finalize(*off)->socketPath == "");
+  auto relative = parseConfigYaml("socket: api.sock\n");
+  REQUIRE(relative);
+  CHECK_FALSE(finalize(*relative));
+  ServiceConfig tooLong;
+  tooLong.socketPath = "/" + std::string(120, 's');
+  CHECK_FALSE(finalize(tooLong));
+}
+
 TEST_CASE("config: finalize checks what flags may have set") {
   ServiceConfig config;
   config.runtime.dataDir = "relative";
@@ -125,4 +143,21 @@ TEST_CASE("config: a file is read, a missing one is an error naming it") {
   auto missing = loadConfigFile(dir.sub("absent.yaml"));
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().describe(), Catch::Contains("absent.yaml"));
+}
+
+TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
+  auto example = loadConfigFile(BERTH_SOURCE_DIR "/examples/berthd.yaml");
+  REQUIRE(example);
+  ServiceConfig defaults;
+  CHECK(example->listen == defaults.listen);
+  CHECK(example->runtime.dataDir == defaults.runtime.dataDir);
+  CHECK(example->runtime.runDir == defaults.runtime.runDir);
+  CHECK(example->runtime.cgroupRoot == defaults.runtime.cgroupRoot);
+  CHECK(example->runtime.defaultStopTimeout == defaults.runtime.defaultStopTimeout);
+  CHECK(example->runtime.tierLimits.maxMemoryMb == defaults.runtime.tierLimits.maxMemoryMb);
+  CHECK(example->runtime.tierLimits.maxCpuMillicores == defaults.runtime.tierLimits.maxCpuMillicores);
+  CHECK(example->runtime.tierLimits.maxPidsMax == defaults.runtime.tierLimits.maxPidsMax);
+  CHECK(example->runtime.tierLimits.maxDiskMb == defaults.runtime.tierLimits.maxDiskMb);
+  CHECK(example->accounts.tokenLifetimeSeconds == defaults.accounts.tokenLifetimeSeconds);
+  CHECK(example->logLevel == defaults.logLevel);
 }

@@ -66,7 +66,7 @@ TEST_CASE("manage response, pagination, users, projects, memberships") {
   record.id = "c";
   record.projectId = "p";
   record.status = store::ContainerStatus::running;
-  auto manage = manageResponseJson(runtime::Operation::start, record, false, operationSuccessMessage(runtime::Operation::start));
+  auto manage = manageResponseJson("start", record, false, operationSuccessMessage(runtime::Operation::start));
   CHECK(manage == nlohmann::ordered_json{{"error", false},
                                          {"operation", "start"},
                                          {"container_id", "c"},

@@ -1,0 +1,239 @@
+// berth: the command-line client of berthd's /api/v1 (API.md §10).
+//   BERTH_URL    http://127.0.0.1:8080 (default) or unix:///run/berth/berthd.sock
+//   BERTH_TOKEN  a token from `berth login`
+// Prints the response's `data` as JSON; on an error prints the envelope's
+// code and message to stderr and exits 1.
+#include <sys/socket.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using Json = nlohmann::json;
+
+class ApiClient {
+ public:
+  ApiClient() {
+    const char* url = std::getenv("BERTH_URL");
+    std::string base = url && *url ? url : "http://127.0.0.1:8080";
+    const std::string unixScheme = "unix://";
+    if (base.rfind(unixScheme, 0) == 0) {
+      client_ = std::make_unique<httplib::Client>(base.substr(unixScheme.size()));
+      client_->set_address_family(AF_UNIX);
+    } else {
+      client_ = std::make_unique<httplib::Client>(base);
+    }
+    client_->set_read_timeout(std::chrono::seconds(3700));  // a stop may wait its whole grace period
+    if (const char* token = std::getenv("BERTH_TOKEN"); token && *token)
+      headers_.emplace("Authorization", std::string("Bearer ") + token);
+  }
+
+  // Sends one request; returns the envelope's data, or exits 1 with the error.
+  Json call(const std::string& method, const std::string& path, const std::optional<Json>& body = std::nullopt) {
+    httplib::Request request;
+    request.method = method;
+    request.path = path;
+    request.headers = headers_;
+    if (body) {
+      request.body = body->dump();
+      request.set_header("Content-Type", "application/json");
+    }
+    auto response = client_->send(request);
+    if (!response) {
+      std::fprintf(stderr, "berth: %s %s: %s\n", method.c_str(), path.c_str(), httplib::to_string(response.error()).c_str());
+      std::exit(1);
+    }
+    Json envelope = Json::parse(response->body, nullptr, false);
+    if (response->status >= 400) {
+      std::string code = envelope.is_object() ? envelope.value("code", "") : "";
+      std::string message = envelope.is_object() ? envelope.value("message", response->body) : response->body;
+      std::fprintf(stderr, "berth: %d %s: %s\n", response->status, code.c_str(), message.c_str());
+      std::exit(1);
+    }
+    return envelope.is_object() && envelope.contains("data") ? envelope["data"] : envelope;
+  }
+
+ private:
+  std::unique_ptr<httplib::Client> client_;
+  httplib::Headers headers_;
+};
+
+void print(const Json& value) { std::cout << value.dump(2, ' ', false, Json::error_handler_t::replace) << "\n"; }
+
+std::string withQuery(std::string path, const std::vector<std::pair<std::string, std::string>>& params) {
+  char separator = '?';
+  for (const auto& [key, value] : params) {
+    if (value.empty()) continue;
+    path += separator + key + "=" + httplib::detail::encode_query_param(value);
+    separator = '&';
+  }
+  return path;
+}
+
+// "K=V" pairs into a JSON object; exits on a pair without '='.
+Json envObject(const std::vector<std::string>& pairs) {
+  Json env = Json::object();
+  for (const auto& pair : pairs) {
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "berth: --env wants KEY=VALUE, got %s\n", pair.c_str());
+      std::exit(1);
+    }
+    env[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return env;
+}
+
+struct ResourceFlags {
+  std::optional<uint64_t> memoryMb, cpuMillicores, pidsMax, diskMb;
+
+  void add(CLI::App* command) {
+    command->add_option("--memory-mb", memoryMb, "memory limit (MiB)");
+    command->add_option("--cpu-millicores", cpuMillicores, "CPU limit (1000 = one CPU)");
+    command->add_option("--pids-max", pidsMax, "process limit");
+    command->add_option("--disk-mb", diskMb, "writable layer limit (MiB)");
+  }
+  std::optional<Json> json() const {
+    Json resources = Json::object();
+    if (memoryMb) resources["memory_mb"] = *memoryMb;
+    if (cpuMillicores) resources["cpu_millicores"] = *cpuMillicores;
+    if (pidsMax) resources["pids_max"] = *pidsMax;
+    if (diskMb) resources["disk_mb"] = *diskMb;
+    if (resources.empty()) return std::nullopt;
+    return resources;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  CLI::App app{"berth: client of the berthd API (BERTH_URL, BERTH_TOKEN)"};
+  app.require_subcommand(1);
+  ApiClient api;
+
+  // berth login USERNAME  (password on stdin): prints the token to export as BERTH_TOKEN
+  auto* login = app.add_subcommand("login", "log in; reads the password from stdin, prints the token");
+  std::string username;
+  login->add_option("username", username, "user name")->required();
+  login->callback([&] {
+    std::string password;
+    std::getline(std::cin, password);
+    Json data = api.call("POST", "/api/v1/auth/login", Json{{"username", username}, {"password", password}});
+    std::cout << data["token"].get<std::string>() << "\n";
+  });
+
+  auto* containers = app.add_subcommand("containers", "list, inspect, create, change and operate containers");
+  containers->require_subcommand(1);
+
+  auto* list = containers->add_subcommand("list", "list the containers you may see");
+  std::string page, limit, status, project;
+  list->add_option("--page", page);
+  list->add_option("--limit", limit);
+  list->add_option("--status", status);
+  list->add_option("--project", project, "only this project's containers");
+  list->callback([&] {
+    print(api.call("GET", withQuery("/api/v1/containers",
+                                    {{"page", page}, {"limit", limit}, {"status", status}, {"project_id", project}})));
+  });
+
+  std::string id;
+  auto* get = containers->add_subcommand("get", "show one container");
+  bool runtime = false;
+  get->add_option("id", id)->required();
+  get->add_flag("--runtime", runtime, "add processes and resource usage");
+  get->callback([&] { print(api.call("GET", "/api/v1/containers/" + id + (runtime ? "?runtime=true" : ""))); });
+
+  auto* create = containers->add_subcommand("create", "create (and by default start) a container");
+  std::string name, image, workingDir, hostname, expiresAt;
+  std::vector<std::string> env, command;
+  bool noAutostart = false;
+  ResourceFlags createResources;
+  create->add_option("name", name)->required();
+  create->add_option("--image", image, "default busybox");
+  create->add_option("--project", project, "default: your personal project");
+  create->add_option("--env", env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
+  create->add_option("--workdir", workingDir);
+  create->add_option("--hostname", hostname);
+  create->add_option("--expires-at", expiresAt, "ISO-8601 UTC time");
+  create->add_flag("--no-autostart", noAutostart, "create it stopped");
+  createResources.add(create);
+  create->add_option("command", command, "the init command, after --");
+  create->callback([&] {
+    Json body{{"name", name}, {"autostart", !noAutostart}};
+    if (!image.empty()) body["image"] = image;
+    if (!project.empty()) body["project_id"] = project;
+    if (!env.empty()) body["env"] = envObject(env);
+    if (!workingDir.empty()) body["working_dir"] = workingDir;
+    if (!hostname.empty()) body["hostname"] = hostname;
+    if (!expiresAt.empty()) body["expires_at"] = expiresAt;
+    if (!command.empty()) body["command"] = command;
+    if (auto resources = createResources.json()) body["resources"] = *resources;
+    print(api.call("POST", "/api/v1/containers", body));
+  });
+
+  auto* update = containers->add_subcommand("update", "change a container (env, command and workdir only when stopped)");
+  std::string newName;
+  std::optional<bool> autostart;
+  ResourceFlags updateResources;
+  update->add_option("id", id)->required();
+  update->add_option("--name", newName);
+  update->add_option("--autostart", autostart, "true or false");
+  update->add_option("--env", env, "KEY=VALUE (repeatable; replaces the whole env)")->allow_extra_args(false);
+  update->add_option("--workdir", workingDir);
+  updateResources.add(update);
+  update->add_option("command", command, "a new init command, after --");
+  update->callback([&] {
+    Json body = Json::object();
+    if (!newName.empty()) body["name"] = newName;
+    if (autostart) body["autostart"] = *autostart;
+    if (!env.empty()) body["env"] = envObject(env);
+    if (!workingDir.empty()) body["working_dir"] = workingDir;
+    if (!command.empty()) body["command"] = command;
+    if (auto resources = updateResources.json()) body["resources"] = *resources;
+    print(api.call("PATCH", "/api/v1/containers/" + id, body));
+  });
+
+  auto* remove = containers->add_subcommand("delete", "delete a container (its status log stays)");
+  bool force = false, keepVolume = false;
+  remove->add_option("id", id)->required();
+  remove->add_flag("--force", force, "stop a running or paused container first");
+  remove->add_flag("--keep-volume", keepVolume, "keep the writable layer on disk");
+  remove->callback([&] {
+    print(api.call("DELETE", withQuery("/api/v1/containers/" + id,
+                                       {{"force", force ? "true" : ""}, {"keep_volume", keepVolume ? "true" : ""}})));
+  });
+
+  auto* manage = containers->add_subcommand("manage", "start, stop, force-stop, restart, pause or resume");
+  std::string operation, timeout;
+  manage->add_option("id", id)->required();
+  manage->add_option("operation", operation)->required();
+  manage->add_option("--timeout", timeout, "grace period of stop and restart (seconds)");
+  manage->callback([&] {
+    print(api.call("POST", withQuery("/api/v1/containers/" + id + "/" + operation, {{"timeout", timeout}})));
+  });
+
+  auto* logs = containers->add_subcommand("status-logs", "the container's status changes, newest first");
+  std::string sortBy, sortOrder;
+  logs->add_option("id", id)->required();
+  logs->add_option("--page", page);
+  logs->add_option("--limit", limit);
+  logs->add_option("--sort-by", sortBy, "transition_time, created_at, to_status or from_status");
+  logs->add_option("--sort-order", sortOrder, "asc or desc");
+  logs->callback([&] {
+    print(api.call("GET", withQuery("/api/v1/containers/" + id + "/status-logs",
+                                    {{"page", page}, {"limit", limit}, {"sort_by", sortBy}, {"sort_order", sortOrder}})));
+  });
+
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
