@@ -2,6 +2,7 @@
 # Builds berth and runs every test (unit, kernel, end-to-end). Kernel and
 # end-to-end tests need root; without it they are reported as skipped.
 #   BERTH_SANITIZE=1 scripts/test.sh   runs the same under ASan+UBSan (build-asan/)
+# Then the libFuzzer targets run for BERTH_FUZZ_SECONDS (20) each (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -16,3 +17,7 @@ fi
 cmake -S . -B "$build" -G Ninja "${flags[@]}" >/dev/null
 ninja -C "$build"
 ctest --test-dir "$build" --output-on-failure "$@"
+# The request validation under libFuzzer, for a bounded time (BERTH_FUZZ_SECONDS=0 skips it).
+if [ "${BERTH_FUZZ_SECONDS:-20}" != 0 ]; then
+  bash scripts/fuzz.sh "${BERTH_FUZZ_SECONDS:-20}"
+fi
