@@ -15,6 +15,9 @@ HandlerResult deleteContainer(Core& core, Call& call);
 HandlerResult operateContainer(Core& core, Call& call);
 HandlerResult containerStatusLogs(Core& core, Call& call);
 
+// Container output (log_handlers.cpp)
+HandlerResult containerLogs(Core& core, Call& call);
+
 // Auth, users, projects (account_handlers.cpp)
 HandlerResult login(Core& core, Call& call);
 HandlerResult logout(Core& core, Call& call);

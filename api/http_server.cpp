@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include <httplib.h>
@@ -73,8 +74,23 @@ HttpRequest toRequest(const httplib::Request& req) {
 void apply(HttpResponse response, httplib::Response& res) {
   res.status = response.status;
   for (const auto& [name, value] : response.headers) res.set_header(name, value);
-  res.set_header("Content-Type", response.contentType);
-  res.body = std::move(response.body);
+  if (!response.stream) {
+    res.set_header("Content-Type", response.contentType);
+    res.body = std::move(response.body);
+    return;
+  }
+  // The complete part first, then the stream's pieces as they come.
+  auto pending = std::make_shared<std::string>(std::move(response.body));
+  res.set_chunked_content_provider(
+      response.contentType, [pending, stream = std::move(response.stream)](size_t, httplib::DataSink& sink) {
+        std::string chunk = std::move(*pending);
+        pending->clear();
+        auto clientGone = [&sink] { return !sink.is_writable(); };
+        bool more = stream(chunk, clientGone);
+        if (!chunk.empty() && !sink.write(chunk.data(), chunk.size())) return false;
+        if (!more) sink.done();
+        return true;
+      });
 }
 
 // Errors httplib answers before a handler runs (oversized body, malformed request).

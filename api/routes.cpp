@@ -42,6 +42,8 @@ const std::vector<Route>& apiRoutes() {
        .role = ProjectRole::owner, .allowedWhenExpired = true, .handler = h::deleteContainer},
       {.method = "GET", .pattern = "/api/v1/containers/{id}/status-logs", .access = Access::container,
        .role = ProjectRole::viewer, .deletedVisibleToOwners = true, .handler = h::containerStatusLogs},
+      {.method = "GET", .pattern = "/api/v1/containers/{id}/logs", .access = Access::container,
+       .role = ProjectRole::viewer, .handler = h::containerLogs},
       {.method = "POST", .pattern = "/api/v1/containers/{id}/{operation}", .access = Access::container,
        .mutates = true, .role = ProjectRole::operator_, .handler = h::operateContainer},
   };

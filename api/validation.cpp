@@ -408,6 +408,15 @@ Result<bool> parseGetContainerQuery(const QueryParams& query) {
   return boolParam(query, "runtime");
 }
 
+Result<LogsQuery> parseLogsQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"tail", "follow"}));
+  LogsQuery logs;
+  BERTH_TRY(auto tail, decimalParam(query, "tail", 0, kMaxLogTailLines));
+  if (tail) logs.tailLines = static_cast<size_t>(*tail);
+  BERTH_TRY(logs.follow, boolParam(query, "follow"));
+  return logs;
+}
+
 Result<void> expectNoQuery(const QueryParams& query) { return rejectUnknownParams(query, {}); }
 
 // --- path segments ---

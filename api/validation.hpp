@@ -48,6 +48,13 @@ struct DeleteOptions {
 Result<DeleteOptions> parseDeleteQuery(const QueryParams& query);
 // ?runtime=true: whether to add runtime_info.
 Result<bool> parseGetContainerQuery(const QueryParams& query);
+// ?tail=0..100000&follow=true
+struct LogsQuery {
+  std::optional<size_t> tailLines;  // nullopt: all that is kept
+  bool follow = false;
+};
+inline constexpr uint64_t kMaxLogTailLines = 100000;
+Result<LogsQuery> parseLogsQuery(const QueryParams& query);
 Result<void> expectNoQuery(const QueryParams& query);
 
 // --- path segments ---

@@ -16,6 +16,9 @@
 
 #include <httplib.h>
 
+#include "common/files.hpp"
+#include "common/process.hpp"
+
 namespace berth::e2e {
 
 const std::vector<std::string> kTermInit = {"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"};
@@ -164,6 +167,47 @@ bool Service::terminate() {
 void Service::restart() {
   REQUIRE(terminate());
   launch();
+}
+
+void Service::crash() {
+  REQUIRE(pid_ > 0);
+  REQUIRE(::kill(pid_, SIGKILL) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid_, &status, 0) == pid_);
+  pid_ = -1;
+}
+
+void Service::removeRuntimeInstance(const std::string& runtimeId) {
+  REQUIRE(pid_ < 0);
+  for (const auto& root : testing::leftoverCgroups(cgroupRoot_)) {
+    std::string group = root + "/" + runtimeId;
+    if (::rmdir(group.c_str()) != 0) REQUIRE(errno == ENOENT);
+  }
+  REQUIRE(removeTree(runDir_ + "/" + runtimeId));
+}
+
+void Service::simulateHostBoot(const std::vector<Json>& containers) {
+  REQUIRE(pid_ < 0);
+  for (const auto& container : containers) {
+    std::string runtimeId = container["runtime_id"];
+    auto state = readFile(runDir_ + "/" + runtimeId + "/shim.json");
+    REQUIRE(state);
+    pid_t shim = Json::parse(*state).at("shim_pid").get<pid_t>();
+    pid_t init = container["pid"].get<pid_t>();
+    // Both are ours: started by the berthd this fixture ran.
+    auto shimFd = openPidfd(shim);
+    REQUIRE(shimFd);
+    ::kill(init, SIGKILL);
+    ::kill(shim, SIGKILL);
+    REQUIRE(waitPidfdReadable(shimFd->get(), std::chrono::seconds(5)).value_or(false));
+  }
+  for (const auto& root : testing::leftoverCgroups(cgroupRoot_))
+    for (const auto& group : subdirectories(root)) {
+      // The kernel frees a group a moment after its last process is reaped.
+      for (int i = 0; i < 100 && ::rmdir(group.c_str()) != 0 && errno == EBUSY; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  REQUIRE(removeTree(runDir_));
 }
 
 void Service::deleteAllContainers() {

@@ -89,10 +89,20 @@ class Service {
 
   // SIGTERM and start again on the same directories (containers keep running).
   void restart();
+  // SIGKILL, as a crash would; start() runs it again on the same directories.
+  void crash();
+  void start() { launch(); }
+  // With the service down: what a host reboot leaves of the given containers
+  // (monitors and inits killed by pid, their groups and the run dir removed).
+  void simulateHostBoot(const std::vector<Json>& containers);
+  // With the service down: removes one container's runtime instance (its
+  // groups and its run dir), as an operator cleaning up by hand would.
+  void removeRuntimeInstance(const std::string& runtimeId);
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   const std::string& dataDir() const { return dataDir_; }
+  const std::string& runDir() const { return runDir_; }
   std::string socketPath() const { return temp_.sub("api.sock"); }
 
  private:
