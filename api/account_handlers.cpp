@@ -17,11 +17,16 @@ using Json = nlohmann::ordered_json;
 HandlerResult login(Core& core, Call& call) {
   BERTH_TRYV(expectNoQuery(call.http.query));
   BERTH_TRY(auto credentials, parseLoginBody(call.http.body));
-  BERTH_TRY(auto session, core.accounts.login(credentials.username, credentials.password));
-  call.callerId = session.user.id;
-  return ok("Login successful", Json{{"token", session.token},
-                                     {"expires_at", formatIsoMillis(session.expiresAt)},
-                                     {"user", userJson(session.user)}});
+  auto session = core.accounts.login(credentials.username, credentials.password);
+  if (!session) {
+    Failure failure(std::move(session.error()));
+    if (auto wait = core.accounts.loginRetryAfter(credentials.username)) failure.retryAfter = *wait;
+    return tl::unexpected(std::move(failure));
+  }
+  call.callerId = session->user.id;
+  return ok("Login successful", Json{{"token", session->token},
+                                     {"expires_at", formatIsoMillis(session->expiresAt)},
+                                     {"user", userJson(session->user)}});
 }
 
 HandlerResult logout(Core& core, Call& call) {

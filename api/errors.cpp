@@ -56,7 +56,9 @@ WireError toWireError(const Error& error) {
     case Errc::unauthenticated: return unauthenticated(error);
     case Errc::permission_denied: return permissionDenied(error);
     case Errc::container_config: return {422, "START_FAILED", error.describe()};
-    case Errc::resource_exhausted: return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
+    case Errc::resource_exhausted:
+      if (error.detail == runtime::auth_detail::rateLimited) return {429, "RATE_LIMITED", error.message};
+      return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
     case Errc::host_refused:
     case Errc::deadline_exceeded: return {503, "EXTERNAL_SERVICE_ERROR", error.describe()};
     case Errc::internal: break;
@@ -82,6 +84,7 @@ std::string_view reasonPhrase(int status) {
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";

@@ -2,6 +2,7 @@
 // The route table of the HTTP API as data (LXD's APIEndpoint): each route
 // names its method, path pattern, who may call it and what the dispatcher
 // checks before the handler runs. Internal to api/.
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,7 @@ struct Call {
 struct Failure {
   Error error;
   nlohmann::ordered_json data;
+  std::optional<std::chrono::seconds> retryAfter;  // sent as Retry-After (429)
   Failure(Error e, nlohmann::ordered_json d = nullptr) : error(std::move(e)), data(std::move(d)) {}  // NOLINT: implicit from Error
 };
 

@@ -67,7 +67,9 @@ HttpResponse render(const HttpRequest& request, HandlerResult result) {
   } else if (toWireError(failure.error).status >= 500) {
     spdlog::warn("{}: {}", describeRequest(request.method, request.path), failure.error.describe());
   }
-  return errorResponse(failure.error, failure.data);
+  HttpResponse response = errorResponse(failure.error, failure.data);
+  if (failure.retryAfter) response.headers.emplace_back("Retry-After", std::to_string(failure.retryAfter->count()));
+  return response;
 }
 
 }  // namespace

@@ -205,6 +205,14 @@ Result<std::map<std::string, std::string>> readEnv(const Json& value) {
 Result<std::string> readWorkingDir(const Json& value) {
   BERTH_TRY(std::string dir, readString(value, "working_dir"));
   if (dir.empty() || dir.front() != '/') return validationError("working_dir must be an absolute path");
+  // Harmless after pivot_root, but never what a client means: refuse it plainly.
+  for (size_t start = 0; start <= dir.size();) {
+    size_t end = dir.find('/', start);
+    if (end == std::string::npos) end = dir.size();
+    if (std::string_view(dir).substr(start, end - start) == "..")
+      return validationError("working_dir must not contain a .. component");
+    start = end + 1;
+  }
   return dir;
 }
 

@@ -269,11 +269,13 @@ struct Accounts::Impl {
   // Serialises account writes, so invariants that span records (the last
   // admin, a member that exists) hold under concurrent calls.
   mutable std::mutex writeMutex;
+  LoginThrottle throttle;
 
   Impl(const AccountsConfig& cfg, store::Store& st)
       : config(cfg),
         db(st),
-        hashSlots(static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u))) {
+        hashSlots(static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u))),
+        throttle(cfg.loginThrottle) {
     if (config.fastPasswordHashing) {
       opsLimit = crypto_pwhash_OPSLIMIT_MIN;
       memLimit = crypto_pwhash_MEMLIMIT_MIN;
@@ -428,8 +430,16 @@ std::optional<std::string> Accounts::bootstrapPasswordFile() const { return impl
 
 // --- tokens ---
 
+std::optional<std::chrono::seconds> Accounts::loginRetryAfter(std::string_view username) {
+  return impl_->throttle.retryAfter(username);
+}
+
 Result<LoginResult> Accounts::login(std::string_view username, std::string_view password) {
-  auto badCredentials = [] {
+  if (auto wait = impl_->throttle.retryAfter(username))
+    return authFail(Errc::resource_exhausted, auth_detail::rateLimited,
+                    "too many failed logins; retry in " + std::to_string(wait->count()) + " s");
+  auto badCredentials = [this, username] {
+    impl_->throttle.recordFailure(username);
     return authFail(Errc::unauthenticated, auth_detail::invalidCredentials, "invalid username or password");
   };
   std::optional<UserRecord> user;
@@ -442,6 +452,7 @@ Result<LoginResult> Accounts::login(std::string_view username, std::string_view 
     return badCredentials();
   }
   if (!impl_->verifyPassword(user->passwordHash, password)) return badCredentials();
+  impl_->throttle.recordSuccess(username);
   if (user->banned)
     return authFail(Errc::permission_denied, auth_detail::accountBanned, "account " + user->username + " is banned");
   return impl_->issueToken(*user);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "runtime/login_throttle.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
@@ -29,6 +30,7 @@ struct AccountsConfig {
   int64_t tokenLifetimeSeconds = 24 * 3600;
   // Argon2id cost; tests and benchmarks lower it (libsodium's INTERACTIVE by default).
   bool fastPasswordHashing = false;
+  LoginThrottleConfig loginThrottle;
 };
 
 // The authenticated caller of one request.
@@ -75,6 +77,7 @@ inline constexpr std::string_view guestExpired = "guest_expired";
 inline constexpr std::string_view insufficientPermissions = "insufficient_permissions";
 inline constexpr std::string_view userNotFound = "user_not_found";
 inline constexpr std::string_view projectNotFound = "project_not_found";
+inline constexpr std::string_view rateLimited = "rate_limited";  // resource_exhausted
 inline constexpr std::string_view usernameTaken = "username_taken";
 }  // namespace auth_detail
 
@@ -92,8 +95,10 @@ class Accounts {
   std::optional<std::string> bootstrapPasswordFile() const;
 
   // --- tokens ---
-  // invalid_credentials for an unknown user or wrong password; account_banned for a banned one.
+  // invalid_credentials for an unknown user or wrong password; account_banned for a banned one;
+  // resource_exhausted/rate_limited while the username is locked out (loginRetryAfter says how long).
   Result<LoginResult> login(std::string_view username, std::string_view password);
+  std::optional<std::chrono::seconds> loginRetryAfter(std::string_view username);
   // The bearer token of a request (without "Bearer "). Empty: missing_token.
   // HS256 only (alg none or any other is invalid_token); revoked jti, unknown
   // user: invalid_token; past exp: token_expired; banned: account_banned.

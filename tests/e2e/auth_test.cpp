@@ -251,3 +251,23 @@ TEST_CASE("status logs of a deleted container: 200 for its owners and admins, 40
   checkCode(service.post(containerPath(id) + "/start", owner.token), 404, "CONTAINER_NOT_FOUND");
   checkCode(service.patch(containerPath(id), owner.token, R"({"name":"back"})"), 404, "CONTAINER_NOT_FOUND");
 }
+
+TEST_CASE("repeated failed logins for one username answer 429 for a while, known or not") {
+  Service service;
+  for (const std::string name : {"admin", "nobody-here"}) {
+    for (int i = 0; i < 5; ++i) {
+      Reply wrong = service.post("/api/v1/auth/login", "", Json{{"username", name}, {"password", "wrong-password"}}.dump());
+      CHECK(wrong.code() == "INVALID_CREDENTIALS");
+    }
+    Reply limited = service.post("/api/v1/auth/login", "", Json{{"username", name}, {"password", "wrong-password"}}.dump());
+    CHECK(limited.status == 429);
+    CHECK(limited.code() == "RATE_LIMITED");
+    CHECK(limited.body["error"] == "Too Many Requests");
+    CHECK(std::stoi(limited.headers["Retry-After"]) > 0);
+  }
+  // Even the right password waits: the lockout is per username, not per guess.
+  Reply right = service.post("/api/v1/auth/login", "", Json{{"username", "admin"}, {"password", service.adminPassword()}}.dump());
+  CHECK(right.status == 429);
+  // Tokens already issued keep working.
+  CHECK(service.get("/api/v1/users/me", service.adminToken()).status == 200);
+}
