@@ -90,7 +90,10 @@ void InitPlan::addMount(std::string description, const char* source, const char*
 void InitPlan::addDevices(const std::string& merged) {
   const std::string dev = merged + "/dev";
   add(StepKind::makeDir, "mkdir /dev").target = keep(dev);
-  addMount("mount tmpfs on /dev", "tmpfs", keep(dev), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  // nodev: a node made here (CAP_MKNOD is in the default set) opens nothing;
+  // the devices below are bind mounts of their own, unaffected.
+  addMount("mount tmpfs on /dev", "tmpfs", keep(dev), "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME,
+           "mode=755,size=65536k");
   for (const char* name : kDevices) {
     const std::string inContainer = std::string("/dev/") + name;
     const char* target = keep(dev + "/" + name);
@@ -152,7 +155,8 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   // none of it propagates back to the host.
   plan.addMount("make / private", nullptr, "/", nullptr, MS_REC | MS_PRIVATE);
   plan.add(StepKind::unshareCgroupNs, "unshare cgroup namespace");
-  plan.addMount("mount overlay on " + merged, "overlay", plan.keep(merged), "overlay", 0, plan.keep(overlay));
+  // nodev: with CAP_MKNOD a container could otherwise make and open a host disk's node.
+  plan.addMount("mount overlay on " + merged, "overlay", plan.keep(merged), "overlay", MS_NODEV, plan.keep(overlay));
   plan.add(StepKind::makeDir, "mkdir /proc").target = plan.keep(merged + "/proc");
   plan.addMount("mount proc on /proc", "proc", plan.keep(merged + "/proc"), "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV);
   plan.addDevices(merged);
