@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "common/files.hpp"
+#include "common/ids.hpp"
 #include "e2e/service_fixture.hpp"
 
 using namespace berth::e2e;
@@ -270,4 +272,33 @@ TEST_CASE("repeated failed logins for one username answer 429 for a while, known
   CHECK(right.status == 429);
   // Tokens already issued keep working.
   CHECK(service.get("/api/v1/users/me", service.adminToken()).status == 200);
+}
+
+TEST_CASE("no password, token or signing secret reaches the log or an error body") {
+  Service service;
+  const std::string wrongPassword = "Wr0ng-Secret-Passw0rd";
+  const std::string userPassword = "User-Secret-Passw0rd";
+  const std::string bogusToken = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA";
+  std::vector<Reply> replies;
+  replies.push_back(service.post("/api/v1/auth/login", "", Json{{"username", "admin"}, {"password", wrongPassword}}.dump()));
+  replies.push_back(service.get("/api/v1/containers?token=" + bogusToken, bogusToken));
+  replies.push_back(service.post("/api/v1/users", service.adminToken(),
+                                 Json{{"username", "secretive"}, {"password", userPassword}, {"role", "user"}}.dump()));
+  replies.push_back(service.post("/api/v1/users", service.adminToken(),
+                                 Json{{"username", "bad name!"}, {"password", userPassword}}.dump()));
+  std::string token = service.login("secretive", userPassword);
+  replies.push_back(service.get("/api/v1/users/me", token));
+  replies.push_back(service.post("/api/v1/auth/logout", token));
+
+  auto secret = berth::readFile(service.dataDir() + "/jwt.secret");
+  REQUIRE(secret);
+  std::string log = service.logText();
+  CHECK_FALSE(log.empty());  // it did log the requests
+  for (const std::string& hidden : std::vector<std::string>{wrongPassword, userPassword, bogusToken, token, service.adminToken(),
+                                    service.adminPassword(), berth::toHex(secret->data(), secret->size())}) {
+    INFO(hidden);
+    CHECK(log.find(hidden) == std::string::npos);
+    for (const auto& reply : replies) CHECK(reply.text.find(hidden) == std::string::npos);
+  }
+  CHECK(log.find(*secret) == std::string::npos);
 }

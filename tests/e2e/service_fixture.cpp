@@ -169,6 +169,11 @@ void Service::restart() {
   launch();
 }
 
+std::string Service::logText() const {
+  auto text = readFile(temp_.sub("berthd.log"));
+  return text ? *text : "";
+}
+
 void Service::crash() {
   REQUIRE(pid_ > 0);
   REQUIRE(::kill(pid_, SIGKILL) == 0);

@@ -103,6 +103,8 @@ class Service {
   pid_t pid() const { return pid_; }
   const std::string& dataDir() const { return dataDir_; }
   const std::string& runDir() const { return runDir_; }
+  // Everything berthd wrote to stderr (its log) so far.
+  std::string logText() const;
   std::string socketPath() const { return temp_.sub("api.sock"); }
 
  private:

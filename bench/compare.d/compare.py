@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Times berth, an OCI runtime CLI (crun, or runc where crun refuses the host) and podman on the same work, alternating the tools each
+iteration, and prints a markdown table (median, p99, berth/peer ratio).
+Driven by bench/compare, which sets up the tools and cleans up after."""
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+ITER = int(os.environ.get("ITERATIONS", "20"))
+PARALLEL = int(os.environ.get("PARALLEL", "100"))
+BERTH_PORT = int(os.environ["BERTH_PORT"])
+BERTH_TOKEN = os.environ["BERTH_TOKEN"]
+PODMAN_SOCK = os.environ.get("PODMAN_SOCK", "")
+ROOTFS = os.environ["ROOTFS"]
+WORK = os.environ["WORK"]
+CGROUP_ROOT = os.environ["CGROUP_ROOT"]
+OCI = os.environ.get("OCI_NAME", "crun")  # the OCI runtime CLI on PATH (a wrapper with its own --root)
+TERM_INIT = ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
+
+
+def ms(seconds):
+    return seconds * 1000.0
+
+
+class Berth:
+    def __init__(self):
+        self.conn = http.client.HTTPConnection("127.0.0.1", BERTH_PORT)
+
+    def call(self, method, path, body=None):
+        headers = {"Authorization": "Bearer " + BERTH_TOKEN}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        reply = self.conn.getresponse()
+        text = reply.read()
+        if reply.status >= 300:
+            raise RuntimeError(f"berth {method} {path}: {reply.status} {text[:200]!r}")
+        return json.loads(text) if text else None
+
+    def create(self, command, autostart):
+        name = "cmp-" + uuid.uuid4().hex[:10]
+        return self.call("POST", "/api/v1/containers", {"name": name, "command": command, "autostart": autostart})["data"]
+
+    def op(self, cid, op, query=""):
+        return self.call("POST", f"/api/v1/containers/{cid}/{op}{query}")
+
+    def status(self, cid):
+        return self.call("GET", f"/api/v1/containers/{cid}")["data"]["status"]
+
+    def delete(self, cid):
+        self.call("DELETE", f"/api/v1/containers/{cid}?force=true")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+class Podman:
+    def __init__(self):
+        self.conn = UnixHTTPConnection(PODMAN_SOCK)
+
+    def call(self, method, path, body=None):
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        reply = self.conn.getresponse()
+        text = reply.read()
+        if reply.status >= 300:
+            raise RuntimeError(f"podman {method} {path}: {reply.status} {text[:300]!r}")
+        return json.loads(text) if text else None
+
+    def create(self, command):
+        # Within the hard limit this host gives (podman asks for 1048576 by default).
+        spec = {"rootfs": ROOTFS, "command": command, "netns": {"nsmode": "none"},
+                "r_limits": [{"type": "nofile", "soft": 1024, "hard": 1024},
+                             {"type": "nproc", "soft": 4096, "hard": 4096}]}
+        return self.call("POST", "/v4.0.0/libpod/containers/create", spec)["Id"]
+
+    def op(self, cid, op, query=""):
+        self.call("POST", f"/v4.0.0/libpod/containers/{cid}/{op}{query}")
+
+    def wait(self, cid):
+        self.call("POST", f"/v4.0.0/libpod/containers/{cid}/wait")
+
+    def delete(self, cid):
+        self.call("DELETE", f"/v4.0.0/libpod/containers/{cid}?force=true")
+
+
+def oci_bundle(name, args):
+    bundle = os.path.join(WORK, "crun", name)
+    os.makedirs(bundle, exist_ok=True)
+    subprocess.run(["oci", "spec"], cwd=bundle, check=True, capture_output=True)
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["root"] = {"path": ROOTFS, "readonly": True}
+    config["process"]["args"] = args
+    config["process"]["terminal"] = False
+    config["linux"]["cgroupsPath"] = f"/{CGROUP_ROOT}/oci-{name}"
+    config["linux"]["namespaces"] = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    return bundle
+
+
+def oci(*args, bundle=None):
+    # Not a pipe for stderr: `create` leaves `runc init` holding it until `start`.
+    subprocess.run(["oci", *args], cwd=bundle, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def timed(samples, key, fn):
+    t0 = time.perf_counter()
+    result = fn()
+    samples.setdefault(key, []).append(ms(time.perf_counter() - t0))
+    return result
+
+
+def run_to_completion(samples, berth, podman):
+    for i in range(ITER):
+        def berth_true():
+            c = berth.create(["/bin/true"], True)
+            while berth.status(c["id"]) != "stopped":
+                pass
+            berth.delete(c["id"])
+        timed(samples, ("run /bin/true to completion", "berth"), berth_true)
+        bundle = oci_bundle(f"true-{i}", ["/bin/true"])
+        timed(samples, ("run /bin/true to completion", OCI), lambda: oci("run", f"true-{i}", bundle=bundle))
+        if podman:
+            def podman_true():
+                cid = podman.create(["/bin/true"])
+                podman.op(cid, "start")
+                podman.wait(cid)
+                podman.delete(cid)
+            timed(samples, ("run /bin/true to completion", "podman"), podman_true)
+
+
+def lifecycle(samples, berth, podman):
+    for i in range(ITER):
+        c = berth.create(TERM_INIT, False)
+        cid = c["id"]
+        timed(samples, ("start", "berth"), lambda: berth.op(cid, "start"))
+        time.sleep(0.2)
+        timed(samples, ("pause", "berth"), lambda: berth.op(cid, "pause"))
+        timed(samples, ("resume", "berth"), lambda: berth.op(cid, "resume"))
+        timed(samples, ("stop (SIGTERM handled)", "berth"), lambda: berth.op(cid, "stop"))
+        berth.op(cid, "start")
+        time.sleep(0.1)
+        timed(samples, ("force-stop", "berth"), lambda: berth.op(cid, "force-stop"))
+        berth.delete(cid)
+
+        name = f"life-{i}"
+        bundle = oci_bundle(name, TERM_INIT)
+        # create + start: the create is where an OCI runtime does the work berth's start does.
+        timed(samples, ("start", OCI), lambda: (oci("create", name, bundle=bundle), oci("start", name)))
+        time.sleep(0.2)
+        timed(samples, ("pause", OCI), lambda: oci("pause", name))
+        timed(samples, ("resume", OCI), lambda: oci("resume", name))
+        def oci_stop():
+            oci("kill", name, "TERM")
+            while json.loads(subprocess.run(["oci", "state", name], capture_output=True).stdout)["status"] != "stopped":
+                pass
+        timed(samples, ("stop (SIGTERM handled)", OCI), oci_stop)
+        oci("delete", "-f", name)
+        oci("create", name, bundle=bundle)
+        oci("start", name)
+        time.sleep(0.1)
+        timed(samples, ("force-stop", OCI), lambda: oci("kill", name, "KILL"))
+        oci("delete", "-f", name)
+
+        if podman:
+            pid_ = podman.create(TERM_INIT)
+            timed(samples, ("start", "podman"), lambda: podman.op(pid_, "start"))
+            time.sleep(0.2)
+            timed(samples, ("pause", "podman"), lambda: podman.op(pid_, "pause"))
+            timed(samples, ("resume", "podman"), lambda: podman.op(pid_, "unpause"))
+            timed(samples, ("stop (SIGTERM handled)", "podman"), lambda: podman.op(pid_, "stop", "?timeout=10"))
+            podman.op(pid_, "start")
+            time.sleep(0.1)
+            timed(samples, ("force-stop", "podman"), lambda: podman.op(pid_, "kill", "?signal=KILL"))
+            podman.wait(pid_)
+            podman.delete(pid_)
+
+
+def parallel(samples, berth):
+    import concurrent.futures as cf
+    ids = [berth.create(["/bin/sleep", "100000"], False)["id"] for _ in range(PARALLEL)]
+    local = {}
+    def with_conn(fn):
+        import threading
+        conn = local.setdefault(threading.get_ident(), Berth())
+        return fn(conn)
+    with cf.ThreadPoolExecutor(32) as pool:
+        timed(samples, (f"{PARALLEL} containers started in parallel", "berth"),
+              lambda: list(pool.map(lambda c: with_conn(lambda b: b.op(c, "start")), ids)))
+        timed(samples, (f"{PARALLEL} containers force-stopped in parallel", "berth"),
+              lambda: list(pool.map(lambda c: with_conn(lambda b: b.op(c, "force-stop")), ids)))
+    for c in ids:
+        berth.delete(c)
+
+
+def floor(samples):
+    group = f"/sys/fs/cgroup/unified/{CGROUP_ROOT}/floor"
+    os.makedirs(group, exist_ok=True)
+    sleeper = subprocess.Popen(["sleep", "1000"])
+    try:
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write(str(sleeper.pid))
+        events = os.path.join(group, "cgroup.events")
+        for _ in range(ITER * 5):
+            def freeze_round_trip():
+                for want in ("1", "0"):
+                    with open(os.path.join(group, "cgroup.freeze"), "w") as f:
+                        f.write(want)
+                    while f"frozen {want}" not in open(events).read():
+                        pass
+            timed(samples, ("floor: cgroup.freeze round trip", "kernel"), freeze_round_trip)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        time.sleep(0.05)
+        os.rmdir(group)
+    for _ in range(ITER):
+        timed(samples, ("floor: unshare (pid,mnt,uts,ipc,net) + exec /bin/true", "kernel"),
+              lambda: subprocess.run(["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "/bin/true"],
+                                     check=True))
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main():
+    berth = Berth()
+    podman = Podman() if PODMAN_SOCK else None
+    samples = {}
+    run_to_completion(samples, berth, podman)
+    lifecycle(samples, berth, podman)
+    parallel(samples, berth)
+    floor(samples)
+    rows = {}
+    for (work, tool), values in samples.items():
+        rows.setdefault(work, {})[tool] = (statistics.median(values), pct(values, 0.99))
+    print("| work | tool | median ms | p99 ms | berth/tool (median) |")
+    print("|---|---|---|---|---|")
+    for work, tools in rows.items():
+        base = tools.get("berth")
+        for tool, (median, p99) in tools.items():
+            ratio = f"{base[0] / median:.2f}" if base and tool != "berth" else ""
+            print(f"| {work} | {tool} | {median:.2f} | {p99:.2f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
