@@ -28,12 +28,16 @@ def ms(seconds):
     return seconds * 1000.0
 
 
-class Berth:
-    def __init__(self):
-        self.conn = http.client.HTTPConnection("127.0.0.1", BERTH_PORT)
+class JsonClient:
+    """One keep-alive connection; JSON bodies in and out."""
+
+    def __init__(self, name, conn, headers=None):
+        self.name = name
+        self.conn = conn
+        self.headers = headers or {}
 
     def call(self, method, path, body=None):
-        headers = {"Authorization": "Bearer " + BERTH_TOKEN}
+        headers = dict(self.headers)
         data = None
         if body is not None:
             data = json.dumps(body)
@@ -42,8 +46,14 @@ class Berth:
         reply = self.conn.getresponse()
         text = reply.read()
         if reply.status >= 300:
-            raise RuntimeError(f"berth {method} {path}: {reply.status} {text[:200]!r}")
+            raise RuntimeError(f"{self.name} {method} {path}: {reply.status} {text[:300]!r}")
         return json.loads(text) if text else None
+
+
+class Berth(JsonClient):
+    def __init__(self):
+        super().__init__("berth", http.client.HTTPConnection("127.0.0.1", BERTH_PORT),
+                         {"Authorization": "Bearer " + BERTH_TOKEN})
 
     def create(self, command, autostart):
         name = "cmp-" + uuid.uuid4().hex[:10]
@@ -69,22 +79,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-class Podman:
+class Podman(JsonClient):
     def __init__(self):
-        self.conn = UnixHTTPConnection(PODMAN_SOCK)
-
-    def call(self, method, path, body=None):
-        headers = {}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        self.conn.request(method, path, body=data, headers=headers)
-        reply = self.conn.getresponse()
-        text = reply.read()
-        if reply.status >= 300:
-            raise RuntimeError(f"podman {method} {path}: {reply.status} {text[:300]!r}")
-        return json.loads(text) if text else None
+        super().__init__("podman", UnixHTTPConnection(PODMAN_SOCK))
 
     def create(self, command):
         # Within the hard limit this host gives (podman asks for 1048576 by default).
