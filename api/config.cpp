@@ -74,7 +74,7 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (!root.IsMap()) return fail(Errc::invalid_argument, "config: the document must be a map of keys");
   BERTH_TRYV(rejectUnknownKeys(root,
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
-                                "tier_limits", "token_lifetime_s", "log_level"},
+                                "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -82,6 +82,12 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   }
   if (root["socket"]) {
     BERTH_TRY(config.socketPath, scalarText(root["socket"], "socket"));  // "" turns it off
+  }
+  if (root["tls_cert"]) {
+    BERTH_TRY(config.tlsCert, readText(root["tls_cert"], "tls_cert"));
+  }
+  if (root["tls_key"]) {
+    BERTH_TRY(config.tlsKey, readText(root["tls_key"], "tls_key"));
   }
   if (root["data_dir"]) {
     BERTH_TRY(config.runtime.dataDir, readText(root["data_dir"], "data_dir"));
@@ -158,6 +164,8 @@ Result<ServiceConfig> finalize(ServiceConfig config) {
     return fail(Errc::invalid_argument, "log level must be one of trace, debug, info, warn, error, critical, off");
   if (!isAbsolutePath(config.runtime.dataDir)) return fail(Errc::invalid_argument, "data_dir must be an absolute path");
   if (!isAbsolutePath(config.runtime.runDir)) return fail(Errc::invalid_argument, "run_dir must be an absolute path");
+  if (config.tlsCert.empty() != config.tlsKey.empty())
+    return fail(Errc::invalid_argument, "tls_cert and tls_key must be given together");
   if (!config.socketPath) config.socketPath = config.runtime.runDir + "/berthd.sock";
   if (!config.socketPath->empty()) {
     if (!isAbsolutePath(*config.socketPath)) return fail(Errc::invalid_argument, "socket must be an absolute path");

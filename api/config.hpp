@@ -12,6 +12,7 @@
 //   tier_limits: {memory_mb: 16384, cpu_millicores: 4000, pids_max: 32768, disk_mb: 65536}
 //   token_lifetime_s: 86400
 //   log_level: info                 # trace, debug, info, warn, error, critical, off
+//   tls_cert: /etc/berth/tls.crt    # with tls_key: HTTPS on `listen` (PEM); unset: plain HTTP
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ struct ServiceConfig {
   // The root-only unix socket: unset means <run_dir>/berthd.sock (finalize
   // fills it in), an empty string means none.
   std::optional<std::string> socketPath;
+  // TLS on the TCP listener: both set, or neither (plain HTTP). PEM files.
+  std::string tlsCert;
+  std::string tlsKey;
   runtime::RuntimeConfig runtime;
   runtime::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)
   std::string logLevel = "info";

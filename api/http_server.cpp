@@ -116,13 +116,25 @@ void waitUntilListening(const httplib::Server& server, const std::atomic<bool>& 
 struct HttpServer::Impl {
   Api& api;
   ServerOptions options;
-  httplib::Server tcp;
+  std::unique_ptr<httplib::Server> tcp;
   std::unique_ptr<httplib::Server> unixSocket;
   int boundPort = 0;
   std::atomic<bool> stopRequested{false};
   std::atomic<bool> finished{false};
 
   Impl(Api& a, ServerOptions o) : api(a), options(std::move(o)) {}
+
+  Result<void> makeTcpServer() {
+    if (options.tlsCert.empty()) {
+      tcp = std::make_unique<httplib::Server>();
+      return {};
+    }
+    auto tls = std::make_unique<httplib::SSLServer>(options.tlsCert.c_str(), options.tlsKey.c_str());
+    if (!tls->is_valid())
+      return fail(Errc::invalid_argument, "cannot load the TLS certificate " + options.tlsCert + " and key " + options.tlsKey);
+    tcp = std::move(tls);
+    return {};
+  }
 
   void serve(const httplib::Request& req, httplib::Response& res) {
     Api::Outcome outcome = api.handle(toRequest(req));
@@ -212,12 +224,13 @@ HttpServer::~HttpServer() {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::bind(Api& api, const ServerOptions& options) {
   auto impl = std::make_unique<Impl>(api, options);
-  impl->configure(impl->tcp, options.workerThreads);
+  BERTH_TRYV(impl->makeTcpServer());
+  impl->configure(*impl->tcp, options.workerThreads);
   if (options.port == 0) {
-    impl->boundPort = impl->tcp.bind_to_any_port(options.host);
+    impl->boundPort = impl->tcp->bind_to_any_port(options.host);
     if (impl->boundPort <= 0) return fail(Errc::host_refused, "cannot bind " + options.host + " to a free port");
   } else {
-    if (!impl->tcp.bind_to_port(options.host, options.port))
+    if (!impl->tcp->bind_to_port(options.host, options.port))
       return fail(Errc::host_refused, "cannot bind " + options.host + ":" + std::to_string(options.port));
     impl->boundPort = options.port;
   }
@@ -238,7 +251,7 @@ Result<void> HttpServer::run() {
       unixDone = true;
     });
   }
-  bool tcpOk = m.stopRequested || m.tcp.listen_after_bind();
+  bool tcpOk = m.stopRequested || m.tcp->listen_after_bind();
   // The TCP side ended (stop, or an error): the unix side goes with it.
   if (m.unixSocket) {
     waitUntilListening(*m.unixSocket, unixDone);
@@ -253,8 +266,8 @@ Result<void> HttpServer::run() {
 void HttpServer::stop() {
   Impl& m = *impl_;
   m.stopRequested = true;
-  waitUntilListening(m.tcp, m.finished);
-  m.tcp.stop();  // run() then stops the unix socket listener
+  waitUntilListening(*m.tcp, m.finished);
+  m.tcp->stop();  // run() then stops the unix socket listener
 }
 
 }  // namespace berth::api

@@ -17,6 +17,8 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                          // 0: any free port (see HttpServer::port)
   std::optional<std::string> socketPath;    // also serve on this unix socket (mode 0600)
+  std::string tlsCert;                      // with tlsKey: HTTPS on the TCP listener (PEM files)
+  std::string tlsKey;
   // Operations are synchronous (a stop may wait its whole grace period) and a
   // keep-alive connection holds its worker, so the pool is sized for many
   // waits in flight, not for the CPU count: 50 stops must not starve /healthz.

@@ -38,6 +38,8 @@ struct Flags {
   std::optional<std::string> config;
   std::optional<std::string> listen;
   std::optional<std::string> socket;
+  std::optional<std::string> tlsCert;
+  std::optional<std::string> tlsKey;
   std::optional<std::string> dataDir;
   std::optional<std::string> runDir;
   std::optional<std::string> cgroupRoot;
@@ -79,6 +81,8 @@ Result<ServiceConfig> loadConfig(const Flags& flags) {
   }
   if (flags.listen) config.listen = *flags.listen;
   if (flags.socket) config.socketPath = *flags.socket;
+  if (flags.tlsCert) config.tlsCert = *flags.tlsCert;
+  if (flags.tlsKey) config.tlsKey = *flags.tlsKey;
   if (flags.dataDir) config.runtime.dataDir = *flags.dataDir;
   if (flags.runDir) config.runtime.runDir = *flags.runDir;
   if (flags.cgroupRoot) config.runtime.cgroupRoot = *flags.cgroupRoot;
@@ -101,6 +105,8 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   options.host = address.host;
   options.port = address.port;
   if (!config.socketPath->empty()) options.socketPath = config.socketPath;
+  options.tlsCert = config.tlsCert;
+  options.tlsKey = config.tlsKey;
   BERTH_TRY(auto server, berth::api::HttpServer::bind(api, options));
 
   bool ipv6 = address.host.find(':') != std::string::npos;
@@ -130,6 +136,8 @@ int main(int argc, char* argv[]) {
   Flags flags;
   app.add_option("--config", flags.config, std::string("YAML config file (default ") + berth::api::kDefaultConfigFile + " if it exists)");
   app.add_option("--listen", flags.listen, "HOST:PORT of the HTTP API (port 0: any free port)");
+  app.add_option("--tls-cert", flags.tlsCert, "PEM certificate: serve HTTPS on --listen (with --tls-key)");
+  app.add_option("--tls-key", flags.tlsKey, "PEM private key of --tls-cert");
   app.add_option("--socket", flags.socket, "unix socket of the API, mode 0600 (default <run-dir>/berthd.sock; \"\" for none)");
   app.add_option("--data-dir", flags.dataDir, "store, images and container layers");
   app.add_option("--run-dir", flags.runDir, "runtime state of running containers (tmpfs)");

@@ -6,7 +6,7 @@ packages=(
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev liblmdb-dev
   libcpp-httplib-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libjwt-dev
   libsodium-dev libspdlog-dev libcli11-dev libexpected-dev busybox-static
-  curl iproute2 procps
+  curl iproute2 procps openssl
 )
 missing=()
 for p in "${packages[@]}"; do

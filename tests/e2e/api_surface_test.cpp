@@ -197,3 +197,15 @@ TEST_CASE("the unix socket serves the same API and is root-only") {
   REQUIRE(metrics);
   CHECK(metrics->status == 200);
 }
+
+TEST_CASE("with a certificate and key configured, the API is served over TLS only") {
+  Service service(ServiceOptions{.withTls = true});
+  // The fixture's own calls (login, /users/me) already went through TLS with a verified certificate.
+  CHECK(service.get("/healthz", "").status == 200);
+  CHECK(service.get("/api/v1/users/me", service.adminToken()).status == 200);
+  httplib::Client plain("127.0.0.1", service.port());
+  plain.set_connection_timeout(std::chrono::seconds(2));
+  plain.set_read_timeout(std::chrono::seconds(2));
+  auto answer = plain.Get("/healthz");
+  CHECK_FALSE((answer && answer->status == 200));  // plain HTTP gets no answer
+}

@@ -81,6 +81,12 @@ Service::Service(ServiceOptions options)
   dataDir_ = temp_.sub("data");
   runDir_ = temp_.sub("run");
   if (!options_.configYaml.empty()) std::ofstream(temp_.sub("berthd.yaml")) << options_.configYaml;
+  if (options_.withTls) {
+    std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + temp_.sub("tls.key") + " -out " +
+                          tlsCertPath() + " >/dev/null 2>&1";
+    REQUIRE(std::system(command.c_str()) == 0);
+  }
   launch();
   std::string password = adminPassword();
   REQUIRE_FALSE(password.empty());
@@ -115,6 +121,10 @@ void Service::launch() {
   if (!options_.configYaml.empty()) {
     args.push_back("--config");
     args.push_back(temp_.sub("berthd.yaml"));
+  }
+  if (options_.withTls) {
+    for (const std::string& arg : {std::string("--tls-cert"), tlsCertPath(), std::string("--tls-key"), temp_.sub("tls.key")})
+      args.push_back(arg);
   }
   if (options_.withUnixSocket) {
     args.push_back("--socket");
@@ -255,7 +265,12 @@ void Service::checkAndRemoveLeftovers() {
 
 Reply Service::call(const std::string& method, const std::string& path, const std::string& token,
                     const std::optional<std::string>& body, const std::map<std::string, std::string>& headers) const {
-  httplib::Client client("127.0.0.1", port_);
+  // https:// checks the server's certificate against the test's own CA (itself).
+  httplib::Client client((options_.withTls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_));
+  if (options_.withTls) {
+    client.set_ca_cert_path(tlsCertPath().c_str());
+    client.enable_server_certificate_verification(true);
+  }
   client.set_read_timeout(std::chrono::seconds(120));
   httplib::Request request;
   request.method = method;

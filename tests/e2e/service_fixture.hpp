@@ -39,6 +39,7 @@ struct Reply {
 struct ServiceOptions {
   std::string configYaml;      // when set, written to a file passed with --config
   bool withUnixSocket = false; // also serve on <tmp>/api.sock
+  bool withTls = false;        // HTTPS with a self-signed certificate made for the test (openssl CLI)
 };
 
 struct TestUser {
@@ -106,6 +107,7 @@ class Service {
   // Everything berthd wrote to stderr (its log) so far.
   std::string logText() const;
   std::string socketPath() const { return temp_.sub("api.sock"); }
+  std::string tlsCertPath() const { return temp_.sub("tls.crt"); }
 
  private:
   void launch();

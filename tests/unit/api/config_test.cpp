@@ -161,3 +161,15 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->accounts.tokenLifetimeSeconds == defaults.accounts.tokenLifetimeSeconds);
   CHECK(example->logLevel == defaults.logLevel);
 }
+
+TEST_CASE("tls_cert and tls_key come together") {
+  auto both = berth::api::parseConfigYaml("tls_cert: /etc/berth/tls.crt\ntls_key: /etc/berth/tls.key\n");
+  REQUIRE(both);
+  CHECK(both->tlsCert == "/etc/berth/tls.crt");
+  CHECK(berth::api::finalize(*both));
+  auto alone = berth::api::parseConfigYaml("tls_cert: /etc/berth/tls.crt\n");
+  REQUIRE(alone);
+  auto refused = berth::api::finalize(*alone);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message == "tls_cert and tls_key must be given together");
+}
