@@ -1,7 +1,10 @@
 // Containers outlive the service: kill -9 and restart, exits while it was
 // down, a simulated host boot with autostart, recreation of a removed
 // runtime instance, and container logs across all of it (issue 5).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -146,4 +149,54 @@ TEST_CASE("logs: tail, follow until the container stops, and across a service re
   CHECK(service.get(containerPath(ticker["id"]) + "/logs", "").code() == "MISSING_TOKEN");
   TestUser outsider = service.createUser("outsider");
   CHECK(service.get(containerPath(ticker["id"]) + "/logs", outsider.token).code() == "CONTAINER_NOT_FOUND");
+}
+
+namespace {
+
+// A follow request on a raw connection; returns the socket once the status line is in.
+int openFollower(int port, const std::string& path, const std::string& token, std::string& statusLine) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  statusLine.clear();
+  char c;
+  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') statusLine += c;
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("log followers are capped, so they never take all the workers; a gone client frees its place") {
+  Service service;
+  Json ticker = createRunning(service, "ticker", {"/bin/sh", "-c", "while true; do echo t; sleep 0.1; done"});
+  std::string path = containerPath(ticker["id"]) + "/logs?follow=true&tail=0";
+  std::vector<int> followers;
+  for (int i = 0; i < 64; ++i) {
+    std::string status;
+    followers.push_back(openFollower(service.port(), path, service.adminToken(), status));
+    REQUIRE(status.rfind("HTTP/1.1 200", 0) == 0);
+  }
+  Reply refused = service.get(path, service.adminToken());
+  CHECK(refused.status == 503);
+  CHECK(refused.message().find("follow") != std::string::npos);
+  CHECK(service.get("/healthz", "").status == 200);  // the rest of the API is untouched
+  for (int fd : followers) ::close(fd);
+  // The next line of output fails to reach each closed client and ends its stream.
+  int64_t end = monotonicMillis() + 10000;
+  std::string status;
+  while (monotonicMillis() < end) {
+    int fd = openFollower(service.port(), path, service.adminToken(), status);
+    ::close(fd);
+    if (status.rfind("HTTP/1.1 200", 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(status.rfind("HTTP/1.1 200", 0) == 0);
 }
