@@ -74,7 +74,8 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (!root.IsMap()) return fail(Errc::invalid_argument, "config: the document must be a map of keys");
   BERTH_TRYV(rejectUnknownKeys(root,
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
-                                "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key"},
+                                "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
+                                "container_log_max_bytes"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -106,6 +107,12 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (root["token_lifetime_s"]) {
     BERTH_TRY(uint64_t seconds, readUnsigned(root["token_lifetime_s"], "token_lifetime_s", 1, 366ull * 24 * 3600));
     config.accounts.tokenLifetimeSeconds = static_cast<int64_t>(seconds);
+  }
+  if (root["container_log_max_bytes"]) {
+    // 0: unbounded; otherwise at least a page, at most 1 GiB per file (two files kept).
+    BERTH_TRY(uint64_t bytes, readUnsigned(root["container_log_max_bytes"], "container_log_max_bytes", 0, 1ull << 30));
+    if (bytes != 0 && bytes < 4096) return badKey("container_log_max_bytes", "must be 0 or at least 4096");
+    config.runtime.logMaxBytes = bytes;
   }
   if (root["log_level"]) {
     BERTH_TRY(config.logLevel, readText(root["log_level"], "log_level"));

@@ -12,6 +12,7 @@
 //   tier_limits: {memory_mb: 16384, cpu_millicores: 4000, pids_max: 32768, disk_mb: 65536}
 //   token_lifetime_s: 86400
 //   log_level: info                 # trace, debug, info, warn, error, critical, off
+//   container_log_max_bytes: 8388608  # console.log rotates to console.log.1 past this; 0: unbounded
 //   tls_cert: /etc/berth/tls.crt    # with tls_key: HTTPS on `listen` (PEM); unset: plain HTTP
 #include <optional>
 #include <string>

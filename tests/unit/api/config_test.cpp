@@ -162,6 +162,15 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->logLevel == defaults.logLevel);
 }
 
+TEST_CASE("container_log_max_bytes sets the console log cap") {
+  auto set = berth::api::parseConfigYaml("container_log_max_bytes: 65536\n");
+  REQUIRE(set);
+  CHECK(set->runtime.logMaxBytes == 65536);
+  auto tooSmall = berth::api::parseConfigYaml("container_log_max_bytes: 100\n");
+  REQUIRE_FALSE(tooSmall);
+  CHECK(tooSmall.error().message.find("container_log_max_bytes") != std::string::npos);
+}
+
 TEST_CASE("tls_cert and tls_key come together") {
   auto both = berth::api::parseConfigYaml("tls_cert: /etc/berth/tls.crt\ntls_key: /etc/berth/tls.key\n");
   REQUIRE(both);
