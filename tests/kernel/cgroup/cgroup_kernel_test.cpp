@@ -118,6 +118,17 @@ bool advances(std::atomic<uint64_t>& counter, uint64_t from, std::chrono::millis
   return false;
 }
 
+// clone3(CLONE_INTO_CGROUP | CLONE_PIDFD) into the group's v2 dir: 0 in the
+// child, its pid (and pidfd) in the parent, -1 on failure.
+long cloneIntoGroup(Group& group, int& pidfd) {
+  clone_args args{};
+  args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(group.v2DirFd());
+  return ::syscall(SYS_clone3, &args, sizeof args);
+}
+
 // Starts `body` in a child cloned straight into the group's v2 dir
 // (CLONE_INTO_CGROUP); the child waits on a pipe until the parent has also
 // joined it to the v1 groups, so it never runs outside the group.
@@ -128,12 +139,7 @@ ChildProcess spawnInto(Group& group, Body body) {
   UniqueFd gateRead(gate[0]);
   UniqueFd gateWrite(gate[1]);
   int pidfd = -1;
-  clone_args args{};
-  args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  args.cgroup = static_cast<uint64_t>(group.v2DirFd());
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  long pid = cloneIntoGroup(group, pidfd);
   if (pid == 0) {
     char byte = 0;
     if (::read(gate[0], &byte, 1) != 1) ::_exit(101);
@@ -151,12 +157,7 @@ ChildProcess spawnInto(Group& group, Body body) {
 // clone3 straight into the group a child that exits 7 at once; its exit status.
 Result<std::optional<ExitStatus>> cloneExiting(Group& group) {
   int pidfd = -1;
-  clone_args args{};
-  args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  args.cgroup = static_cast<uint64_t>(group.v2DirFd());
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  long pid = cloneIntoGroup(group, pidfd);
   if (pid == 0) ::_exit(7);
   if (pid < 0) return sysFail("clone3");
   ChildProcess child(static_cast<pid_t>(pid), UniqueFd(pidfd));
