@@ -174,22 +174,37 @@ std::string table(const std::vector<ProbeLine>& lines) {
   return text;
 }
 
-// The probe's own list of actions, asked on the host ("list" touches nothing).
-std::vector<std::string> probeActions() {
+struct HostRun {
+  std::string output;  // stdout and stderr
+  int exitCode = -1;
+};
+
+// Runs the probe on the host with one argument (only harmless ones: "list", "status").
+HostRun runProbeOnHost(const char* argument) {
   Pipe out = makePipe();
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::dup2(out.write.get(), 1);
-    ::execl(kProbe.c_str(), "escape_probe", "list", nullptr);
+    ::dup2(out.write.get(), 2);
+    ::execl(kProbe.c_str(), "escape_probe", argument, nullptr);
     ::_exit(127);
   }
   out.write.reset();
-  std::string text = readAll(out.read.get());
+  HostRun run;
+  run.output = readAll(out.read.get());
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
+  run.exitCode = WEXITSTATUS(status);
+  return run;
+}
+
+// The probe's own list of actions, asked on the host ("list" touches nothing).
+std::vector<std::string> probeActions() {
+  HostRun listed = runProbeOnHost("list");
+  REQUIRE(listed.exitCode == 0);
+  const std::string& text = listed.output;
   std::vector<std::string> names;
   std::istringstream in(text);
   for (std::string name; std::getline(in, name);) names.push_back(name);
@@ -268,21 +283,9 @@ TEST_CASE("the probe reports what is allowed, and refuses to run outside a conta
   }
   SECTION("not pid 1: the probe does nothing") {
     // "status" would be harmless anyway; the guard is what keeps "all" off the host.
-    Pipe out = makePipe();
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::dup2(out.write.get(), 1);
-      ::dup2(out.write.get(), 2);
-      ::execl(kProbe.c_str(), "escape_probe", "status", nullptr);
-      ::_exit(127);
-    }
-    out.write.reset();
-    std::string text = readAll(out.read.get());
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 2);
+    HostRun refused = runProbeOnHost("status");
+    CHECK(refused.exitCode == 2);
+    const std::string& text = refused.output;
     CHECK(text.find("runs only as a container's command") != std::string::npos);
   }
 }
