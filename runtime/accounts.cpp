@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <semaphore>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 // libjwt and libsodium stay inside this file: the HTTP layer hands over the
@@ -271,6 +273,38 @@ struct Accounts::Impl {
   mutable std::mutex writeMutex;
   LoginThrottle throttle;
 
+  // Tokens already verified (signature, claims, revocation, user), so a
+  // client's every request does not pay for the HMAC and two store reads.
+  // Every write that could change a verdict (logout, a user changed or
+  // deleted) bumps the generation after it commits; an entry counts only
+  // while its generation, read before its store reads, is the current one.
+  struct VerifiedToken {
+    Principal principal;
+    uint64_t generation = 0;
+  };
+  static constexpr size_t kVerifiedTokensMax = 4096;
+  mutable std::mutex verifiedMutex;
+  mutable std::unordered_map<std::string, VerifiedToken> verified;
+  std::atomic<uint64_t> accountsGeneration{0};
+
+  std::optional<Principal> findVerified(std::string_view token) const {
+    std::lock_guard lock(verifiedMutex);
+    auto it = verified.find(std::string(token));
+    if (it == verified.end() || it->second.generation != accountsGeneration.load()) return std::nullopt;
+    return it->second.principal;
+  }
+  void rememberVerified(std::string token, const Principal& principal, uint64_t generation) const {
+    std::lock_guard lock(verifiedMutex);
+    // Stale entries go at the next write; a full table starts over rather than tracking age.
+    if (verified.size() >= kVerifiedTokensMax) verified.clear();
+    verified.insert_or_assign(std::move(token), VerifiedToken{principal, generation});
+  }
+  void forgetVerified() {
+    accountsGeneration.fetch_add(1);
+    std::lock_guard lock(verifiedMutex);
+    verified.clear();
+  }
+
   Impl(const AccountsConfig& cfg, store::Store& st)
       : config(cfg),
         db(st),
@@ -467,9 +501,15 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
                c == '.';
       }))
     return invalidToken("token contains characters outside base64url");
+  if (auto known = impl_->findVerified(token)) {
+    if (nowMillis() >= known->tokenExpiresAt)
+      return authFail(Errc::unauthenticated, auth_detail::tokenExpired, "token has expired");
+    return *known;
+  }
   if (!headerIsHs256(token)) return invalidToken("token is malformed or not signed with HS256");
 
-  const std::string text(token);
+  const uint64_t generation = impl_->accountsGeneration.load();
+  std::string text(token);
   jwt_t* raw = nullptr;
   if (jwt_decode(&raw, text.c_str(), impl_->secret.data(), static_cast<int>(impl_->secret.size())) != 0 || !raw)
     return invalidToken("token signature or format is invalid");
@@ -499,12 +539,16 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
   }
   if (user->banned)
     return authFail(Errc::permission_denied, auth_detail::accountBanned, "account " + user->username + " is banned");
-  return Principal{publicUser(std::move(*user)), *jti, expiresAt};
+  Principal principal{publicUser(std::move(*user)), *jti, expiresAt};
+  impl_->rememberVerified(std::move(text), principal, generation);
+  return principal;
 }
 
 Result<void> Accounts::logout(const Principal& principal) {
   if (principal.tokenId.empty()) return invalidToken("no token to revoke");
-  return impl_->db.revokeToken(principal.tokenId, principal.tokenExpiresAt);
+  BERTH_TRYV(impl_->db.revokeToken(principal.tokenId, principal.tokenExpiresAt));
+  impl_->forgetVerified();
+  return {};
 }
 
 // --- users ---
@@ -564,6 +608,7 @@ Result<UserRecord> Accounts::updateUser(const std::string& id, const UserChange&
       return fail(Errc::state_conflict, "cannot demote or ban " + user.username + ": it is the last active admin");
   }
   BERTH_TRYV(impl_->db.updateUser(user));
+  impl_->forgetVerified();
   return publicUser(std::move(user));
 }
 
@@ -577,6 +622,7 @@ Result<void> Accounts::deleteUser(const std::string& id) {
   }
   auto deleted = impl_->db.deleteUser(user.id);
   if (!deleted && deleted.error().code == Errc::not_found) return userNotFound(id);
+  impl_->forgetVerified();
   return deleted;
 }
 

@@ -104,13 +104,27 @@ TEST_CASE("syscalls of other architectures kill the process", "[security]") {
     CHECK(WTERMSIG(status) == SIGSYS);
   }
   SECTION("i386 through int 0x80") {
-    int status = underFilter([] {
+    auto int80Getpid = [] {
       long result = 20;  // getpid in the i386 table
       asm volatile("int $0x80" : "+a"(result) : : "memory");
       return 0;
-    });
+    };
+    // Some hosts (hypervisors among them) have no int 0x80 entry at all: the
+    // instruction faults before any syscall, so there is nothing to filter.
+    pid_t plain = ::fork();
+    REQUIRE(plain >= 0);
+    if (plain == 0) ::_exit(int80Getpid());
+    int plainStatus = 0;
+    REQUIRE(::waitpid(plain, &plainStatus, 0) == plain);
+    int status = underFilter(int80Getpid);
     CHECK(WIFSIGNALED(status));
-    CHECK(WTERMSIG(status) == SIGSYS);
+    if (WIFSIGNALED(plainStatus) && WTERMSIG(plainStatus) == SIGSEGV) {
+      WARN("this host has no int 0x80 syscall entry (SIGSEGV without a filter); the filter's verdict is untested");
+      CHECK(WTERMSIG(status) == SIGSEGV);
+    } else {
+      REQUIRE(WIFEXITED(plainStatus));
+      CHECK(WTERMSIG(status) == SIGSYS);
+    }
   }
 }
 

@@ -330,6 +330,9 @@ TEST_CASE("a deleted user's token is invalid; a banned user's token is account_b
   auto bobLogin = env.accounts->login("bob", "password-bob");
   REQUIRE(aliceLogin);
   REQUIRE(bobLogin);
+  // Verified once before the change, so a remembered verdict must not outlive it.
+  REQUIRE(env.accounts->authenticate(aliceLogin->token));
+  REQUIRE(env.accounts->authenticate(bobLogin->token));
 
   REQUIRE(env.accounts->deleteUser(alice.id));
   requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, detail::invalidToken);
