@@ -75,7 +75,7 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   BERTH_TRYV(rejectUnknownKeys(root,
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
                                 "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
-                                "container_log_max_bytes"},
+                                "container_log_max_bytes", "log_followers_max", "http_workers"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -113,6 +113,14 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
     BERTH_TRY(uint64_t bytes, readUnsigned(root["container_log_max_bytes"], "container_log_max_bytes", 0, 1ull << 30));
     if (bytes != 0 && bytes < 4096) return badKey("container_log_max_bytes", "must be 0 or at least 4096");
     config.runtime.logMaxBytes = bytes;
+  }
+  if (root["http_workers"]) {
+    BERTH_TRY(uint64_t workers, readUnsigned(root["http_workers"], "http_workers", 2, 4096));
+    config.httpWorkers = static_cast<size_t>(workers);
+  }
+  if (root["log_followers_max"]) {
+    BERTH_TRY(uint64_t followers, readUnsigned(root["log_followers_max"], "log_followers_max", 1, 65536));
+    config.runtime.logFollowersMax = static_cast<size_t>(followers);
   }
   if (root["log_level"]) {
     BERTH_TRY(config.logLevel, readText(root["log_level"], "log_level"));

@@ -13,6 +13,8 @@
 //   token_lifetime_s: 86400
 //   log_level: info                 # trace, debug, info, warn, error, critical, off
 //   container_log_max_bytes: 8388608  # console.log rotates to console.log.1 past this; 0: unbounded
+//   http_workers: 256               # threads serving TCP connections (2..4096)
+//   log_followers_max: 1024         # clients following container logs at once (1..65536); more get 503
 //   tls_cert: /etc/berth/tls.crt    # with tls_key: HTTPS on `listen` (PEM); unset: plain HTTP
 #include <optional>
 #include <string>
@@ -34,6 +36,7 @@ struct ServiceConfig {
   // TLS on the TCP listener: both set, or neither (plain HTTP). PEM files.
   std::string tlsCert;
   std::string tlsKey;
+  size_t httpWorkers = 256;  // threads serving TCP connections (a keep-alive connection holds one)
   runtime::RuntimeConfig runtime;
   runtime::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)
   std::string logLevel = "info";

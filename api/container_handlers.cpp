@@ -59,26 +59,6 @@ HandlerResult listIn(Core& core, const ContainerListQuery& query, std::optional<
 // find it, so the error names it and the client can inspect or delete it.
 // Only a container created since `since` counts: an older failed one of the
 // same name would have made the create a name conflict.
-std::optional<store::ContainerRecord> failedCreation(Core& core, const runtime::CreateRequest& request,
-                                                     UnixMillis since) {
-  store::ContainerQuery query;
-  query.status = ContainerStatus::failed;
-  query.projectIds = std::vector<std::string>{request.projectId};
-  query.page.limit = kMaxPageLimit;
-  for (uint64_t page = 1;; ++page) {
-    query.page.page = page;
-    auto found = core.containers.list(query);
-    if (!found || found->containers.empty()) return std::nullopt;
-    for (const auto& record : found->containers)
-      if (record.name == request.name && record.createdAt >= since) return record;
-    if (page >= found->pagination.totalPages) return std::nullopt;
-  }
-}
-
-bool isStartFailure(Errc code) {
-  return code == Errc::container_config || code == Errc::host_refused || code == Errc::deadline_exceeded;
-}
-
 bool isLive(ContainerStatus status) { return status == ContainerStatus::running || status == ContainerStatus::paused; }
 
 }  // namespace
@@ -107,17 +87,10 @@ HandlerResult createContainer(Core& core, Call& call) {
   if (!core.containers.hasImage(request.image))
     return tl::unexpected(Failure(
         Error{Errc::not_found, 0, "image " + request.image + " not found", std::string(api_detail::imageNotFound)}));
-  UnixMillis requestedAt = nowMillis();
   auto made = measured(core, "create", [&] { return core.containers.create(call.caller().user.id, request); });
-  if (!made) {
-    Error error = std::move(made.error());
-    if (isStartFailure(error.code)) {
-      if (auto record = failedCreation(core, request, requestedAt))
-        return tl::unexpected(withManageData(core, std::move(error), record->id, "start"));
-    }
-    return tl::unexpected(Failure(std::move(error)));
-  }
-  return created("Container created successfully", containerJson(*made));
+  if (!made) return tl::unexpected(Failure(std::move(made.error())));
+  if (made->startError) return tl::unexpected(withManageData(core, std::move(*made->startError), made->record.id, "start"));
+  return created("Container created successfully", containerJson(made->record));
 }
 
 HandlerResult getContainer(Core& core, Call& call) {
@@ -137,11 +110,10 @@ HandlerResult getContainer(Core& core, Call& call) {
 
 HandlerResult updateContainer(Core& core, Call& call) {
   BERTH_TRYV(expectNoQuery(call.http.query));
-  BERTH_TRY(auto update, parseUpdateContainerBody(call.http.body, nowMillis()));
-  const store::ContainerRecord& current = *call.container;
-  if (update.resources) update.request.resources = update.resources->applyTo(current.resources);
-  auto updated = measured(core, "update", [&] { return core.containers.update(call.caller().user.id, current.id, update.request); });
-  if (!updated) return tl::unexpected(withManageData(core, std::move(updated.error()), current.id, "update"));
+  BERTH_TRY(runtime::UpdateRequest update, parseUpdateContainerBody(call.http.body, nowMillis()));
+  const std::string& id = call.container->id;
+  auto updated = measured(core, "update", [&] { return core.containers.update(call.caller().user.id, id, update); });
+  if (!updated) return tl::unexpected(withManageData(core, std::move(updated.error()), id, "update"));
   Json data = containerJson(updated->container);
   data["restarted"] = updated->restarted;
   return ok("Container updated successfully", std::move(data));

@@ -13,6 +13,7 @@
 
 #include "api/envelope.hpp"
 #include "api/validation.hpp"
+#include "api/worker_pool.hpp"
 #include "common/clock.hpp"
 
 namespace berth::api {
@@ -83,6 +84,8 @@ void apply(HttpResponse response, httplib::Response& res) {
   auto pending = std::make_shared<std::string>(std::move(response.body));
   res.set_chunked_content_provider(
       response.contentType, [pending, stream = std::move(response.stream)](size_t, httplib::DataSink& sink) {
+        // A stream lasts as long as the client wants: its worker is replaced at once.
+        WorkerPool::handOverCurrentWorker();
         std::string chunk = std::move(*pending);
         pending->clear();
         auto clientGone = [&sink] { return !sink.is_writable(); };
@@ -156,7 +159,7 @@ struct HttpServer::Impl {
   }
 
   void configure(httplib::Server& server, size_t threads) {
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.new_task_queue = [threads] { return new WorkerPool(threads); };
     server.set_payload_max_length(kMaxBodyBytes);
     server.set_keep_alive_max_count(kKeepAliveMaxRequests);
     server.set_tcp_nodelay(true);

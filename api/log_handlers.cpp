@@ -1,6 +1,5 @@
 // GET /api/v1/containers/{id}/logs?tail=N&follow=true (API.md §6): the
 // container's stdout and stderr as text/plain, streamed while following.
-#include <atomic>
 #include <chrono>
 #include <memory>
 
@@ -16,18 +15,6 @@ namespace {
 // How long one round of a follow waits for output before it looks again at
 // the client and at the container's status.
 constexpr auto kFollowRound = std::chrono::milliseconds(500);
-// Each follower holds a worker thread for as long as it follows: a quarter of
-// the pool at most, so followers can never starve operations and reads.
-constexpr int kMaxFollowers = 64;
-std::atomic<int> gFollowers{0};
-
-// One follower's place, given back when its stream is done.
-struct FollowerSlot {
-  FollowerSlot() = default;
-  FollowerSlot(const FollowerSlot&) = delete;
-  FollowerSlot& operator=(const FollowerSlot&) = delete;
-  ~FollowerSlot() { gFollowers.fetch_sub(1); }
-};
 
 bool isLive(store::ContainerStatus status) {
   return status == store::ContainerStatus::running || status == store::ContainerStatus::paused;
@@ -44,17 +31,12 @@ HandlerResult containerLogs(Core& core, Call& call) {
     BERTH_TRY(response.body, core.containers.logs(id, query.tailLines));
     return response;
   }
-  if (gFollowers.fetch_add(1) >= kMaxFollowers) {
-    gFollowers.fetch_sub(1);
-    return fail(Errc::host_refused, std::to_string(kMaxFollowers) + " clients already follow logs; retry later");
-  }
-  auto slot = std::make_shared<FollowerSlot>();
   BERTH_TRY(runtime::LogFollower follower, core.containers.followLogs(id, query.tailLines, response.body));
   auto shared = std::make_shared<runtime::LogFollower>(std::move(follower));
   runtime::ContainerManager& containers = core.containers;
   // Ends when the container is no longer running or paused (after what it
   // wrote last), when the client leaves, or on a read error.
-  response.stream = [slot, shared, &containers, id](std::string& chunk, const std::function<bool()>& clientGone) {
+  response.stream = [shared, &containers, id](std::string& chunk, const std::function<bool()>& clientGone) {
     auto more = shared->next(kFollowRound);
     if (!more) {
       spdlog::warn("following the log of {}: {}", id, more.error().describe());

@@ -242,10 +242,10 @@ Result<std::optional<T>> readLimit(const Json& object, std::string_view key, uin
   return std::optional<T>(static_cast<T>(number));
 }
 
-Result<ResourcesPatch> readResources(const Json& value) {
+Result<runtime::ResourcesChange> readResources(const Json& value) {
   if (!value.is_object()) return validationError("resources must be an object");
   BERTH_TRYV(rejectUnknownFields(value, {"memory_mb", "cpu_millicores", "pids_max", "disk_mb"}, "resources."));
-  ResourcesPatch patch;
+  runtime::ResourcesChange patch;
   if (value.contains("memory_mb")) {
     BERTH_TRY(patch.memoryMb, readLimit<uint64_t>(value, "memory_mb", kMaxMegabytes));
   }
@@ -478,7 +478,7 @@ Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, U
     BERTH_TRY(request.autostart, readBool(*value, "autostart"));
   }
   if (const Json* value = field(object, "resources")) {
-    BERTH_TRY(ResourcesPatch patch, readResources(*value));
+    BERTH_TRY(runtime::ResourcesChange patch, readResources(*value));
     request.resources = patch.applyTo({});
   }
   if (const Json* value = field(object, "network")) {
@@ -490,23 +490,14 @@ Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, U
   return request;
 }
 
-store::Resources ResourcesPatch::applyTo(store::Resources current) const {
-  if (memoryMb) current.memoryMb = *memoryMb;
-  if (cpuMillicores) current.cpuMillicores = *cpuMillicores;
-  if (pidsMax) current.pidsMax = *pidsMax;
-  if (diskMb) current.diskMb = *diskMb;
-  return current;
-}
-
-Result<ContainerUpdate> parseUpdateContainerBody(std::string_view body, UnixMillis now) {
+Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, UnixMillis now) {
   BERTH_TRY(Json object, parseObject(body));
   for (std::string_view fixed : {"image", "hostname", "project_id", "network"}) {
     if (object.contains(fixed)) return validationError(std::string(fixed) + " cannot be changed after creation");
   }
   BERTH_TRYV(rejectUnknownFields(object,
                                  {"name", "autostart", "env", "command", "working_dir", "resources", "expires_at"}));
-  ContainerUpdate update;
-  runtime::UpdateRequest& request = update.request;
+  runtime::UpdateRequest request;
   if (const Json* value = field(object, "name")) {
     BERTH_TRY(request.name, readName(*value, "name"));
   }
@@ -523,12 +514,12 @@ Result<ContainerUpdate> parseUpdateContainerBody(std::string_view body, UnixMill
     BERTH_TRY(request.workingDir, readWorkingDir(*value));
   }
   if (const Json* value = field(object, "resources")) {
-    BERTH_TRY(update.resources, readResources(*value));
+    BERTH_TRY(request.resources, readResources(*value));
   }
   if (const Json* value = field(object, "expires_at")) {
     BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
   }
-  return update;
+  return request;
 }
 
 Result<Credentials> parseLoginBody(std::string_view body) {

@@ -72,20 +72,9 @@ Result<void> expectEmptyBody(std::string_view body);
 // expires_at, which must lie in the future.
 Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, UnixMillis now);
 
-// A PATCH of resources changes only the limits it names; null removes one.
-struct ResourcesPatch {
-  std::optional<std::optional<uint64_t>> memoryMb;
-  std::optional<std::optional<uint32_t>> cpuMillicores;
-  std::optional<std::optional<uint64_t>> pidsMax;
-  std::optional<std::optional<uint64_t>> diskMb;
-  store::Resources applyTo(store::Resources current) const;
-};
-struct ContainerUpdate {
-  runtime::UpdateRequest request;  // request.resources is left empty: see `resources`
-  std::optional<ResourcesPatch> resources;
-};
-// PATCH /api/v1/containers/{id}
-Result<ContainerUpdate> parseUpdateContainerBody(std::string_view body, UnixMillis now);
+// PATCH /api/v1/containers/{id}. `resources` changes only the limits it
+// names; null removes one.
+Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, UnixMillis now);
 
 struct Credentials {
   std::string username;

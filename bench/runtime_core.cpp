@@ -85,7 +85,12 @@ int main(int argc, char* argv[]) {
       request.name = "bench-" + std::to_string(i);
       request.projectId = kActor;
       request.command = termHandler;
-      auto record = timed(createStart, [&] { return m.create(kActor, request); });
+      auto made = timed(createStart, [&] { return m.create(kActor, request); });
+      if (made->startError) {
+        std::fprintf(stderr, "bench: %s\n", made->startError->describe().c_str());
+        std::exit(1);
+      }
+      const ContainerRecord* record = &made->record;
       // A freeze right after start waits for the shell to finish exec'ing
       // (~10 ms); pause is timed, as it is used, on a settled container.
       ::usleep(200000);

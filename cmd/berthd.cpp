@@ -107,6 +107,7 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   if (!config.socketPath->empty()) options.socketPath = config.socketPath;
   options.tlsCert = config.tlsCert;
   options.tlsKey = config.tlsKey;
+  options.workerThreads = config.httpWorkers;
   BERTH_TRY(auto server, berth::api::HttpServer::bind(api, options));
 
   bool ipv6 = address.host.find(':') != std::string::npos;

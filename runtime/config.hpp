@@ -2,6 +2,7 @@
 // What the runtime core needs to know about its host; filled from the
 // service's configuration (api/ or cmd/ parse YAML and flags into this).
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -22,6 +23,7 @@ struct RuntimeConfig {
   std::chrono::seconds defaultStopTimeout{10};
   uint64_t defaultPidsMax = 4096;          // a fork bomb stays inside
   uint64_t logMaxBytes = 8u << 20;         // per container: console.log, then one rotation
+  size_t logFollowersMax = 1024;           // clients following logs at once (each holds a thread)
   TierLimits tierLimits;
 };
 

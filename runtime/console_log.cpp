@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,17 +46,6 @@ std::string lastLines(std::string_view text, size_t lines) {
     pos = nl;
   }
   return std::string(text);
-}
-
-// The tail of `current`, reaching into the rotated file when it is too short.
-Result<std::string> tailWithPrevious(const std::string& logPath, std::string current, std::optional<size_t> tailLines) {
-  auto lineCount = static_cast<size_t>(std::count(current.begin(), current.end(), '\n'));
-  if (!tailLines || lineCount < *tailLines) {
-    BERTH_TRY(auto previous, readIfPresent(previousLogPath(logPath)));
-    if (previous) current = *previous + current;
-  }
-  if (!tailLines) return current;
-  return lastLines(current, *tailLines);
 }
 
 }  // namespace
@@ -127,90 +115,19 @@ Result<void> pumpOutput(int pipeFd, ConsoleLogWriter& log, int initPidfd, std::c
   }
 }
 
-
 Result<std::string> readLogTail(const std::string& logPath, std::optional<size_t> tailLines) {
   BERTH_TRY(auto current, readIfPresent(logPath));
   return tailWithPrevious(logPath, current.value_or(""), tailLines);
 }
 
-Result<LogFollower> LogFollower::open(const std::string& logPath, std::optional<size_t> tailLines,
-                                      std::string& initial) {
-  LogFollower follower;
-  follower.path_ = logPath;
-  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (in < 0) return sysFail("inotify_init1");
-  follower.inotify_.reset(in);
-  // The directory, not the file: a rotation replaces the file.
-  std::string dir = logPath.substr(0, logPath.rfind('/'));
-  if (::inotify_add_watch(in, dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0)
-    return sysFail("inotify_add_watch " + dir);
-  BERTH_TRY(follower.file_, openFile(logPath, O_RDONLY | O_CREAT, 0640));
-  struct stat st{};
-  if (::fstat(follower.file_.get(), &st) != 0) return sysFail("fstat " + logPath);
-  follower.inode_ = st.st_ino;
-  // Everything up to here is the initial tail; the follower goes on from its end.
-  std::string current(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < current.size()) {
-    ssize_t n = ::read(follower.file_.get(), current.data() + done, current.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sysFail("read " + logPath);
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
+Result<std::string> tailWithPrevious(const std::string& logPath, std::string current, std::optional<size_t> tailLines) {
+  auto lineCount = static_cast<size_t>(std::count(current.begin(), current.end(), '\n'));
+  if (!tailLines || lineCount < *tailLines) {
+    BERTH_TRY(auto previous, readIfPresent(previousLogPath(logPath)));
+    if (previous) current = *previous + current;
   }
-  current.resize(done);
-  BERTH_TRY(initial, tailWithPrevious(logPath, std::move(current), tailLines));
-  return follower;
-}
-
-Result<std::string> LogFollower::readNew() {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(file_.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sysFail("read " + path_);
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
-
-Result<void> LogFollower::reopenIfRotated() {
-  struct stat st{};
-  if (::stat(path_.c_str(), &st) != 0) {
-    if (errno == ENOENT) return {};
-    return sysFail("stat " + path_);
-  }
-  if (st.st_ino == inode_) return {};
-  BERTH_TRY(file_, openFile(path_, O_RDONLY));
-  inode_ = st.st_ino;
-  return {};
-}
-
-Result<std::string> LogFollower::next(std::chrono::milliseconds wait) {
-  // What the old file got before a rotation comes first.
-  BERTH_TRY(std::string out, readNew());
-  BERTH_TRYV(reopenIfRotated());
-  if (out.empty()) {
-    BERTH_TRY(out, readNew());
-  }
-  if (!out.empty()) return out;
-  pollfd pfd{inotify_.get(), POLLIN, 0};
-  int n;
-  while ((n = ::poll(&pfd, 1, static_cast<int>(wait.count()))) < 0 && errno == EINTR) {
-  }
-  if (n < 0) return sysFail("poll inotify");
-  char events[4096];
-  while (::read(inotify_.get(), events, sizeof events) > 0) {
-  }
-  BERTH_TRY(out, readNew());
-  BERTH_TRYV(reopenIfRotated());
-  if (out.empty()) {
-    BERTH_TRY(out, readNew());
-  }
-  return out;
+  if (!tailLines) return current;
+  return lastLines(current, *tailLines);
 }
 
 }  // namespace berth::runtime

@@ -1,8 +1,8 @@
 #pragma once
 // A container's output: the shim copies the container's stdout and stderr
 // from a pipe into <container dir>/console.log, bounded in size by rotating
-// once to console.log.1. Readers (the API's logs endpoint) get the tail and
-// can follow new output, across a rotation, without polling in a sleep loop.
+// once to console.log.1. Readers (the API's logs endpoint) get the tail;
+// runtime/log_follow.hpp follows new output.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -40,24 +40,8 @@ Result<void> pumpOutput(int pipeFd, ConsoleLogWriter& log, int initPidfd, std::c
 // The last tailLines lines of the log (previous file included when needed);
 // everything when nullopt. Bounded by two rotations' worth of bytes.
 Result<std::string> readLogTail(const std::string& logPath, std::optional<size_t> tailLines);
+// The same tail of `current` (the log's text as read), reaching into the rotated file when it is too short.
+Result<std::string> tailWithPrevious(const std::string& logPath, std::string current, std::optional<size_t> tailLines);
 
-// Follows a log: next() hands out what was appended since the last call.
-class LogFollower {
- public:
-  // Starts at the end of the file as it is now; `initial` receives the tail
-  // before that point (as readLogTail), so nothing is missed or repeated.
-  static Result<LogFollower> open(const std::string& logPath, std::optional<size_t> tailLines, std::string& initial);
-  // New bytes, waiting up to `wait` for some; empty on timeout.
-  Result<std::string> next(std::chrono::milliseconds wait);
-
- private:
-  LogFollower() = default;
-  Result<std::string> readNew();
-  Result<void> reopenIfRotated();
-  std::string path_;
-  UniqueFd inotify_;
-  UniqueFd file_;
-  ino_t inode_ = 0;
-};
 
 }  // namespace berth::runtime

@@ -21,6 +21,7 @@
 #include "common/ids.hpp"
 #include "common/process.hpp"
 #include "common/scope_guard.hpp"
+#include "runtime/console_log.hpp"
 #include "runtime/images.hpp"
 #include "runtime/shim.hpp"
 #include "runtime/state_machine.hpp"
@@ -110,6 +111,7 @@ struct ContainerManager::Impl {
   std::string imagesDir;
   std::string containersDir;
   std::string shimBinary;
+  std::unique_ptr<LogWatch> logWatch;
 
   std::mutex slotsMutex;
   std::map<std::string, std::shared_ptr<Slot>> slots;
@@ -606,6 +608,7 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
     impl->shimBinary = self.substr(0, self.find_last_of('/')) + "/berth-shim";
   }
   if (::access(impl->shimBinary.c_str(), X_OK) != 0) return sysFail("shim binary " + impl->shimBinary);
+  BERTH_TRY(impl->logWatch, LogWatch::open(config.logFollowersMax));
   BERTH_TRYV(makeDirs(impl->imagesDir, 0755));
   BERTH_TRYV(makeDirs(impl->containersDir, 0700));
   BERTH_TRYV(withContext(ensureBusyboxImage(impl->imagesDir), "busybox image"));
@@ -620,7 +623,7 @@ const RuntimeConfig& ContainerManager::config() const { return impl_->config; }
 
 bool ContainerManager::hasImage(const std::string& name) const { return imageExists(impl_->imagesDir, name); }
 
-Result<ContainerRecord> ContainerManager::create(std::string_view actor, const CreateRequest& request) {
+Result<Created> ContainerManager::create(std::string_view actor, const CreateRequest& request) {
   int64_t t0 = monotonicMillis();
   Impl& m = *impl_;
   if (!isValidName(request.name)) return fail(Errc::invalid_argument, "name must be 1-64 characters of [A-Za-z0-9-]");
@@ -667,10 +670,11 @@ Result<ContainerRecord> ContainerManager::create(std::string_view actor, const C
   slot->group.emplace(std::move(group));
   slot->groupFresh = true;
   if (record.expiresAt) m.expiryChanged();
-  if (!record.autostart) return record;
+  if (!record.autostart) return Created{record, std::nullopt};
   auto started = m.doStart(*slot, record, actor, monotonicMillis(), "start");
-  if (!started) return tl::unexpected(started.error());
-  return started;
+  if (started) return Created{*started, std::nullopt};
+  BERTH_TRY(auto failed, m.store.getContainer(record.id));
+  return Created{failed, started.error()};
 }
 
 Result<ContainerRecord> ContainerManager::get(const std::string& id) const {
@@ -753,6 +757,14 @@ Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const 
   return fail(Errc::internal, "unknown operation");
 }
 
+store::Resources ResourcesChange::applyTo(store::Resources current) const {
+  if (memoryMb) current.memoryMb = *memoryMb;
+  if (cpuMillicores) current.cpuMillicores = *cpuMillicores;
+  if (pidsMax) current.pidsMax = *pidsMax;
+  if (diskMb) current.diskMb = *diskMb;
+  return current;
+}
+
 Result<UpdateResult> ContainerManager::update(std::string_view actor, const std::string& id,
                                               const UpdateRequest& request) {
   (void)actor;
@@ -766,15 +778,17 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
                                           std::string(store::statusName(record.status)) + ")");
   if (request.name && !isValidName(*request.name))
     return fail(Errc::invalid_argument, "name must be 1-64 characters of [A-Za-z0-9-]");
-  if (request.resources) BERTH_TRYV(m.checkResources(*request.resources));
+  std::optional<Resources> resources;
+  if (request.resources) resources = request.resources->applyTo(record.resources);
+  if (resources) BERTH_TRYV(m.checkResources(*resources));
   if (request.name) record.name = *request.name;
   if (request.autostart) record.autostart = *request.autostart;
   if (request.env) record.env = *request.env;
   if (request.command) record.command = *request.command;
   if (request.workingDir) record.workingDir = *request.workingDir;
   if (request.expiresAt) record.expiresAt = *request.expiresAt;
-  if (request.resources && !(*request.resources == record.resources)) {
-    record.resources = *request.resources;
+  if (resources && !(*resources == record.resources)) {
+    record.resources = *resources;
     if (!slot->group) BERTH_TRYV(m.ensureInstance(*slot, record));
     // Limits apply live through the cgroup: no restart needed.
     BERTH_TRYV(withContext(slot->group->setLimits(limitsFor(record.resources, m.config.defaultPidsMax)), "cgroup limits"));
@@ -830,7 +844,7 @@ Result<std::string> ContainerManager::logs(const std::string& id, std::optional<
 Result<LogFollower> ContainerManager::followLogs(const std::string& id, std::optional<size_t> tailLines,
                                                  std::string& initial) const {
   BERTH_TRYV(get(id));
-  return LogFollower::open(impl_->consoleLogPath(id), tailLines, initial);
+  return LogFollower::open(*impl_->logWatch, impl_->consoleLogPath(id), tailLines, initial);
 }
 
 Result<RuntimeInfo> ContainerManager::runtimeInfo(const std::string& id) const {

@@ -12,7 +12,7 @@
 
 #include "common/error.hpp"
 #include "runtime/config.hpp"
-#include "runtime/console_log.hpp"
+#include "runtime/log_follow.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
@@ -50,14 +50,31 @@ struct CreateRequest {
   std::optional<UnixMillis> expiresAt;
 };
 
+// A change of limits: only those it names change; a set-but-empty one is removed.
+struct ResourcesChange {
+  std::optional<std::optional<uint64_t>> memoryMb;
+  std::optional<std::optional<uint32_t>> cpuMillicores;
+  std::optional<std::optional<uint64_t>> pidsMax;
+  std::optional<std::optional<uint64_t>> diskMb;
+  store::Resources applyTo(store::Resources current) const;
+};
+
 struct UpdateRequest {
   std::optional<std::string> name;
   std::optional<bool> autostart;
   std::optional<std::map<std::string, std::string>> env;
   std::optional<std::vector<std::string>> command;
   std::optional<std::string> workingDir;
-  std::optional<Resources> resources;
+  // Applied to the limits the container has when the update runs (under its lock).
+  std::optional<ResourcesChange> resources;
   std::optional<std::optional<UnixMillis>> expiresAt;  // set, or clear with nullopt inside
+};
+
+// A created container. startError: it exists, but its autostart failed (it
+// is now `failed`, the error says why).
+struct Created {
+  ContainerRecord record;
+  std::optional<Error> startError;
 };
 
 struct UpdateResult {
@@ -98,7 +115,7 @@ class ContainerManager {
   ContainerManager& operator=(const ContainerManager&) = delete;
 
   // Creates the record (and its runtime instance) and starts it when autostart.
-  Result<ContainerRecord> create(std::string_view actor, const CreateRequest& request);
+  Result<Created> create(std::string_view actor, const CreateRequest& request);
   // not_found for unknown and for deleted containers. Never waits for an operation.
   Result<ContainerRecord> get(const std::string& id) const;
   // Like get, but deleted containers are returned too (audit reads).

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Times berth, an OCI runtime CLI (crun, or runc where crun refuses the host) and podman on the same work, alternating the tools each
-iteration, and prints a markdown table (median, p99, berth/peer ratio).
+iteration, and prints a markdown table (median, p99, berth/peer ratio), then a second one with the memory of the per-container
+monitors and of the services while PARALLEL containers run.
 Driven by bench/compare, which sets up the tools and cleans up after."""
+import concurrent.futures as cf
 import http.client
 import json
 import os
@@ -9,6 +11,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -16,12 +19,21 @@ ITER = int(os.environ.get("ITERATIONS", "20"))
 PARALLEL = int(os.environ.get("PARALLEL", "100"))
 BERTH_PORT = int(os.environ["BERTH_PORT"])
 BERTH_TOKEN = os.environ["BERTH_TOKEN"]
+BERTHD_PID = int(os.environ["BERTHD_PID"])
 PODMAN_SOCK = os.environ.get("PODMAN_SOCK", "")
+PODMAN_PID = int(os.environ.get("PODMAN_PID", "0"))
 ROOTFS = os.environ["ROOTFS"]
 WORK = os.environ["WORK"]
 CGROUP_ROOT = os.environ["CGROUP_ROOT"]
 OCI = os.environ.get("OCI_NAME", "crun")  # the OCI runtime CLI on PATH (a wrapper with its own --root)
 TERM_INIT = ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
+SLEEPER = ["/bin/sleep", "100000"]
+STARTED = f"{PARALLEL} containers started in parallel"
+FORCE_STOPPED = f"{PARALLEL} containers force-stopped in parallel"
+MONITOR_PSS = f"per-container monitor, average PSS ({PARALLEL} running)"
+MONITOR_RSS = f"per-container monitor, average RSS ({PARALLEL} running)"
+SERVICE_IDLE = "service RSS, idle"
+SERVICE_RUNNING = f"service RSS, {PARALLEL} running"
 
 
 def ms(seconds):
@@ -84,8 +96,10 @@ class Podman(JsonClient):
         super().__init__("podman", UnixHTTPConnection(PODMAN_SOCK))
 
     def create(self, command):
-        # Within the hard limit this host gives (podman asks for 1048576 by default).
+        # Within the hard limit this host gives (podman asks for 1048576 by default). Under our
+        # cgroup root (conmon too, in its conmon child), which bench/compare removes: not libpod_parent.
         spec = {"rootfs": ROOTFS, "command": command, "netns": {"nsmode": "none"},
+                "cgroup_parent": f"/{CGROUP_ROOT}/podman",
                 "r_limits": [{"type": "nofile", "soft": 1024, "hard": 1024},
                              {"type": "nproc", "soft": 4096, "hard": 4096}]}
         return self.call("POST", "/v4.0.0/libpod/containers/create", spec)["Id"]
@@ -119,6 +133,11 @@ def oci_bundle(name, args):
 def oci(*args, bundle=None):
     # Not a pipe for stderr: `create` leaves `runc init` holding it until `start`.
     subprocess.run(["oci", *args], cwd=bundle, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def oci_wait_stopped(name):
+    while json.loads(subprocess.run(["oci", "state", name], capture_output=True).stdout)["status"] != "stopped":
+        pass
 
 
 def timed(samples, key, fn):
@@ -170,8 +189,7 @@ def lifecycle(samples, berth, podman):
         timed(samples, ("resume", OCI), lambda: oci("resume", name))
         def oci_stop():
             oci("kill", name, "TERM")
-            while json.loads(subprocess.run(["oci", "state", name], capture_output=True).stdout)["status"] != "stopped":
-                pass
+            oci_wait_stopped(name)
         timed(samples, ("stop (SIGTERM handled)", OCI), oci_stop)
         oci("delete", "-f", name)
         oci("create", name, bundle=bundle)
@@ -194,21 +212,114 @@ def lifecycle(samples, berth, podman):
             podman.delete(pid_)
 
 
-def parallel(samples, berth):
-    import concurrent.futures as cf
-    ids = [berth.create(["/bin/sleep", "100000"], False)["id"] for _ in range(PARALLEL)]
-    local = {}
-    def with_conn(fn):
-        import threading
-        conn = local.setdefault(threading.get_ident(), Berth())
-        return fn(conn)
-    with cf.ThreadPoolExecutor(32) as pool:
-        timed(samples, (f"{PARALLEL} containers started in parallel", "berth"),
-              lambda: list(pool.map(lambda c: with_conn(lambda b: b.op(c, "start")), ids)))
-        timed(samples, (f"{PARALLEL} containers force-stopped in parallel", "berth"),
-              lambda: list(pool.map(lambda c: with_conn(lambda b: b.op(c, "force-stop")), ids)))
+def kib(path, field):
+    """The `Field:   N kB` line of a /proc file."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in {path}")
+
+
+def mib(kibibytes):
+    return kibibytes / 1024.0
+
+
+def processes(comm, marker):
+    """Pids named comm whose command line holds marker: our private dirs, so only what this benchmark started."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited while we listed
+        if name == comm and marker in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def measure_running(memory, tool, comm, marker, service_pid):
+    """Memory of tool's per-container monitors and service while its PARALLEL containers run."""
+    pids = processes(comm, marker)
+    if len(pids) != PARALLEL:
+        raise RuntimeError(f"{tool}: {len(pids)} {comm} processes for {PARALLEL} running containers")
+    rollups = [f"/proc/{pid}/smaps_rollup" for pid in pids]
+    memory[MONITOR_PSS][tool] = mib(statistics.mean(kib(r, "Pss") for r in rollups))
+    memory[MONITOR_RSS][tool] = mib(statistics.mean(kib(r, "Rss") for r in rollups))
+    memory[SERVICE_RUNNING][tool] = mib(kib(f"/proc/{service_pid}/status", "VmRSS"))
+
+
+class PerThread:
+    """One client (one connection) per pool thread, kept from the start phase to the force-stop phase."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.local = threading.local()
+
+    def __call__(self, fn):
+        def call(item):
+            if not hasattr(self.local, "client"):
+                self.local.client = self.factory()
+            return fn(self.local.client, item)
+        return call
+
+
+# PARALLEL long-running containers started, then force-stopped, 32 at a time. Only these
+# two phases are timed, for every tool: the records (berth, podman) and bundles (OCI)
+# are made before and removed after, untimed.
+def parallel_berth(samples, memory, pool, berth):
+    ids = [berth.create(SLEEPER, False)["id"] for _ in range(PARALLEL)]
+    clients = PerThread(Berth)
+    start = clients(lambda b, c: b.op(c, "start"))
+    force_stop = clients(lambda b, c: b.op(c, "force-stop"))
+    timed(samples, (STARTED, "berth"), lambda: list(pool.map(start, ids)))
+    measure_running(memory, "berth", "berth-shim", os.path.join(WORK, "berth-run"), BERTHD_PID)
+    timed(samples, (FORCE_STOPPED, "berth"), lambda: list(pool.map(force_stop, ids)))
     for c in ids:
         berth.delete(c)
+
+
+def parallel_oci(samples, memory, pool):
+    bundles = {f"par-{i}": oci_bundle(f"par-{i}", SLEEPER) for i in range(PARALLEL)}
+    def start(name):
+        oci("create", name, bundle=bundles[name])
+        oci("start", name)
+    def force_stop(name):
+        oci("kill", name, "KILL")
+        oci_wait_stopped(name)
+    timed(samples, (STARTED, OCI), lambda: list(pool.map(start, bundles)))
+    memory[MONITOR_PSS][OCI] = memory[MONITOR_RSS][OCI] = f"none ({OCI} leaves no monitor)"
+    timed(samples, (FORCE_STOPPED, OCI), lambda: list(pool.map(force_stop, bundles)))
+    for name in bundles:
+        oci("delete", "-f", name)
+
+
+def parallel_podman(samples, memory, pool, podman):
+    ids = [podman.create(SLEEPER) for _ in range(PARALLEL)]
+    clients = PerThread(Podman)
+    start = clients(lambda p, c: p.op(c, "start"))
+    def kill_and_wait(p, c):
+        p.op(c, "kill", "?signal=KILL")
+        p.wait(c)
+    force_stop = clients(kill_and_wait)
+    timed(samples, (STARTED, "podman"), lambda: list(pool.map(start, ids)))
+    measure_running(memory, "podman", "conmon", WORK, PODMAN_PID)
+    timed(samples, (FORCE_STOPPED, "podman"), lambda: list(pool.map(force_stop, ids)))
+    for c in ids:
+        podman.delete(c)
+
+
+def parallel(samples, memory, berth, podman):
+    with cf.ThreadPoolExecutor(32) as pool:
+        parallel_berth(samples, memory, pool, berth)
+        parallel_oci(samples, memory, pool)
+        if podman:
+            parallel_podman(samples, memory, pool, podman)
 
 
 def floor(samples):
@@ -246,10 +357,14 @@ def pct(values, q):
 def main():
     berth = Berth()
     podman = Podman() if PODMAN_SOCK else None
+    memory = {what: {} for what in (MONITOR_PSS, MONITOR_RSS, SERVICE_IDLE, SERVICE_RUNNING)}
+    memory[SERVICE_IDLE]["berth"] = mib(kib(f"/proc/{BERTHD_PID}/status", "VmRSS"))
+    if podman:
+        memory[SERVICE_IDLE]["podman"] = mib(kib(f"/proc/{PODMAN_PID}/status", "VmRSS"))
     samples = {}
     run_to_completion(samples, berth, podman)
     lifecycle(samples, berth, podman)
-    parallel(samples, berth)
+    parallel(samples, memory, berth, podman)
     floor(samples)
     rows = {}
     for (work, tool), values in samples.items():
@@ -261,6 +376,17 @@ def main():
         for tool, (median, p99) in tools.items():
             ratio = f"{base[0] / median:.2f}" if base and tool != "berth" else ""
             print(f"| {work} | {tool} | {median:.2f} | {p99:.2f} | {ratio} |")
+    print()
+    print("| what | tool | value MiB | berth/tool |")
+    print("|---|---|---|---|")
+    for what, tools in memory.items():
+        base = tools["berth"]
+        for tool, value in tools.items():
+            if isinstance(value, str):
+                print(f"| {what} | {tool} | {value} | |")
+                continue
+            ratio = f"{base / value:.2f}" if tool != "berth" else ""
+            print(f"| {what} | {tool} | {value:.2f} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -174,20 +174,32 @@ int openFollower(int port, const std::string& path, const std::string& token, st
 
 }  // namespace
 
-TEST_CASE("log followers are capped, so they never take all the workers; a gone client frees its place") {
-  Service service;
+TEST_CASE("log followers never take the workers: more followers than workers, the API answers; a cap; a gone client frees its place") {
+  // 12 followers on 4 workers: each follow hands its worker over as its stream begins.
+  Service service({.configYaml = "http_workers: 4\nlog_followers_max: 12\n"});
   Json ticker = createRunning(service, "ticker", {"/bin/sh", "-c", "while true; do echo t; sleep 0.1; done"});
   std::string path = containerPath(ticker["id"]) + "/logs?follow=true&tail=0";
   std::vector<int> followers;
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < 12; ++i) {
     std::string status;
     followers.push_back(openFollower(service.port(), path, service.adminToken(), status));
     REQUIRE(status.rfind("HTTP/1.1 200", 0) == 0);
   }
+  // Every follower is served: each gets the ticker's next lines.
+  for (int fd : followers) {
+    std::string seen;
+    char buf[256];
+    while (seen.find("t\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      REQUIRE(n > 0);
+      seen.append(buf, static_cast<size_t>(n));
+    }
+  }
+  CHECK(service.get("/healthz", "").status == 200);
+  CHECK(service.get(containerPath(ticker["id"]), service.adminToken()).status == 200);
   Reply refused = service.get(path, service.adminToken());
   CHECK(refused.status == 503);
   CHECK(refused.message().find("follow") != std::string::npos);
-  CHECK(service.get("/healthz", "").status == 200);  // the rest of the API is untouched
   for (int fd : followers) ::close(fd);
   // The next line of output fails to reach each closed client and ends its stream.
   int64_t end = monotonicMillis() + 10000;

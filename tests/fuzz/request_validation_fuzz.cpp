@@ -78,8 +78,7 @@ void fuzzUpdate(std::string_view body) {
   auto update = parseUpdateContainerBody(body, kNow);
   requireClientError(update);
   if (!update) return;
-  require(!update->request.name || isValidName(*update->request.name));
-  require(!update->request.resources);
+  require(!update->name || isValidName(*update->name));
   if (update->resources) checkResources(update->resources->applyTo({}));
 }
 

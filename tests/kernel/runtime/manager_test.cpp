@@ -82,7 +82,8 @@ class Fixture {
     request.autostart = autostart;
     auto created = manager_->create(kAdmin, request);
     if (!created) FAIL("create " << name << ": " << created.error().describe());
-    return *created;
+    if (created->startError) FAIL("autostart of " << name << ": " << created->startError->describe());
+    return created->record;
   }
 
   // Polls the record until it reaches the status (the supervisor records exits asynchronously).
@@ -245,14 +246,17 @@ TEST_CASE("a missing command fails the start with a clear error and status faile
   int64_t t0 = monotonicMillis();
   auto created = f.manager().create(kAdmin, request);
   CHECK(monotonicMillis() - t0 < 2000);
-  REQUIRE_FALSE(created);
-  CHECK(created.error().code == Errc::container_config);
-  CHECK(created.error().message.find("/bin/no-such-command") != std::string::npos);
+  REQUIRE(created);
+  REQUIRE(created->startError);
+  CHECK(created->startError->code == Errc::container_config);
+  CHECK(created->startError->message.find("/bin/no-such-command") != std::string::npos);
+  CHECK(created->record.status == ContainerStatus::failed);
   auto page = f.manager().list({});
   REQUIRE(page);
   REQUIRE(page->containers.size() == 1);
+  CHECK(page->containers[0].id == created->record.id);
   CHECK(page->containers[0].status == ContainerStatus::failed);
-  auto log = logOf(f, page->containers[0].id);
+  auto log = logOf(f, created->record.id);
   REQUIRE(log.size() == 2);
   CHECK(log[1].toStatus == ContainerStatus::failed);
   CHECK(log[1].metadata.reason.value_or("").find("no-such-command") != std::string::npos);
@@ -272,6 +276,27 @@ TEST_CASE("operations the table refuses are state conflicts and change nothing")
   REQUIRE_FALSE(again);
   CHECK(again.error().code == Errc::state_conflict);
   CHECK(logOf(f, idle.id).size() == 2);
+}
+
+TEST_CASE("concurrent partial resource updates both take effect, on the record and in the cgroup") {
+  Fixture f;
+  auto box = f.create("limits", kTermHandler);
+  for (uint64_t round = 1; round <= 20; ++round) {
+    UpdateRequest memory;
+    memory.resources = ResourcesChange{.memoryMb = std::optional<uint64_t>(64 + round)};
+    UpdateRequest pids;
+    pids.resources = ResourcesChange{.pidsMax = std::optional<uint64_t>(100 + round)};
+    std::thread other([&] { REQUIRE(f.manager().update(kAdmin, box.id, memory)); });
+    REQUIRE(f.manager().update(kAdmin, box.id, pids));
+    other.join();
+    auto record = f.manager().get(box.id);
+    REQUIRE(record);
+    CHECK(record->resources.memoryMb == 64 + round);
+    CHECK(record->resources.pidsMax == 100 + round);
+  }
+  auto info = f.manager().runtimeInfo(box.id);
+  REQUIRE(info);
+  CHECK(info->memoryLimitBytes == (64 + 20) * 1024 * 1024);
 }
 
 TEST_CASE("restart of a running container writes two entries and gives a new init") {
@@ -344,16 +369,16 @@ TEST_CASE("a container whose expires_at passes is force-stopped and expired, in 
   request.expiresAt = nowMillis() + 400;
   auto created = f.manager().create(kAdmin, request);
   REQUIRE(created);
-  REQUIRE(created->status == ContainerStatus::running);
-  auto expired = f.waitFor(created->id, ContainerStatus::expired, 5000);
+  REQUIRE(created->record.status == ContainerStatus::running);
+  auto expired = f.waitFor(created->record.id, ContainerStatus::expired, 5000);
   CHECK(expired.status == ContainerStatus::expired);
   CHECK_FALSE(expired.pid);
-  auto log = logOf(f, created->id);
+  auto log = logOf(f, created->record.id);
   REQUIRE(log.size() == 3);
   CHECK(log[2].fromStatus == ContainerStatus::running);
   CHECK(log[2].toStatus == ContainerStatus::expired);
   CHECK(log[2].triggeredBy == "system");
-  auto refused = f.manager().operate(kAdmin, created->id, Operation::start);
+  auto refused = f.manager().operate(kAdmin, created->record.id, Operation::start);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::state_conflict);
 }

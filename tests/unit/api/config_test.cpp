@@ -158,6 +158,9 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->runtime.tierLimits.maxCpuMillicores == defaults.runtime.tierLimits.maxCpuMillicores);
   CHECK(example->runtime.tierLimits.maxPidsMax == defaults.runtime.tierLimits.maxPidsMax);
   CHECK(example->runtime.tierLimits.maxDiskMb == defaults.runtime.tierLimits.maxDiskMb);
+  CHECK(example->runtime.logMaxBytes == defaults.runtime.logMaxBytes);
+  CHECK(example->runtime.logFollowersMax == defaults.runtime.logFollowersMax);
+  CHECK(example->httpWorkers == defaults.httpWorkers);
   CHECK(example->accounts.tokenLifetimeSeconds == defaults.accounts.tokenLifetimeSeconds);
   CHECK(example->logLevel == defaults.logLevel);
 }
@@ -169,6 +172,20 @@ TEST_CASE("container_log_max_bytes sets the console log cap") {
   auto tooSmall = berth::api::parseConfigYaml("container_log_max_bytes: 100\n");
   REQUIRE_FALSE(tooSmall);
   CHECK(tooSmall.error().message.find("container_log_max_bytes") != std::string::npos);
+}
+
+TEST_CASE("log_followers_max and http_workers are bounded counts") {
+  auto set = berth::api::parseConfigYaml("log_followers_max: 8\nhttp_workers: 4\n");
+  REQUIRE(set);
+  CHECK(set->runtime.logFollowersMax == 8);
+  CHECK(set->httpWorkers == 4);
+  for (const char* bad : {"log_followers_max: 0\n", "log_followers_max: 65537\n", "log_followers_max: many\n",
+                          "http_workers: 1\n", "http_workers: 4097\n", "http_workers: -3\n"}) {
+    auto refused = berth::api::parseConfigYaml(bad);
+    REQUIRE_FALSE(refused);
+    std::string key = std::string(bad).substr(0, std::string(bad).find(':'));
+    CHECK_THAT(refused.error().message, Catch::Contains(key));
+  }
 }
 
 TEST_CASE("tls_cert and tls_key come together") {

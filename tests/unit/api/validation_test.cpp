@@ -150,14 +150,13 @@ TEST_CASE("update body: fields, null clearing and resource patches") {
           "resources":{"memory_mb":128,"cpu_millicores":null},"expires_at":null})",
       kNow);
   REQUIRE(update);
-  CHECK(update->request.name == "n2");
-  CHECK(update->request.autostart == false);
-  CHECK(update->request.env == std::map<std::string, std::string>{{"X", "y"}});
-  CHECK(update->request.command == std::vector<std::string>{"/bin/true"});
-  CHECK(update->request.workingDir == "/");
-  REQUIRE(update->request.expiresAt);
-  CHECK_FALSE(*update->request.expiresAt);  // cleared
-  CHECK_FALSE(update->request.resources);  // the handler applies the patch
+  CHECK(update->name == "n2");
+  CHECK(update->autostart == false);
+  CHECK(update->env == std::map<std::string, std::string>{{"X", "y"}});
+  CHECK(update->command == std::vector<std::string>{"/bin/true"});
+  CHECK(update->workingDir == "/");
+  REQUIRE(update->expiresAt);
+  CHECK_FALSE(*update->expiresAt);  // cleared
   REQUIRE(update->resources);
   store::Resources current;
   current.memoryMb = 64;
@@ -172,7 +171,7 @@ TEST_CASE("update body: fields, null clearing and resource patches") {
 TEST_CASE("update body: an empty object changes nothing; fixed fields are refused") {
   auto empty = parseUpdateContainerBody("{}", kNow);
   REQUIRE(empty);
-  CHECK_FALSE(empty->request.name);
+  CHECK_FALSE(empty->name);
   CHECK_FALSE(empty->resources);
   for (const char* field : {"image", "hostname", "project_id", "network"}) {
     std::string body = std::string("{\"") + field + "\":\"x\"}";

@@ -1,13 +1,16 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/files.hpp"
 #include "runtime/console_log.hpp"
+#include "runtime/log_follow.hpp"
 #include "support/test_support.hpp"
 
 using namespace berth;
@@ -79,8 +82,10 @@ TEST_CASE("a follower gets the tail, then exactly what is appended, across a rot
   auto writer = ConsoleLogWriter::open(path, 64);
   REQUIRE(writer);
   append(*writer, lines(1, 3));
+  auto watch = LogWatch::open(1);
+  REQUIRE(watch);
   std::string initial;
-  auto follower = LogFollower::open(path, 2, initial);
+  auto follower = LogFollower::open(**watch, path, 2, initial);
   REQUIRE(follower);
   CHECK(initial == lines(2, 3));
   CHECK(*follower->next(10ms) == "");  // nothing new: times out empty
@@ -100,4 +105,49 @@ TEST_CASE("a follower gets the tail, then exactly what is appended, across a rot
   std::string rest;
   for (int i = 0; i < 5 && rest != lines(5, 11); ++i) rest += *follower->next(100ms);
   CHECK(rest == lines(5, 11));
+}
+
+TEST_CASE("one log watch serves more followers than the kernel's inotify instances per user") {
+  berth::testing::TempDir dir;
+  auto watch = LogWatch::open(300);
+  REQUIRE(watch);
+  constexpr int kLogs = 4;
+  constexpr int kFollowersPerLog = 75;  // 300 in all, past the default max_user_instances of 128
+  std::vector<ConsoleLogWriter> writers;
+  std::vector<LogFollower> followers;
+  for (int log = 0; log < kLogs; ++log) {
+    std::string logDir = dir.sub("c" + std::to_string(log));
+    REQUIRE(::mkdir(logDir.c_str(), 0700) == 0);
+    auto writer = ConsoleLogWriter::open(logDir + "/console.log", 0);
+    REQUIRE(writer);
+    writers.push_back(std::move(*writer));
+    for (int i = 0; i < kFollowersPerLog; ++i) {
+      std::string initial;
+      auto follower = LogFollower::open(**watch, logDir + "/console.log", 0, initial);
+      REQUIRE(follower);
+      followers.push_back(std::move(*follower));
+    }
+  }
+  std::string refusedInitial;
+  auto oneTooMany = LogFollower::open(**watch, dir.sub("c0/console.log"), 0, refusedInitial);
+  REQUIRE_FALSE(oneTooMany);
+  CHECK(oneTooMany.error().code == Errc::host_refused);
+  // Every follower waits at once; the appends must wake them all, well before their timeout.
+  std::vector<std::string> got(followers.size());
+  std::vector<std::thread> waiters;
+  auto started = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < followers.size(); ++i)
+    waiters.emplace_back([&, i] { got[i] = followers[i].next(10s).value_or("error"); });
+  std::this_thread::sleep_for(100ms);
+  for (int log = 0; log < kLogs; ++log) append(writers[static_cast<size_t>(log)], lines(log, log));
+  for (auto& waiter : waiters) waiter.join();
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+  for (size_t i = 0; i < followers.size(); ++i) {
+    int log = static_cast<int>(i) / kFollowersPerLog;
+    CHECK(got[i] == lines(log, log));
+  }
+  // A follower that is gone leaves the others on its directory watched.
+  followers.erase(followers.begin());
+  append(writers[0], lines(9, 9));
+  CHECK(*followers[0].next(2s) == lines(9, 9));
 }
