@@ -69,7 +69,25 @@ std::vector<std::string> subdirectories(const std::string& dir) {
 
 void removeCgroupTree(const std::string& dir) {
   for (const auto& child : subdirectories(dir)) removeCgroupTree(child);
-  ::rmdir(dir.c_str());
+  // The kernel frees a group a moment after its last process is reaped.
+  for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+// What a teardown that could not delete through the API leaves running: the
+// shims this service started (their pids in <run dir>/*/shim.json, checked
+// against their command line) and the containers (each in its own group).
+void killLeftoverProcesses(const std::string& runDir, const std::vector<std::string>& cgroupRoots) {
+  for (const auto& instance : subdirectories(runDir)) {
+    auto state = readFile(instance + "/shim.json");
+    if (!state) continue;
+    auto shimPid = Json::parse(*state, nullptr, false).value("shim_pid", 0);
+    auto cmdline = readFile("/proc/" + std::to_string(shimPid) + "/cmdline");
+    if (shimPid > 0 && cmdline && cmdline->find(instance) != std::string::npos) ::kill(shimPid, SIGKILL);
+  }
+  // Only the v2 groups have cgroup.kill; writing elsewhere fails and changes nothing.
+  for (const auto& root : cgroupRoots)
+    for (const auto& group : subdirectories(root)) (void)writeFile(group + "/cgroup.kill", "1");
 }
 
 }  // namespace
@@ -217,11 +235,7 @@ void Service::simulateHostBoot(const std::vector<Json>& containers) {
     REQUIRE(waitPidfdReadable(shimFd->get(), std::chrono::seconds(5)).value_or(false));
   }
   for (const auto& root : testing::leftoverCgroups(cgroupRoot_))
-    for (const auto& group : subdirectories(root)) {
-      // The kernel frees a group a moment after its last process is reaped.
-      for (int i = 0; i < 100 && ::rmdir(group.c_str()) != 0 && errno == EBUSY; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    for (const auto& group : subdirectories(root)) removeCgroupTree(group);
   REQUIRE(removeTree(runDir_));
 }
 
@@ -250,14 +264,16 @@ void Service::checkAndRemoveLeftovers() {
   bool checking = std::uncaught_exceptions() == 0;
   // The service keeps its (empty) root groups when it exits, as containers may
   // live on; what must not be left is a container's group inside them.
-  for (const auto& root : testing::leftoverCgroups(cgroupRoot_)) {
+  auto roots = testing::leftoverCgroups(cgroupRoot_);
+  for (const auto& root : roots) {
     auto children = subdirectories(root);
     if (checking) {
       INFO("leftover cgroups under " << root);
       CHECK(children.empty());
     }
-    removeCgroupTree(root);
   }
+  killLeftoverProcesses(runDir_, roots);
+  for (const auto& root : roots) removeCgroupTree(root);
   auto mounts = testing::mountsContaining(dataDir_);
   if (checking) CHECK(mounts.empty());
   for (const auto& mountPoint : mounts) ::umount2(mountPoint.c_str(), MNT_DETACH);

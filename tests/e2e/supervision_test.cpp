@@ -13,6 +13,7 @@
 
 #include "common/clock.hpp"
 #include "common/files.hpp"
+#include "common/scope_guard.hpp"
 #include "e2e/service_fixture.hpp"
 
 using namespace berth;
@@ -179,7 +180,11 @@ TEST_CASE("log followers never take the workers: more followers than workers, th
   Service service({.configYaml = "http_workers: 4\nlog_followers_max: 12\n"});
   Json ticker = createRunning(service, "ticker", {"/bin/sh", "-c", "while true; do echo t; sleep 0.1; done"});
   std::string path = containerPath(ticker["id"]) + "/logs?follow=true&tail=0";
+  // Closed also when an assertion ends the test, so the teardown finds free workers.
   std::vector<int> followers;
+  ScopeGuard closeFollowers([&] {
+    for (int fd : followers) ::close(fd);
+  });
   for (int i = 0; i < 12; ++i) {
     std::string status;
     followers.push_back(openFollower(service.port(), path, service.adminToken(), status));
@@ -201,6 +206,7 @@ TEST_CASE("log followers never take the workers: more followers than workers, th
   CHECK(refused.status == 503);
   CHECK(refused.message().find("follow") != std::string::npos);
   for (int fd : followers) ::close(fd);
+  followers.clear();
   // The next line of output fails to reach each closed client and ends its stream.
   int64_t end = monotonicMillis() + 10000;
   std::string status;
