@@ -108,6 +108,15 @@ WireError transportError(int status) {
   return {status, "VALIDATION_ERROR", "malformed HTTP request"};
 }
 
+// httplib's listen backlog is 5, compiled into the library: 64 clients
+// connecting at once overflow it, and the dropped ones wait out SYN
+// retransmits (1 s, 3 s, ...). A second listen() on the bound socket widens it.
+Result<void> widenBacklog(int listenFd) {
+  if (listenFd < 0) return fail(Errc::internal, "the listening socket was not seen");
+  if (::listen(listenFd, SOMAXCONN) != 0) return sysFail("listen (widening the backlog)");
+  return {};
+}
+
 // httplib ignores a stop() that comes before its listen loop runs: wait for
 // the loop (or for the listener to have given up). Shutdown path only.
 void waitUntilListening(const httplib::Server& server, const std::atomic<bool>& ended) {
@@ -122,6 +131,8 @@ struct HttpServer::Impl {
   std::unique_ptr<httplib::Server> tcp;
   std::unique_ptr<httplib::Server> unixSocket;
   int boundPort = 0;
+  int tcpListenFd = -1;   // owned by httplib; seen as it is made
+  int unixListenFd = -1;
   std::atomic<bool> stopRequested{false};
   std::atomic<bool> finished{false};
 
@@ -158,8 +169,15 @@ struct HttpServer::Impl {
     tTrace = {};
   }
 
-  void configure(httplib::Server& server, size_t threads) {
+  void configure(httplib::Server& server, size_t threads, int& listenFd) {
     server.new_task_queue = [threads] { return new WorkerPool(threads); };
+    // In place of httplib's default (SO_REUSEPORT, which would let a second
+    // process share the port): SO_REUSEADDR, and note the socket.
+    server.set_socket_options([&listenFd](int sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listenFd = sock;
+    });
     server.set_payload_max_length(kMaxBodyBytes);
     server.set_keep_alive_max_count(kKeepAliveMaxRequests);
     server.set_tcp_nodelay(true);
@@ -207,12 +225,13 @@ struct HttpServer::Impl {
       if (::unlink(path.c_str()) != 0) return sysFail("unlink stale socket " + path);
     }
     unixSocket = std::make_unique<httplib::Server>();
-    configure(*unixSocket, options.unixWorkerThreads);
+    configure(*unixSocket, options.unixWorkerThreads, unixListenFd);
     unixSocket->set_address_family(AF_UNIX);
     // The port is unused for AF_UNIX, but 0 would make httplib look for the
     // kernel-chosen port of an inet socket and fail.
     constexpr int kUnusedPort = 1;
     if (!unixSocket->bind_to_port(path, kUnusedPort)) return fail(Errc::host_refused, "cannot bind unix socket " + path);
+    BERTH_TRYV(widenBacklog(unixListenFd));
     // Root only: the socket gives full API access to whoever holds a token.
     if (::chmod(path.c_str(), 0600) != 0) return sysFail("chmod " + path);
     return {};
@@ -228,7 +247,7 @@ HttpServer::~HttpServer() {
 Result<std::unique_ptr<HttpServer>> HttpServer::bind(Api& api, const ServerOptions& options) {
   auto impl = std::make_unique<Impl>(api, options);
   BERTH_TRYV(impl->makeTcpServer());
-  impl->configure(*impl->tcp, options.workerThreads);
+  impl->configure(*impl->tcp, options.workerThreads, impl->tcpListenFd);
   if (options.port == 0) {
     impl->boundPort = impl->tcp->bind_to_any_port(options.host);
     if (impl->boundPort <= 0) return fail(Errc::host_refused, "cannot bind " + options.host + " to a free port");
@@ -237,6 +256,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::bind(Api& api, const ServerOptio
       return fail(Errc::host_refused, "cannot bind " + options.host + ":" + std::to_string(options.port));
     impl->boundPort = options.port;
   }
+  BERTH_TRYV(widenBacklog(impl->tcpListenFd));
   if (options.socketPath) BERTH_TRYV(impl->bindUnixSocket(*options.socketPath));
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

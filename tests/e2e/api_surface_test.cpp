@@ -1,13 +1,21 @@
 // The HTTP surface: bad input of every kind (a 4xx with the right code and a
 // message naming the field, never a 500, never a state change), unknown
-// routes, wrong methods, oversized bodies, /healthz, /metrics, the unix socket.
+// routes, wrong methods, oversized bodies, /healthz, /metrics, the unix socket,
+// bursts of connections.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 #include <httplib.h>
 
+#include "common/scope_guard.hpp"
 #include "e2e/service_fixture.hpp"
 
 using namespace berth::e2e;
@@ -208,4 +216,57 @@ TEST_CASE("with a certificate and key configured, the API is served over TLS onl
   plain.set_read_timeout(std::chrono::seconds(2));
   auto answer = plain.Get("/healthz");
   CHECK_FALSE((answer && answer->status == 200));  // plain HTTP gets no answer
+}
+
+namespace {
+
+uint64_t listenOverflows() {
+  // TcpExt: a header line of names, then a line of values.
+  std::ifstream netstat("/proc/net/netstat");
+  std::string names;
+  std::string values;
+  while (std::getline(netstat, names) && std::getline(netstat, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names);
+    std::istringstream v(values);
+    std::string name;
+    std::string value;
+    while (n >> name && v >> value)
+      if (name == "ListenOverflows") return std::stoull(value);
+  }
+  FAIL("no TcpExt ListenOverflows in /proc/net/netstat");
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a burst of 200 clients connecting at once is accepted without a dropped connection") {
+  Service service;
+  uint64_t overflowsBefore = listenOverflows();
+  std::vector<int> clients;
+  berth::ScopeGuard closeClients([&] {
+    for (int fd : clients) ::close(fd);
+  });
+  for (int i = 0; i < 200; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    clients.push_back(fd);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(service.port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  }
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  for (int fd : clients) REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  int answered = 0;
+  for (int fd : clients) {
+    timeval timeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char buf[64] = {};
+    if (::recv(fd, buf, sizeof buf - 1, 0) > 0 && std::string(buf).rfind("HTTP/1.1 200", 0) == 0) ++answered;
+  }
+  CHECK(answered == 200);
+  // httplib alone listens with a backlog of 5: such a burst overflows it.
+  CHECK(listenOverflows() == overflowsBefore);
 }
