@@ -50,7 +50,7 @@ Result<void> writeFile(const std::string& path, std::string_view content) {
   return {};
 }
 
-Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode) {
+Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode, Durability durability) {
   std::string tmp = path + ".tmp";
   {
     BERTH_TRY(UniqueFd fd, openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
@@ -65,7 +65,7 @@ Result<void> writeFileAtomic(const std::string& path, std::string_view content, 
       }
       done += static_cast<size_t>(n);
     }
-    if (::fsync(fd.get()) != 0) {
+    if (durability == Durability::hostCrash && ::fsync(fd.get()) != 0) {
       int err = errno;
       ::unlink(tmp.c_str());
       return sysFail("fsync " + tmp, err);
@@ -76,6 +76,7 @@ Result<void> writeFileAtomic(const std::string& path, std::string_view content, 
     ::unlink(tmp.c_str());
     return sysFail("rename " + tmp, err);
   }
+  if (durability == Durability::processCrash) return {};
   std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   if (dir.empty()) dir = ".";
   BERTH_TRY(UniqueFd dirFd, openFile(dir, O_RDONLY | O_DIRECTORY));

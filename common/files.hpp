@@ -15,17 +15,18 @@ Result<std::string> readFile(const std::string& path);
 Result<std::string> readFd(int fd);
 // Writes in one write(2) call, as kernel interface files (cgroup, proc) need.
 Result<void> writeFile(const std::string& path, std::string_view content);
-// Durable replace: write a temp file beside it, fsync, rename, fsync the dir.
-Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644);
+// What a replaced file must outlive. Files in the run dir (a tmpfs, emptied by
+// a host crash anyway) need only outlive a crash of berth's processes.
+enum class Durability { processCrash, hostCrash };
+// Atomic replace: a temp file beside it, renamed over it (readers see the old
+// or the new content, never a mix); for hostCrash, fsynced with its directory.
+Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644,
+                             Durability durability = Durability::hostCrash);
 // mkdir -p; succeeds if the directory already exists.
 Result<void> makeDirs(const std::string& path, mode_t mode = 0755);
 // rm -rf that never crosses into another filesystem (a mount left inside is an error).
 Result<void> removeTree(const std::string& path);
 bool pathExists(const std::string& path);
-
-}  // namespace berth
-
-namespace berth {
 // Creates or replaces a file without fsync: for scratch state on tmpfs-like run dirs.
 Result<void> writeFileFast(const std::string& path, std::string_view content, mode_t mode = 0644);
 }  // namespace berth

@@ -279,7 +279,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
 
   ShimState state{::getpid(), child->pid(), nowMillis()};
   json stateJson{{"shim_pid", state.shimPid}, {"init_pid", state.initPid}, {"started_at", state.startedAt}};
-  if (auto written = writeFileAtomic(paths.state(), stateJson.dump(), 0600); !written)
+  if (auto written = writeFileAtomic(paths.state(), stateJson.dump(), 0600, Durability::processCrash); !written)
     return reportError(reportFd, written.error());
   (void)writeAll(reportFd, json{{"pid", state.initPid}, {"started_at", state.startedAt}}.dump() + "\n");
   ::close(reportFd);
@@ -301,7 +301,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
     record.exitCode = 255;  // wait failed: the exit is known, its code is not
   }
   json exitJson{{"exit_code", record.exitCode}, {"signal", record.signal}, {"finished_at", record.finishedAt}};
-  return writeFileAtomic(paths.exit(), exitJson.dump(), 0600) ? 0 : 2;
+  return writeFileAtomic(paths.exit(), exitJson.dump(), 0600, Durability::processCrash) ? 0 : 2;
 }
 
 }  // namespace berth::runtime
