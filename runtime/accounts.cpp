@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <semaphore>
@@ -262,9 +263,6 @@ struct Accounts::Impl {
   std::array<unsigned char, kSecretBytes> secret{};
   unsigned long long opsLimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
   size_t memLimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-  // A hash of a random password: login verifies against it for unknown users
-  // so that "no such user" costs as much as "wrong password".
-  std::string dummyHash;
   std::optional<std::string> bootstrapFile;
   // Argon2id takes memLimit bytes per call (64 MiB by default): bound how many run at once.
   std::counting_semaphore<64> hashSlots;
@@ -304,6 +302,13 @@ struct Accounts::Impl {
     std::lock_guard lock(verifiedMutex);
     verified.clear();
   }
+
+  // A hash of a random password: login verifies against it for unknown users
+  // so that "no such user" costs as much as "wrong password". An Argon2id hash
+  // takes a few hundred ms on a small host, so it is made in the background
+  // while the service starts; only a login for an unknown name waits for it.
+  // The last member: it is destroyed (waiting for that thread) before the rest.
+  std::shared_future<Result<std::string>> dummyHash;
 
   Impl(const AccountsConfig& cfg, store::Store& st)
       : config(cfg),
@@ -455,7 +460,7 @@ Result<std::unique_ptr<Accounts>> Accounts::open(const AccountsConfig& config, s
   BERTH_TRYV(makeDirs(config.dataDir, 0700));
   auto impl = std::make_unique<Impl>(config, store);
   BERTH_TRY(impl->secret, loadOrCreateSecret(config.dataDir));
-  BERTH_TRY(impl->dummyHash, impl->hashPassword(randomHex(16)));
+  impl->dummyHash = std::async(std::launch::async, [raw = impl.get()] { return raw->hashPassword(randomHex(16)); }).share();
   BERTH_TRYV(impl->bootstrap());
   return std::unique_ptr<Accounts>(new Accounts(std::move(impl)));
 }
@@ -482,7 +487,9 @@ Result<LoginResult> Accounts::login(std::string_view username, std::string_view 
   }
   if (!user) {
     // Same work as a wrong password, so timing does not tell which names exist.
-    (void)impl_->verifyPassword(impl_->dummyHash, password.substr(0, kPasswordMax));
+    const Result<std::string>& dummy = impl_->dummyHash.get();
+    if (!dummy) return tl::unexpected(dummy.error());
+    (void)impl_->verifyPassword(*dummy, password.substr(0, kPasswordMax));
     return badCredentials();
   }
   if (!impl_->verifyPassword(user->passwordHash, password)) return badCredentials();
