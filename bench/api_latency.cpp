@@ -213,6 +213,9 @@ void latency(const Daemon& daemon, int iterations) {
       timings.measure(operation, [&] { return http->Post((path + "/" + operation).c_str(), headers, "", "application/json"); });
     };
     operate("start");
+    // As in bench_runtime_core: a freeze right after start waits for the shell
+    // to finish exec'ing; pause is timed, as it is used, on a settled container.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     operate("pause");
     operate("resume");
     operate("stop");
