@@ -207,9 +207,29 @@ TEST_CASE("log followers never take the workers: more followers than workers, th
   CHECK(refused.message().find("follow") != std::string::npos);
   for (int fd : followers) ::close(fd);
   followers.clear();
-  // The next line of output fails to reach each closed client and ends its stream.
+  // Each stream sees its client gone (at its next output or its next idle round) and ends.
   int64_t end = monotonicMillis() + 10000;
   std::string status;
+  while (monotonicMillis() < end) {
+    int fd = openFollower(service.port(), path, service.adminToken(), status);
+    ::close(fd);
+    if (status.rfind("HTTP/1.1 200", 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(status.rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEST_CASE("a client that leaves a follow of a silent container frees its place within a round") {
+  Service service({.configYaml = "log_followers_max: 1\n"});
+  Json quiet = createRunning(service, "quiet", {"/bin/sleep", "100000"});
+  std::string path = containerPath(quiet["id"]) + "/logs?follow=true";
+  std::string status;
+  int first = openFollower(service.port(), path, service.adminToken(), status);
+  REQUIRE(status.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(service.get(path, service.adminToken()).status == 503);  // the one place is taken
+  ::close(first);
+  // No output will come to fail a write: the stream's idle round must see the close.
+  int64_t end = monotonicMillis() + 5000;
   while (monotonicMillis() < end) {
     int fd = openFollower(service.port(), path, service.adminToken(), status);
     ::close(fd);
