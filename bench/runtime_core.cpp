@@ -1,5 +1,6 @@
 // Times the runtime core's primitives without HTTP: create+start to running,
-// pause, resume, stop of a SIGTERM-handling init, force-stop, delete.
+// pause, resume, stop of a SIGTERM-handling init, force-stop, delete, and a
+// /bin/true run to completion (create with autostart, wait for stopped, delete).
 //   build/bench/bench_runtime_core [iterations]   (root; default 50)
 // Prints median and p99 per primitive in milliseconds.
 #include <unistd.h>
@@ -78,7 +79,7 @@ int main(int argc, char* argv[]) {
       return 1;
     }
     ContainerManager& m = **manager;
-    Samples createStart, pause, resume, stop, start, forceStop, remove;
+    Samples createStart, pause, resume, stop, start, forceStop, remove, toCompletion;
     const std::vector<std::string> termHandler{"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"};
     for (int i = 0; i < iterations; ++i) {
       CreateRequest request;
@@ -100,6 +101,21 @@ int main(int argc, char* argv[]) {
       timed(start, [&] { return m.operate(kActor, record->id, Operation::start); });
       timed(forceStop, [&] { return m.operate(kActor, record->id, Operation::force_stop); });
       timed(remove, [&] { return m.remove(kActor, record->id, false, false); });
+
+      CreateRequest once;
+      once.name = "true-" + std::to_string(i);
+      once.projectId = kActor;
+      once.command = {"/bin/true"};
+      timed(toCompletion, [&]() -> Result<ContainerRecord> {
+        BERTH_TRY(Created created, m.create(kActor, once));
+        if (created.startError) return tl::unexpected(*created.startError);
+        // The exit is recorded by the supervisor thread; poll as a client would.
+        for (;;) {
+          BERTH_TRY(ContainerRecord current, m.get(created.record.id));
+          if (current.status == store::ContainerStatus::stopped) break;
+        }
+        return m.remove(kActor, created.record.id, false, false);
+      });
     }
     createStart.print("create+start");
     start.print("start");
@@ -108,6 +124,7 @@ int main(int argc, char* argv[]) {
     stop.print("stop (SIGTERM)");
     forceStop.print("force-stop");
     remove.print("delete");
+    toCompletion.print("run /bin/true");
   }
   if (auto driver = cgroup::Driver::detect(config.cgroupRoot)) (void)driver->removeRoot();
   (void)removeTree(data);

@@ -354,6 +354,18 @@ def pct(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def runtime_core_to_completion():
+    """berth's runtime core without HTTP (bench_runtime_core, its own process and
+    store, run once rather than alternated): median and p99 of its /bin/true row."""
+    binary = os.path.join(os.environ.get("BERTH_BUILD", "build"), "bench", "bench_runtime_core")
+    out = subprocess.run([binary, str(ITER)], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("run /bin/true"):
+            fields = line.split()
+            return float(fields[fields.index("median") + 1]), float(fields[fields.index("p99") + 1])
+    raise RuntimeError("bench_runtime_core printed no /bin/true row:\n" + out)
+
+
 def main():
     berth = Berth()
     podman = Podman() if PODMAN_SOCK else None
@@ -369,6 +381,7 @@ def main():
     rows = {}
     for (work, tool), values in samples.items():
         rows.setdefault(work, {})[tool] = (statistics.median(values), pct(values, 0.99))
+    rows["run /bin/true to completion"]["berth core (no HTTP)"] = runtime_core_to_completion()
     print("| work | tool | median ms | p99 ms | berth/tool (median) |")
     print("|---|---|---|---|---|")
     for work, tools in rows.items():
