@@ -173,6 +173,19 @@ int openFollower(int port, const std::string& path, const std::string& token, st
   return fd;
 }
 
+// Whether a new follower gets its 200 within the time (tried every 100 ms).
+bool followerAdmittedWithin(const Service& service, const std::string& path, int64_t millis) {
+  int64_t end = monotonicMillis() + millis;
+  std::string status;
+  while (monotonicMillis() < end) {
+    int fd = openFollower(service.port(), path, service.adminToken(), status);
+    ::close(fd);
+    if (status.rfind("HTTP/1.1 200", 0) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("log followers never take the workers: more followers than workers, the API answers; a cap; a gone client frees its place") {
@@ -208,15 +221,7 @@ TEST_CASE("log followers never take the workers: more followers than workers, th
   for (int fd : followers) ::close(fd);
   followers.clear();
   // Each stream sees its client gone (at its next output or its next idle round) and ends.
-  int64_t end = monotonicMillis() + 10000;
-  std::string status;
-  while (monotonicMillis() < end) {
-    int fd = openFollower(service.port(), path, service.adminToken(), status);
-    ::close(fd);
-    if (status.rfind("HTTP/1.1 200", 0) == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CHECK(status.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(followerAdmittedWithin(service, path, 10000));
 }
 
 TEST_CASE("a client that leaves a follow of a silent container frees its place within a round") {
@@ -229,12 +234,5 @@ TEST_CASE("a client that leaves a follow of a silent container frees its place w
   CHECK(service.get(path, service.adminToken()).status == 503);  // the one place is taken
   ::close(first);
   // No output will come to fail a write: the stream's idle round must see the close.
-  int64_t end = monotonicMillis() + 5000;
-  while (monotonicMillis() < end) {
-    int fd = openFollower(service.port(), path, service.adminToken(), status);
-    ::close(fd);
-    if (status.rfind("HTTP/1.1 200", 0) == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CHECK(status.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(followerAdmittedWithin(service, path, 5000));
 }
