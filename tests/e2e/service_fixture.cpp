@@ -21,7 +21,7 @@
 
 namespace berth::e2e {
 
-const std::vector<std::string> kTermInit = {"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"};
+const std::vector<std::string> kTermInit = {"/bin/sh", "-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done"};
 const std::vector<std::string> kStubbornInit = {"/bin/sleep", "1000"};
 
 namespace {
@@ -338,18 +338,39 @@ TestUser Service::createUser(const std::string& username, const std::string& rol
   return user;
 }
 
+size_t Service::trapsSet(const std::string& id) const {
+  Reply reply = get(containerPath(id) + "/logs", adminToken_);
+  size_t count = 0;
+  for (size_t at = reply.text.find("ready\n"); at != std::string::npos; at = reply.text.find("ready\n", at + 1)) ++count;
+  return count;
+}
+
+// kTermInit says "ready" once its TERM trap is set. An init ignores a signal
+// it has no handler for, so a stop sent sooner (on a busy host) would be lost.
+void Service::awaitTrap(const Json& container, size_t before) const {
+  if (container.value("status", "") != "running" || container.value("command", Json()) != Json(kTermInit)) return;
+  for (int i = 0; i < 100 && trapsSet(container["id"]) <= before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(trapsSet(container["id"]) > before);
+}
+
 Json Service::createContainer(const std::string& token, const Json& body, int expectStatus) const {
   Reply reply = post("/api/v1/containers", token, body.dump());
   INFO(reply.text);
   REQUIRE(reply.status == expectStatus);
-  return reply.body.contains("data") ? reply.data() : Json();
+  if (!reply.body.contains("data")) return Json();
+  if (expectStatus == 201) awaitTrap(reply.data(), 0);
+  return reply.data();
 }
 
 Reply Service::operate(const std::string& token, const std::string& id, const std::string& operation,
                        int expectStatus, const std::string& query) const {
+  const bool starts = expectStatus == 200 && (operation == "start" || operation == "restart");
+  const size_t before = starts ? trapsSet(id) : 0;
   Reply reply = post(containerPath(id) + "/" + operation + query, token);
   INFO(operation << ": " << reply.text);
   REQUIRE(reply.status == expectStatus);
+  if (starts) awaitTrap(getContainer(id, adminToken_), before);
   return reply;
 }
 

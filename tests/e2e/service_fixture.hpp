@@ -85,6 +85,9 @@ class Service {
                 int expectStatus = 200, const std::string& query = "") const;
   Json getContainer(const std::string& id, const std::string& token) const;
   // Polls GET until the container has the status; FAILs after the timeout.
+  // How many times the container's kTermInit has set its TERM trap (its "ready" lines).
+  size_t trapsSet(const std::string& id) const;
+  void awaitTrap(const Json& container, size_t before) const;
   Json waitForStatus(const std::string& id, const std::string& status,
                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 

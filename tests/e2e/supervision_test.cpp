@@ -47,7 +47,12 @@ TEST_CASE("kill -9 of the service: every container found again with its pid and 
   std::vector<Json> containers;
   for (int i = 0; i < 20; ++i) containers.push_back(createRunning(service, "c" + std::to_string(i)));
   for (int i = 0; i < 5; ++i) service.operate(service.adminToken(), containers[i]["id"], "pause");
-  Json leaving = createRunning(service, "leaving", {"/bin/sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"});
+  Json leaving =
+      createRunning(service, "leaving", {"/bin/sh", "-c", "trap 'exit 42' TERM; echo trapped; while true; do sleep 0.05; done"});
+  // An init ignores a signal it has no handler for: wait until the trap is set.
+  for (int i = 0; i < 100 && logsOf(service, leaving["id"]) != "trapped\n"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(logsOf(service, leaving["id"]) == "trapped\n");
 
   service.crash();
   // The container exits while nobody watches.

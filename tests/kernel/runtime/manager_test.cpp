@@ -83,6 +83,14 @@ class Fixture {
     auto created = manager_->create(kAdmin, request);
     if (!created) FAIL("create " << name << ": " << created.error().describe());
     if (created->startError) FAIL("autostart of " << name << ": " << created->startError->describe());
+    // A TERM handler says "ready" once its trap is set: an init ignores a
+    // signal it has no handler for, so a stop sent sooner would be lost.
+    if (autostart && !request.command.empty() && request.command.back().find("echo ready") != std::string::npos) {
+      std::string log = consoleLog(created->record);
+      for (int i = 0; i < 200 && berth::readFile(log).value_or("").find("ready\n") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      CHECK(berth::readFile(log).value_or("").find("ready\n") != std::string::npos);
+    }
     return created->record;
   }
 
@@ -105,7 +113,7 @@ class Fixture {
   std::unique_ptr<ContainerManager> manager_;
 };
 
-const std::vector<std::string> kTermHandler{"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"};
+const std::vector<std::string> kTermHandler{"/bin/sh", "-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"};
 
 std::vector<store::StatusLogEntry> logOf(Fixture& f, const std::string& id) {
   store::LogQuery query;
@@ -316,7 +324,7 @@ TEST_CASE("restart of a running container writes two entries and gives a new ini
 TEST_CASE("containers outlive the manager and are adopted again; exits while it was away are recorded") {
   Fixture f;
   auto lasting = f.create("lasting", kTermHandler);
-  auto leaving = f.create("leaving", {"/bin/sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done"});
+  auto leaving = f.create("leaving", {"/bin/sh", "-c", "trap 'exit 3' TERM; echo ready; while true; do sleep 0.05; done"});
   f.closeManager();
   REQUIRE(::kill(*lasting.pid, 0) == 0);
   REQUIRE(::kill(*leaving.pid, SIGTERM) == 0);
