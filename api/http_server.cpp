@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -175,7 +176,8 @@ struct HttpServer::Impl {
     // process share the port): SO_REUSEADDR, and note the socket.
     server.set_socket_options([&listenFd](int sock) {
       int yes = 1;
-      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      if (::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0)
+        spdlog::warn("SO_REUSEADDR on the listening socket: {}", std::strerror(errno));
       listenFd = sock;
     });
     server.set_payload_max_length(kMaxBodyBytes);

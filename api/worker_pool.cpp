@@ -48,14 +48,8 @@ void WorkerPool::handOverCurrentWorker() {
   if (!pool || tCurrent.handedOver) return;
   tCurrent.handedOver = true;
   std::lock_guard lock(pool->mutex_);
-  ++pool->handedOver_;
   pool->reapEnded();
   if (!pool->stopping_) pool->startWorker();
-}
-
-size_t WorkerPool::handedOver() const {
-  std::lock_guard lock(mutex_);
-  return handedOver_;
 }
 
 void WorkerPool::startWorker() { threads_.emplace_back([this] { work(); }); }
@@ -84,7 +78,6 @@ void WorkerPool::work() {
     task();
     if (tCurrent.handedOver) {
       std::lock_guard lock(mutex_);
-      --handedOver_;
       if (!stopping_) ended_.push_back(std::this_thread::get_id());
       return;
     }

@@ -30,20 +30,17 @@ class WorkerPool final : public httplib::TaskQueue {
   // On a worker of some pool: a new worker replaces this one now, and this
   // thread ends when its current task does. Elsewhere, or a second time: nothing.
   static void handOverCurrentWorker();
-  // Threads serving handed-over connections right now (for tests and metrics).
-  size_t handedOver() const;
 
  private:
   void startWorker();  // with mutex_ held
   void work();
   void reapEnded();    // with mutex_ held
 
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_;
   std::list<std::thread> threads_;
   std::list<std::thread::id> ended_;  // handed-over threads that finished, to join
-  size_t handedOver_ = 0;
   bool stopping_ = false;
 };
 

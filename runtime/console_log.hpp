@@ -43,5 +43,4 @@ Result<std::string> readLogTail(const std::string& logPath, std::optional<size_t
 // The same tail of `current` (the log's text as read), reaching into the rotated file when it is too short.
 Result<std::string> tailWithPrevious(const std::string& logPath, std::string current, std::optional<size_t> tailLines);
 
-
 }  // namespace berth::runtime

@@ -673,8 +673,10 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   if (!record.autostart) return Created{record, std::nullopt};
   auto started = m.doStart(*slot, record, actor, monotonicMillis(), "start");
   if (started) return Created{*started, std::nullopt};
-  BERTH_TRY(auto failed, m.store.getContainer(record.id));
-  return Created{failed, started.error()};
+  // The record as the failed start left it; without it, the start's error alone.
+  auto failed = m.store.getContainer(record.id);
+  if (!failed) return tl::unexpected(started.error());
+  return Created{*failed, started.error()};
 }
 
 Result<ContainerRecord> ContainerManager::get(const std::string& id) const {

@@ -1,8 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
+#include <utility>
 
 #include "api/worker_pool.hpp"
 
@@ -11,55 +12,52 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST_CASE("a worker handed over to a long task is replaced, so other tasks still run") {
-  WorkerPool pool(1);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> holderStarted;
-  pool.enqueue([&] {
-    WorkerPool::handOverCurrentWorker();
-    WorkerPool::handOverCurrentWorker();  // a second call changes nothing
-    holderStarted.set_value();
-    released.wait();
-  });
-  holderStarted.get_future().wait();
-  CHECK(pool.handedOver() == 1);
-  // The only worker is busy; its replacement runs these.
-  std::atomic<int> done{0};
-  std::promise<void> allDone;
-  for (int i = 0; i < 3; ++i)
-    pool.enqueue([&] {
-      if (++done == 3) allDone.set_value();
+// A pool of one whose only worker is kept busy until release().
+struct BusyPoolOfOne {
+  std::promise<void> releasing;
+  std::shared_future<void> released = releasing.get_future().share();
+  bool isReleased = false;
+  WorkerPool pool{1};  // last: its threads are joined before the rest goes
+
+  ~BusyPoolOfOne() { release(); }
+  void release() {
+    if (!std::exchange(isReleased, true)) releasing.set_value();
+  }
+  // Occupies the worker; it hands itself over first when asked to.
+  void occupy(bool handOver) {
+    auto started = std::make_shared<std::promise<void>>();
+    auto running = started->get_future();
+    pool.enqueue([handOver, started, until = released] {
+      if (handOver) WorkerPool::handOverCurrentWorker();
+      started->set_value();
+      until.wait();
     });
-  CHECK(allDone.get_future().wait_for(5s) == std::future_status::ready);
-  release.set_value();
-  pool.shutdown();
-  CHECK(pool.handedOver() == 0);
+    running.wait();
+  }
+  // Whether a task enqueued now runs within the time.
+  bool runsWithin(std::chrono::milliseconds wait) {
+    auto ran = std::make_shared<std::promise<void>>();
+    auto done = ran->get_future();
+    pool.enqueue([ran] { ran->set_value(); });
+    return done.wait_for(wait) == std::future_status::ready;
+  }
+};
+
+TEST_CASE("a worker handed over to a long task is replaced, so other tasks still run") {
+  BusyPoolOfOne busy;
+  busy.occupy(true);
+  CHECK(busy.runsWithin(5s));
+  CHECK(busy.runsWithin(5s));
+  busy.release();
 }
 
-TEST_CASE("without a hand-over, a pool of one runs tasks one after another") {
-  WorkerPool pool(1);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> holderStarted;
-  pool.enqueue([&] {
-    holderStarted.set_value();
-    released.wait();
-  });
-  holderStarted.get_future().wait();
-  std::promise<void> second;
-  auto secondDone = second.get_future();
-  pool.enqueue([&] { second.set_value(); });
-  CHECK(secondDone.wait_for(200ms) == std::future_status::timeout);
-  release.set_value();
-  CHECK(secondDone.wait_for(5s) == std::future_status::ready);
-  CHECK(pool.handedOver() == 0);
-}
-
-TEST_CASE("hand-over off a pool's threads does nothing") {
-  WorkerPool::handOverCurrentWorker();
-  WorkerPool pool(2);
-  CHECK(pool.handedOver() == 0);
+TEST_CASE("without a hand-over (or with one off the pool's threads), a pool of one runs tasks in turn") {
+  WorkerPool::handOverCurrentWorker();  // not a worker: must start nothing
+  BusyPoolOfOne busy;
+  busy.occupy(false);
+  CHECK_FALSE(busy.runsWithin(200ms));
+  busy.release();
+  CHECK(busy.runsWithin(5s));
 }
 
 }  // namespace
