@@ -64,6 +64,8 @@ class Group {
   int v2DirFd() const { return v2Dir_.get(); }
   // The cgroup.procs files of the v1 groups a new process must join (empty on unified).
   std::vector<std::string> v1ProcsFiles() const;
+  // Every cgroup.procs file a new process must join: the v2 one, then v1ProcsFiles().
+  std::vector<std::string> procsFiles() const;
 
   // Joins pid to every v1 group (no-op on unified); call before it runs container code.
   Result<void> attachV1(pid_t pid);
@@ -77,7 +79,7 @@ class Group {
   // the kernel lacks it), then waits for "populated 0".
   // Linux 6.15+ then SIGKILLs any process cloned into the group with
   // CLONE_INTO_CGROUP (it compares the caller's cgroup.kill generation with
-  // the group's): destroy and recreate the group before starting anew in it.
+  // the group's); one that joins through cgroup.procs is not affected.
   Result<void> killAll(std::chrono::milliseconds timeout);
   Result<bool> populated() const;
   // Waits (poll on cgroup.events, no sleep loop) until populated 0.

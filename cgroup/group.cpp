@@ -187,6 +187,12 @@ std::vector<std::string> Group::v1ProcsFiles() const {
   return files;
 }
 
+std::vector<std::string> Group::procsFiles() const {
+  std::vector<std::string> files{join(v2Path_, "cgroup.procs")};
+  for (std::string& v1 : v1ProcsFiles()) files.push_back(std::move(v1));
+  return files;
+}
+
 Result<void> Group::attachV1(pid_t pid) {
   std::string text = std::to_string(pid);
   for (const std::string& dir : v1Dirs()) BERTH_TRYV(writeIn(-1, dir, "cgroup.procs", text));

@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/process.hpp"
+
 namespace berth::ns {
 
 namespace {
@@ -35,6 +37,15 @@ int pivotInto(const char* root) noexcept {
   if (::umount2(".", MNT_DETACH) != 0) return errno;
   if (::chdir("/") != 0) return errno;
   return 0;
+}
+
+int joinCgroup(const char* procsFile) noexcept {
+  int fd = ::open(procsFile, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  // "0" is the writer itself.
+  int err = ::write(fd, "0", 1) == 1 ? 0 : errno;
+  ::close(fd);
+  return err;
 }
 
 int bringLoopbackUp() noexcept {
@@ -110,6 +121,8 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
     }
     case StepKind::symlink:
       return ::symlink(step.source, step.target) == 0 ? 0 : errno;
+    case StepKind::joinCgroup:
+      return joinCgroup(step.target);
     case StepKind::unshareCgroupNs:
       return ::unshare(CLONE_NEWCGROUP) == 0 ? 0 : errno;
     case StepKind::pivotRoot:
@@ -130,6 +143,8 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
     case StepKind::seccomp:
       return loadSeccompFilter(plan.security());
+    case StepKind::defaultSlice:
+      return setSchedulerSlice(std::chrono::nanoseconds(0));
     case StepKind::exec:
       return execCommand(plan);
   }
@@ -138,19 +153,11 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
 
 }  // namespace
 
-void runChild(const InitPlan& plan, const ChildFds& fds) noexcept {
-  // Our copy of the parent's end would keep the read below from ever seeing EOF.
-  ::close(fds.syncWrite);
-  char go = 0;
-  ssize_t got;
-  while ((got = ::read(fds.syncRead, &go, 1)) < 0 && errno == EINTR) {
-  }
-  if (got != 1) ::_exit(127);  // the parent gave up on us and reaps us
-
+void runChild(const InitPlan& plan, int errorWrite) noexcept {
   const std::vector<Step>& steps = plan.steps();
   for (std::size_t i = 0; i < steps.size(); ++i) {
     int err = runStep(steps[i], plan);
-    if (err != 0) reportFailure(fds.errorWrite, i, err);
+    if (err != 0) reportFailure(errorWrite, i, err);
   }
   // exec is the last step and only returns on failure.
   ::_exit(127);

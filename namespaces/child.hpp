@@ -1,18 +1,15 @@
 #pragma once
-// The cloned child between clone3 and execve. Async-signal-safe only: it
-// runs the plan the parent prepared and allocates nothing.
+// The cloned child between clone and execve. Async-signal-safe only: it runs
+// the plan the parent prepared and allocates nothing. It shares the parent's
+// memory (CLONE_VM) on a stack of its own, so it also writes nothing but its
+// stack (and errno, which the suspended parent does not read meanwhile).
 #include "namespaces/init_plan.hpp"
 
 namespace berth::ns {
 
-struct ChildFds {
-  int errorWrite;  // ChildReport on failure; closed by a successful exec (O_CLOEXEC)
-  int syncRead;    // one byte from the parent once it has placed us in our cgroups
-  int syncWrite;   // the parent's end, inherited; closed first
-};
-
-// Waits for the parent's go, runs the plan's steps and execs. Never returns:
-// a failed step is reported on fds.errorWrite and the child exits with 127.
-[[noreturn]] void runChild(const InitPlan& plan, const ChildFds& fds) noexcept;
+// Runs the plan's steps and execs. Never returns: a failed step is reported
+// on errorWrite (closed by a successful exec: O_CLOEXEC) and the child exits
+// with 127.
+[[noreturn]] void runChild(const InitPlan& plan, int errorWrite) noexcept;
 
 }  // namespace berth::ns

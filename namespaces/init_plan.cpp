@@ -151,6 +151,8 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
     return fail(Errc::invalid_argument, "hostname longer than " + std::to_string(HOST_NAME_MAX) + " characters");
 
   InitPlan plan;
+  for (const std::string& procs : spec.cgroupProcsFiles)
+    plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
   // Everything below happens in the new mount namespace; with "/" private,
   // none of it propagates back to the host.
   plan.addMount("make / private", nullptr, "/", nullptr, MS_REC | MS_PRIVATE);
@@ -187,6 +189,7 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   plan.add(StepKind::capabilities, "limit capabilities");
   plan.add(StepKind::noNewPrivs, "set no_new_privs");
   plan.add(StepKind::seccomp, "load seccomp filter");
+  plan.add(StepKind::defaultSlice, "reset scheduler slice");
   plan.addExec(spec);
   return plan;
 }

@@ -24,7 +24,8 @@ enum class StepKind : std::uint8_t {
   makeDir,          // mkdir(target); an existing one is fine
   makeFile,         // an empty file as a bind-mount target
   symlink,          // symlink(source, target)
-  unshareCgroupNs,  // after the parent has placed us in our cgroups
+  joinCgroup,       // write "0" (ourselves) to the cgroup.procs file target
+  unshareCgroupNs,  // once in our cgroups, so they are the namespace's root
   pivotRoot,        // into target; the old root is detached
   hostname,         // sethostname(data)
   loopbackUp,
@@ -34,6 +35,7 @@ enum class StepKind : std::uint8_t {
   capabilities,     // the default set; see security.hpp
   noNewPrivs,
   seccomp,          // the default filter, compiled in the parent
+  defaultSlice,     // the kernel's default scheduler slice, whatever the parent's
   exec,             // execve of each candidate in turn
 };
 

@@ -1,14 +1,15 @@
 #include "namespaces/spawn.hpp"
 
 #include <fcntl.h>
-#include <linux/sched.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/syscall.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdint>
+#include <cstddef>
 #include <string>
+#include <utility>
 
 #include "namespaces/child.hpp"
 #include "namespaces/init_plan.hpp"
@@ -28,11 +29,35 @@ Result<Pipe> makePipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// The cgroup namespace is not among these: the child unshares it once the
-// parent has moved it into all its cgroups (v1 ones come from beforeSetup),
-// so the namespace's root is the container's own group, not ours.
-constexpr std::uint64_t kNamespaces =
-    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+// The cgroup namespace is not among these: the child unshares it once it has
+// joined its cgroups, so the namespace's root is the container's own group.
+constexpr int kNamespaces = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+
+// The child's stack while it shares our memory; the lowest page is a guard,
+// so an overflow faults instead of writing over our heap.
+class ChildStack {
+ public:
+  static constexpr std::size_t kSize = 256 * 1024;
+
+  static Result<ChildStack> allocate() {
+    void* base = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) return sysFail(Errc::host_refused, "mmap child stack");
+    ChildStack stack(base);
+    if (::mprotect(base, static_cast<std::size_t>(::getpagesize()), PROT_NONE) != 0)
+      return sysFail(Errc::host_refused, "mprotect child stack guard");
+    return stack;
+  }
+  ChildStack(ChildStack&& other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
+  ChildStack& operator=(ChildStack&&) = delete;
+  ~ChildStack() {
+    if (base_) ::munmap(base_, kSize);
+  }
+  void* top() const { return static_cast<char*>(base_) + kSize; }  // stacks grow down
+
+ private:
+  explicit ChildStack(void* base) : base_(base) {}
+  void* base_;
+};
 
 // Blocks every signal in the calling thread for its lifetime: the child is
 // born with them blocked, so no handler of ours ever runs in it.
@@ -51,37 +76,31 @@ class SignalsBlocked {
   sigset_t saved_;
 };
 
-Result<ChildProcess> cloneChild(const InitSpec& spec, const InitPlan& plan, const Pipe& errorPipe,
-                                const Pipe& syncPipe) {
-  int pidfd = -1;
-  clone_args args{};
-  args.flags = kNamespaces | CLONE_PIDFD;
-  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  if (spec.cgroupFd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<std::uint64_t>(spec.cgroupFd);
-  }
-  long pid;
-  {
-    SignalsBlocked blocked;
-    pid = ::syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) runChild(plan, ChildFds{errorPipe.write.get(), syncPipe.read.get(), syncPipe.write.get()});
-  }
-  if (pid < 0) {
-    return sysFail(Errc::host_refused,
-                   spec.cgroupFd >= 0 ? "clone3 into cgroup fd " + std::to_string(spec.cgroupFd) : "clone3");
-  }
-  return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
+struct ChildStart {
+  const InitPlan* plan;
+  int errorWrite;
+};
+
+int childMain(void* arg) {
+  const auto* start = static_cast<const ChildStart*>(arg);
+  runChild(*start->plan, start->errorWrite);
 }
 
-Result<void> writeByte(int fd) {
-  const char go = 1;
-  ssize_t n;
-  while ((n = ::write(fd, &go, 1)) < 0 && errno == EINTR) {
+// CLONE_VM | CLONE_VFORK, as posix_spawn does: no copy of our address space
+// to make and tear down again at exec (on a 2-core VM that was a third of a
+// start). We are suspended until the child has exec'd or exited.
+Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
+  BERTH_TRY(ChildStack stack, ChildStack::allocate());
+  ChildStart start{&plan, errorPipe.write.get()};
+  int pidfd = -1;
+  int pid;
+  {
+    SignalsBlocked blocked;
+    pid = ::clone(childMain, stack.top(), kNamespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &start,
+                  &pidfd);
   }
-  if (n != 1) return sysFail(Errc::host_refused, "release container init");
-  return {};
+  if (pid < 0) return sysFail(Errc::host_refused, "clone");
+  return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
 }
 
 }  // namespace
@@ -89,18 +108,9 @@ Result<void> writeByte(int fd) {
 Result<ChildProcess> spawnInit(const InitSpec& spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::build(spec));
   BERTH_TRY(Pipe errorPipe, makePipe());
-  BERTH_TRY(Pipe syncPipe, makePipe());
-  BERTH_TRY(ChildProcess child, cloneChild(spec, plan, errorPipe, syncPipe));
-  // The child holds its own copies; ours would keep EOF from arriving.
+  BERTH_TRY(ChildProcess child, cloneChild(plan, errorPipe));
+  // The child held its own copy; ours would keep EOF from arriving.
   errorPipe.write.reset();
-  syncPipe.read.reset();
-
-  if (spec.beforeSetup) {
-    auto placed = spec.beforeSetup(child.pid());
-    if (!placed) return tl::unexpected(std::move(placed.error()));  // child's destructor kills and reaps it
-  }
-  BERTH_TRYV(writeByte(syncPipe.write.get()));
-  syncPipe.write.reset();
 
   // EOF: exec closed the child's O_CLOEXEC end. A report: a step failed.
   ChildReport report{};

@@ -1,12 +1,12 @@
 #pragma once
-// Starts a container's init: clone3 into fresh pid, mount, uts, ipc, net and
-// cgroup namespaces (straight into its v2 cgroup), an overlayfs root over the
-// image, pivot_root, minimal /dev, fresh /proc, read-only /sys, then exec.
+// Starts a container's init: clone into fresh pid, mount, uts, ipc, net and
+// cgroup namespaces (the child first joins its cgroups), an overlayfs root
+// over the image, pivot_root, minimal /dev, fresh /proc, read-only /sys, then
+// exec.
 // Every mount happens inside the new mount namespace, so nothing is left on
 // the host when the container's last process is gone.
 #include <sys/types.h>
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,10 +31,9 @@ struct InitSpec {
   int stdinFd = -1;   // -1: /dev/null
   int stdoutFd = -1;  // -1: /dev/null
   int stderrFd = -1;  // -1: /dev/null
-  int cgroupFd = -1;  // v2 cgroup dir fd for CLONE_INTO_CGROUP; -1: stay in the caller's cgroup
-  // Runs in the parent after clone and before the child does anything of the
-  // container's (joining v1 cgroups). A failure kills the child.
-  std::function<Result<void>(pid_t)> beforeSetup;
+  // cgroup.procs files the child joins before anything else (v2 and v1 alike);
+  // empty: it stays in the caller's cgroups.
+  std::vector<std::string> cgroupProcsFiles;
 };
 
 // Returns once the child has exec'd the container's command. A failure in the

@@ -94,8 +94,6 @@ struct Slot {
   std::mutex opMutex;
   std::unique_ptr<Run> run;             // guarded by opMutex
   std::optional<cgroup::Group> group;   // guarded by opMutex
-  // No cgroup.kill has touched the group since this process created it.
-  bool groupFresh = false;              // guarded by opMutex
   // A force-stop escalates a graceful stop that is waiting out its grace period.
   std::mutex stopMutex;
   bool gracefulStopInFlight = false;    // guarded by stopMutex
@@ -167,7 +165,6 @@ struct ContainerManager::Impl {
     if (!record.runtimeId.empty() && driver.groupExists(record.runtimeId)) {
       BERTH_TRY(auto group, driver.openGroup(record.runtimeId));
       slot.group.emplace(std::move(group));
-      slot.groupFresh = false;  // its history is unknown
       return {};
     }
     // Missing (first start or removed behind our back): rebuild with a new
@@ -176,20 +173,6 @@ struct ContainerManager::Impl {
     BERTH_TRY(auto group, driver.createGroup(record.runtimeId));
     BERTH_TRYV(withContext(group.setLimits(limitsFor(record.resources, config.defaultPidsMax)), "cgroup limits"));
     slot.group.emplace(std::move(group));
-    slot.groupFresh = true;
-    return {};
-  }
-
-  // Linux 6.15+ SIGKILLs anything cloned into a group that cgroup.kill was
-  // ever used on, so a start needs a group no kill has touched: the empty
-  // group is recreated under the same name with the same limits.
-  Result<void> renewGroup(Slot& slot, const ContainerRecord& record) {
-    BERTH_TRYV(withContext(slot.group->destroy(), "removing the killed cgroup"));
-    slot.group.reset();
-    BERTH_TRY(auto group, driver.createGroup(record.runtimeId));
-    BERTH_TRYV(withContext(group.setLimits(limitsFor(record.resources, config.defaultPidsMax)), "cgroup limits"));
-    slot.group.emplace(std::move(group));
-    slot.groupFresh = true;
     return {};
   }
 
@@ -217,8 +200,7 @@ struct ContainerManager::Impl {
     spec.hostname = hostname;
     spec.logPath = consoleLogPath(record.id);
     spec.logMaxBytes = config.logMaxBytes;
-    spec.cgroupV2Path = group.v2Path();
-    spec.cgroupV1ProcsFiles = group.v1ProcsFiles();
+    spec.cgroupProcsFiles = group.procsFiles();
     return spec;
   }
 
@@ -235,7 +217,6 @@ struct ContainerManager::Impl {
       BERTH_TRYV(ensureInstance(slot, record));
       BERTH_TRYV(makeContainerDirs(record.id));
       BERTH_TRYV(withContext(slot.group->waitEmpty(kKillDeadline), "previous processes"));
-      if (!slot.groupFresh) BERTH_TRYV(renewGroup(slot, record));
       return launchShim(shimBinary, instancePaths(record.runtimeId), shimSpecFor(record, *slot.group),
                         kShimReportDeadline);
     }();
@@ -268,7 +249,6 @@ struct ContainerManager::Impl {
     if (!committed) {
       // Not recorded means not running: undo the kernel side.
       (void)slot.group->killAll(kKillDeadline);
-      slot.groupFresh = false;
       reapRun(*run);
       return tl::unexpected(committed.error());
     }
@@ -359,17 +339,11 @@ struct ContainerManager::Impl {
       auto left = std::chrono::milliseconds(std::max<int64_t>(0, killEnd - monotonicMillis()));
       BERTH_TRY(bool gone, waitPidfdReadable(slot.run->shimPidfd.get(), left));
       if (!gone) return fail(Errc::deadline_exceeded, "the container's monitor did not exit after the kill");
-      slot.groupFresh = false;
     }
     if (graceful) meta.reason = exited ? "exited after SIGTERM" : "killed after the grace period";
     UnixMillis finishedAt = 0;
     absorbExit(slot, record, meta, finishedAt);
     rewatch.dismiss();
-    if (!slot.groupFresh) {
-      // Now rather than in the next start; a failure is retried by that start.
-      if (auto renewed = renewGroup(slot, record); !renewed)
-        spdlog::warn("container {}: {}", record.id, renewed.error().describe());
-    }
     return {};
   }
 
@@ -668,7 +642,6 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   dropGroup.dismiss();
   dropDirs.dismiss();
   slot->group.emplace(std::move(group));
-  slot->groupFresh = true;
   if (record.expiresAt) m.expiryChanged();
   if (!record.autostart) return Created{record, std::nullopt};
   auto started = m.doStart(*slot, record, actor, monotonicMillis(), "start");

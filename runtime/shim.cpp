@@ -36,8 +36,7 @@ json specToJson(const ShimSpec& spec) {
               {"argv", spec.argv},                {"env", spec.env},
               {"working_dir", spec.workingDir},   {"hostname", spec.hostname},
               {"log_path", spec.logPath},         {"log_max_bytes", spec.logMaxBytes},
-              {"cgroup_v2_path", spec.cgroupV2Path},
-              {"cgroup_v1_procs", spec.cgroupV1ProcsFiles}};
+              {"cgroup_procs", spec.cgroupProcsFiles}};
 }
 
 Result<ShimSpec> specFromJson(const std::string& text) {
@@ -56,8 +55,7 @@ Result<ShimSpec> specFromJson(const std::string& text) {
     spec.hostname = j.at("hostname").get<std::string>();
     spec.logPath = j.at("log_path").get<std::string>();
     spec.logMaxBytes = j.at("log_max_bytes").get<uint64_t>();
-    spec.cgroupV2Path = j.at("cgroup_v2_path").get<std::string>();
-    spec.cgroupV1ProcsFiles = j.at("cgroup_v1_procs").get<std::vector<std::string>>();
+    spec.cgroupProcsFiles = j.at("cgroup_procs").get<std::vector<std::string>>();
     return spec;
   } catch (const json::exception& e) {
     return fail(Errc::internal, std::string("bad shim spec: ") + e.what());
@@ -254,8 +252,6 @@ int runShim(const std::string& instanceDir, int reportFd) {
   if (::pipe2(outputFds, O_CLOEXEC) != 0) return reportError(reportFd, sysFail("pipe2 for container output").value());
   UniqueFd outputRead(outputFds[0]);
   UniqueFd outputWrite(outputFds[1]);
-  auto cgroupDir = openFile(spec->cgroupV2Path, O_PATH | O_DIRECTORY);
-  if (!cgroupDir) return reportError(reportFd, cgroupDir.error().wrap("container cgroup"));
 
   ns::InitSpec init;
   init.rootfs = {spec->imageDir, spec->upperDir, spec->workDir, spec->mergedDir};
@@ -265,17 +261,11 @@ int runShim(const std::string& instanceDir, int reportFd) {
   init.hostname = spec->hostname;
   init.stdoutFd = outputWrite.get();
   init.stderrFd = outputWrite.get();
-  init.cgroupFd = cgroupDir->get();
-  std::vector<std::string> v1Procs = spec->cgroupV1ProcsFiles;
-  init.beforeSetup = [&v1Procs](pid_t pid) -> Result<void> {
-    for (const std::string& procs : v1Procs) BERTH_TRYV(writeFile(procs, std::to_string(pid)));
-    return {};
-  };
+  init.cgroupProcsFiles = spec->cgroupProcsFiles;
 
   auto child = ns::spawnInit(init);
   if (!child) return reportError(reportFd, child.error());
   outputWrite.reset();  // EOF on the pipe then means every container process is gone
-  cgroupDir->reset();
 
   ShimState state{::getpid(), child->pid(), nowMillis()};
   json stateJson{{"shim_pid", state.shimPid}, {"init_pid", state.initPid}, {"started_at", state.startedAt}};

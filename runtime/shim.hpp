@@ -34,8 +34,7 @@ struct ShimSpec {
   std::string hostname;
   std::string logPath;
   uint64_t logMaxBytes = 0;  // console.log rotates to console.log.1 past this; 0: unbounded
-  std::string cgroupV2Path;
-  std::vector<std::string> cgroupV1ProcsFiles;
+  std::vector<std::string> cgroupProcsFiles;  // v2 and v1: the init joins each
 };
 
 struct ShimState {

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "common/files.hpp"
+#include "common/process.hpp"
+#include "common/scope_guard.hpp"
 #include "kernel/namespaces/ns_fixture.hpp"
 
 namespace berth::ns::testing {
@@ -33,22 +35,18 @@ class TempCgroup {
     name_ = berth::testing::uniqueCgroupRoot("ns");
     path_ = root + name_;
     REQUIRE(::mkdir(path_.c_str(), 0755) == 0);
-    fd_.reset(::open(path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    REQUIRE(fd_.valid());
   }
   ~TempCgroup() {
-    fd_.reset();
     if (::rmdir(path_.c_str()) != 0) std::fprintf(stderr, "rmdir %s: %s\n", path_.c_str(), std::strerror(errno));
   }
   TempCgroup(const TempCgroup&) = delete;
   TempCgroup& operator=(const TempCgroup&) = delete;
   const std::string& name() const { return name_; }
-  int fd() const { return fd_.get(); }
+  std::string procs() const { return path_ + "/cgroup.procs"; }
 
  private:
   std::string name_;
   std::string path_;
-  UniqueFd fd_;
 };
 
 TEST_CASE("the command runs as pid 1 of its own pid namespace", "[spawn]") {
@@ -248,43 +246,26 @@ TEST_CASE("failures before exec come back with the step and errno", "[spawn]") {
   CHECK(errno == ECHILD);
 }
 
-TEST_CASE("beforeSetup runs before the child sets anything up, and its failure kills the child", "[spawn]") {
+TEST_CASE("a cgroup the child cannot join fails the start before anything is set up", "[spawn]") {
   Sandbox box;
-  SECTION("runs first") {
-    InitSpec spec = box.spec({"true"});
-    bool sawOverlay = true;
-    spec.beforeSetup = [&](pid_t pid) -> Result<void> {
-      auto mounts = readFile("/proc/" + std::to_string(pid) + "/mountinfo");
-      if (!mounts) return tl::unexpected(mounts.error());
-      sawOverlay = mounts->find(box.dir().sub("merged")) != std::string::npos;
-      return {};
-    };
-    RunResult result = run(spec);
-    CHECK(result.status.exitCode == 0);
-    CHECK_FALSE(sawOverlay);
-  }
-  SECTION("failure") {
-    InitSpec spec = box.spec({"true"});
-    pid_t seen = 0;
-    spec.beforeSetup = [&](pid_t pid) -> Result<void> {
-      seen = pid;
-      return fail(Errc::host_refused, "join v1 cgroups");
-    };
-    auto child = spawnInit(spec);
-    REQUIRE_FALSE(child);
-    CHECK(child.error().message == "join v1 cgroups");
-    REQUIRE(seen > 0);
-    CHECK(::kill(seen, 0) == -1);
-    CHECK(errno == ESRCH);
-  }
+  InitSpec spec = box.spec({"true"});
+  const std::string missing = box.dir().sub("no-such-group/cgroup.procs");
+  spec.cgroupProcsFiles = {missing};
+  auto child = spawnInit(spec);
+  REQUIRE_FALSE(child);
+  CHECK(child.error().code == Errc::host_refused);
+  CHECK(child.error().describe() == "join cgroup " + missing + ": No such file or directory");
+  CHECK(berth::testing::mountsContaining(box.dir().path()).empty());
+  CHECK(::waitpid(-1, nullptr, WNOHANG) == -1);
+  CHECK(errno == ECHILD);
 }
 
-TEST_CASE("CLONE_INTO_CGROUP starts the child in the given group, the root of its cgroup namespace", "[spawn]") {
+TEST_CASE("the child runs in the given group, the root of its cgroup namespace", "[spawn]") {
   TempCgroup group;
   Sandbox box;
   {
     InitSpec spec = box.spec({"sleep", "100"});
-    spec.cgroupFd = group.fd();
+    spec.cgroupProcsFiles = {group.procs()};
     auto child = spawnInit(spec);
     REQUIRE(child);
     auto hostView = readFile("/proc/" + std::to_string(child->pid()) + "/cgroup");
@@ -294,8 +275,33 @@ TEST_CASE("CLONE_INTO_CGROUP starts the child in the given group, the root of it
     REQUIRE(child->wait(std::chrono::seconds(10)));
   }
   InitSpec spec = box.spec({"grep", "^0::", "/proc/self/cgroup"});
-  spec.cgroupFd = group.fd();
+  spec.cgroupProcsFiles = {group.procs()};
   CHECK(run(spec).output == "0::/\n");
+}
+
+TEST_CASE("the container gets the kernel's default scheduler slice, not its starter's", "[spawn]") {
+  REQUIRE(setSchedulerSlice(std::chrono::nanoseconds(0)) == 0);
+  auto defaultSlice = schedulerSlice(0);
+  REQUIRE(defaultSlice);
+  REQUIRE(setSchedulerSlice(std::chrono::microseconds(100)) == 0);
+  auto restore = ScopeGuard([] { (void)setSchedulerSlice(std::chrono::nanoseconds(0)); });
+  auto ours = schedulerSlice(0);
+  REQUIRE(ours);
+  if (*ours == *defaultSlice) {
+    WARN("this kernel has no custom slices (before 6.12): nothing to check");
+    return;
+  }
+  CHECK(*ours == std::chrono::microseconds(100));
+  Sandbox box;
+  auto child = spawnInit(box.spec({"sleep", "100"}));
+  REQUIRE(child);
+  auto stopChild = ScopeGuard([&] {
+    (void)child->signal(SIGKILL);
+    (void)child->wait(std::chrono::seconds(10));
+  });
+  auto slice = schedulerSlice(child->pid());
+  REQUIRE(slice);
+  CHECK(*slice == *defaultSlice);
 }
 
 TEST_CASE("nothing is mounted on the host, during or after", "[spawn]") {

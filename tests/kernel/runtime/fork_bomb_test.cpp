@@ -41,8 +41,7 @@ TEST_CASE("a fork bomb stays inside its pids limit; the host and another contain
   REQUIRE(calmGroup);
 
   auto placedIn = [](cgroup::Group& group, InitSpec spec) {
-    spec.cgroupFd = group.v2DirFd();
-    spec.beforeSetup = [&group](pid_t pid) { return group.attachV1(pid); };
+    spec.cgroupProcsFiles = group.procsFiles();
     return spec;
   };
   Sandbox bombBox;

@@ -221,6 +221,23 @@ TEST_CASE("force-stop ends a tree of 50 processes at once") {
   CHECK(info->processes.empty());
 }
 
+TEST_CASE("a container force-stopped starts again in the same, killed group and stays up") {
+  // Linux 6.15+ kills what is cloned into a group cgroup.kill was used on;
+  // an init that joins its groups by cgroup.procs is not affected.
+  Fixture f;
+  auto record = f.create("again", kTermHandler);
+  REQUIRE(f.manager().operate(kAdmin, record.id, Operation::force_stop));
+  auto started = f.manager().operate(kAdmin, record.id, Operation::start);
+  REQUIRE(started);
+  CHECK(started->runtimeId == record.runtimeId);
+  REQUIRE(started->pid);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(::kill(*started->pid, 0) == 0);
+  auto current = f.manager().get(record.id);
+  REQUIRE(current);
+  CHECK(current->status == ContainerStatus::running);
+}
+
 TEST_CASE("pause freezes the container and resume lets it go on") {
   Fixture f;
   auto ticker = f.create("ticker", {"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tick; sleep 0.02; done"});
