@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <map>
 #include <string>
@@ -17,7 +16,6 @@
 
 #include "cgroup/cgroup.hpp"
 #include "common/files.hpp"
-#include "common/process.hpp"
 #include "runtime/manager.hpp"
 #include "store/store.hpp"
 
@@ -57,9 +55,6 @@ int main(int argc, char* argv[]) {
     std::fprintf(stderr, "bench_runtime_core needs root\n");
     return 2;
   }
-  // As berthd does (cmd/berthd.cpp): the core's numbers are the service's.
-  if (int err = setSchedulerSlice(std::chrono::microseconds(100)); err != 0)
-    std::fprintf(stderr, "bench: scheduler slice refused: %s\n", std::strerror(err));
   char dataTemplate[] = "/tmp/berth-bench-XXXXXX";
   if (!::mkdtemp(dataTemplate)) return 1;
   std::string data = dataTemplate;

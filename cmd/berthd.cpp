@@ -11,9 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <thread>
@@ -26,7 +24,6 @@
 #include "api/metrics.hpp"
 #include "api/service.hpp"
 #include "common/files.hpp"
-#include "common/process.hpp"
 #include "common/unique_fd.hpp"
 #include "runtime/accounts.hpp"
 #include "runtime/manager.hpp"
@@ -36,13 +33,6 @@ namespace {
 
 using berth::Result;
 using berth::api::ServiceConfig;
-
-// The kernel's shortest slice. berthd's threads run briefly and then wait:
-// for a client, a shim's report, an fsync. With the default slice (1.4 ms on
-// a 2-core host) a thread woken while a starting container holds the CPU
-// waits out that slice; with a shorter one it preempts at once. Containers
-// get the default again (the init resets it before exec).
-constexpr std::chrono::nanoseconds kServiceSlice = std::chrono::microseconds(100);
 
 struct Flags {
   std::optional<std::string> config;
@@ -168,9 +158,6 @@ int main(int argc, char* argv[]) {
     return 1;
   }
   spdlog::set_level(spdlog::level::from_str(config->logLevel));
-  // Before any thread exists, so every thread of the service inherits it.
-  if (int err = berth::setSchedulerSlice(kServiceSlice); err != 0)
-    spdlog::warn("scheduler slice of {} us refused: {}", kServiceSlice.count() / 1000, std::strerror(err));
   auto served = serve(*config, stopPipe->get());
   if (!served) {
     std::fprintf(stderr, "berthd: %s\n", served.error().describe().c_str());

@@ -1,51 +1,16 @@
 #include "common/process.hpp"
 
 #include <poll.h>
-#include <sched.h>
-#include <sys/resource.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <string>
 
 #include "common/clock.hpp"
 
 namespace berth {
-
-namespace {
-
-// sched_setattr(2)'s argument; glibc 2.36 declares neither it nor the call.
-struct SchedAttr {
-  std::uint32_t size;
-  std::uint32_t policy;
-  std::uint64_t flags;
-  std::int32_t nice;
-  std::uint32_t priority;
-  std::uint64_t runtime;  // the slice, for SCHED_OTHER
-  std::uint64_t deadline;
-  std::uint64_t period;
-};
-
-}  // namespace
-
-int setSchedulerSlice(std::chrono::nanoseconds slice) noexcept {
-  SchedAttr attr{};
-  attr.size = sizeof attr;
-  attr.policy = SCHED_OTHER;
-  attr.nice = ::getpriority(PRIO_PROCESS, 0);
-  attr.runtime = static_cast<std::uint64_t>(slice.count());
-  return ::syscall(SYS_sched_setattr, 0, &attr, 0) == 0 ? 0 : errno;
-}
-
-Result<std::chrono::nanoseconds> schedulerSlice(pid_t tid) {
-  SchedAttr attr{};
-  if (::syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0) != 0)
-    return sysFail("sched_getattr of " + std::to_string(tid));
-  return std::chrono::nanoseconds(attr.runtime);
-}
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)) {}

@@ -43,16 +43,6 @@ class ChildProcess {
   UniqueFd pidfd_;
 };
 
-// The calling thread's scheduler slice (SCHED_OTHER, nice unchanged); threads
-// and processes it creates afterwards inherit it. A zero slice is the
-// kernel's default. Since Linux 6.12 a waking task whose slice is shorter
-// than the running task's preempts it; older kernels ignore the value.
-// Async-signal-safe: returns 0 or an errno.
-int setSchedulerSlice(std::chrono::nanoseconds slice) noexcept;
-// The slice the kernel gives a thread (tid 0: the calling one); with no
-// custom slice, the kernel's default.
-Result<std::chrono::nanoseconds> schedulerSlice(pid_t tid);
-
 // pidfd_open(2) for a process that is not our child.
 Result<UniqueFd> openPidfd(pid_t pid);
 // Waits until a pidfd is readable (the process exited) or the deadline passes.

@@ -15,8 +15,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/process.hpp"
-
 namespace berth::ns {
 
 namespace {
@@ -143,8 +141,6 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
     case StepKind::seccomp:
       return loadSeccompFilter(plan.security());
-    case StepKind::defaultSlice:
-      return setSchedulerSlice(std::chrono::nanoseconds(0));
     case StepKind::exec:
       return execCommand(plan);
   }

@@ -189,7 +189,6 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   plan.add(StepKind::capabilities, "limit capabilities");
   plan.add(StepKind::noNewPrivs, "set no_new_privs");
   plan.add(StepKind::seccomp, "load seccomp filter");
-  plan.add(StepKind::defaultSlice, "reset scheduler slice");
   plan.addExec(spec);
   return plan;
 }

@@ -35,7 +35,6 @@ enum class StepKind : std::uint8_t {
   capabilities,     // the default set; see security.hpp
   noNewPrivs,
   seccomp,          // the default filter, compiled in the parent
-  defaultSlice,     // the kernel's default scheduler slice, whatever the parent's
   exec,             // execve of each candidate in turn
 };
 

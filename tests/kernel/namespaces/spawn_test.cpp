@@ -11,8 +11,6 @@
 #include <sstream>
 
 #include "common/files.hpp"
-#include "common/process.hpp"
-#include "common/scope_guard.hpp"
 #include "kernel/namespaces/ns_fixture.hpp"
 
 namespace berth::ns::testing {
@@ -277,31 +275,6 @@ TEST_CASE("the child runs in the given group, the root of its cgroup namespace",
   InitSpec spec = box.spec({"grep", "^0::", "/proc/self/cgroup"});
   spec.cgroupProcsFiles = {group.procs()};
   CHECK(run(spec).output == "0::/\n");
-}
-
-TEST_CASE("the container gets the kernel's default scheduler slice, not its starter's", "[spawn]") {
-  REQUIRE(setSchedulerSlice(std::chrono::nanoseconds(0)) == 0);
-  auto defaultSlice = schedulerSlice(0);
-  REQUIRE(defaultSlice);
-  REQUIRE(setSchedulerSlice(std::chrono::microseconds(100)) == 0);
-  auto restore = ScopeGuard([] { (void)setSchedulerSlice(std::chrono::nanoseconds(0)); });
-  auto ours = schedulerSlice(0);
-  REQUIRE(ours);
-  if (*ours == *defaultSlice) {
-    WARN("this kernel has no custom slices (before 6.12): nothing to check");
-    return;
-  }
-  CHECK(*ours == std::chrono::microseconds(100));
-  Sandbox box;
-  auto child = spawnInit(box.spec({"sleep", "100"}));
-  REQUIRE(child);
-  auto stopChild = ScopeGuard([&] {
-    (void)child->signal(SIGKILL);
-    (void)child->wait(std::chrono::seconds(10));
-  });
-  auto slice = schedulerSlice(child->pid());
-  REQUIRE(slice);
-  CHECK(*slice == *defaultSlice);
 }
 
 TEST_CASE("nothing is mounted on the host, during or after", "[spawn]") {

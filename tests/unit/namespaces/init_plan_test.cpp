@@ -86,8 +86,7 @@ TEST_CASE("the plan sets up the root before pivot_root and execs last", "[init_p
   for (int fd = 0; fd < 3; ++fd) CHECK(plan->stdioFds()[fd] >= 0);  // /dev/null for each -1
 }
 
-TEST_CASE("the child joins its cgroups first, unshares the cgroup namespace after, and resets its slice before exec",
-          "[init_plan]") {
+TEST_CASE("the child joins its cgroups first and unshares the cgroup namespace after", "[init_plan]") {
   InitSpec spec = sampleSpec();
   spec.cgroupProcsFiles = {"/cg2/c1/cgroup.procs", "/cg1/memory/c1/cgroup.procs"};
   auto plan = InitPlan::build(spec);
@@ -100,7 +99,6 @@ TEST_CASE("the child joins its cgroups first, unshares the cgroup namespace afte
   CHECK(steps[1].description == "join cgroup /cg1/memory/c1/cgroup.procs");
   CHECK(steps[2].description == "make / private");
   CHECK(indexOf(*plan, StepKind::unshareCgroupNs) > 1);
-  CHECK(indexOf(*plan, StepKind::defaultSlice) == steps.size() - 2);
 }
 
 TEST_CASE("a spec the kernel could not take is refused before clone", "[init_plan]") {
