@@ -185,7 +185,7 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   const std::string workingDir = spec.workingDir.empty() ? "/" : spec.workingDir;
   plan.add(StepKind::workingDir, "working dir \"" + workingDir + "\"").target = plan.keep(workingDir);
   plan.add(StepKind::newSession, "setsid");
-  BERTH_TRY(plan.security_, prepareSecurity());
+  BERTH_TRY(plan.security_, prepareSecurity(spec.seccompFilter));
   plan.add(StepKind::capabilities, "limit capabilities");
   plan.add(StepKind::noNewPrivs, "set no_new_privs");
   plan.add(StepKind::seccomp, "load seccomp filter");

@@ -108,7 +108,9 @@ Result<std::vector<sock_filter>> exportProgram(scmp_filter_ctx ctx) {
   return program;
 }
 
-Result<std::vector<sock_filter>> compileSeccompFilter() {
+}  // namespace
+
+Result<std::vector<sock_filter>> compileDefaultFilter() {
   FilterContext ctx(seccomp_init(SCMP_ACT_ALLOW), &seccomp_release);
   if (!ctx) return fail(Errc::internal, "seccomp_init failed");
   // The context holds the native architecture only; say what the others get.
@@ -117,19 +119,21 @@ Result<std::vector<sock_filter>> compileSeccompFilter() {
   return exportProgram(ctx.get());
 }
 
-}  // namespace
-
 std::uint64_t defaultCapabilities() {
   std::uint64_t mask = 0;
   for (int cap : kKeptCaps) mask |= std::uint64_t{1} << cap;
   return mask;
 }
 
-Result<SecurityPlan> prepareSecurity() {
+Result<SecurityPlan> prepareSecurity(std::vector<sock_filter> compiledFilter) {
   SecurityPlan plan;
   plan.keptCaps = defaultCapabilities();
   plan.lastCap = cap_max_bits() - 1;
-  BERTH_TRY(plan.seccompFilter, compileSeccompFilter());
+  if (compiledFilter.empty()) {
+    BERTH_TRY(plan.seccompFilter, compileDefaultFilter());
+  } else {
+    plan.seccompFilter = std::move(compiledFilter);
+  }
   return plan;
 }
 

@@ -5,6 +5,7 @@
 // exec.
 // Every mount happens inside the new mount namespace, so nothing is left on
 // the host when the container's last process is gone.
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <string>
@@ -34,6 +35,9 @@ struct InitSpec {
   // cgroup.procs files the child joins before anything else (v2 and v1 alike);
   // empty: it stays in the caller's cgroups.
   std::vector<std::string> cgroupProcsFiles;
+  // compileDefaultFilter()'s program, from a caller that compiled it once;
+  // empty: compiled for this start.
+  std::vector<sock_filter> seccompFilter;
 };
 
 // Returns once the child has exec'd the container's command. A failure in the

@@ -21,6 +21,7 @@
 #include "common/ids.hpp"
 #include "common/process.hpp"
 #include "common/scope_guard.hpp"
+#include "namespaces/security.hpp"
 #include "runtime/console_log.hpp"
 #include "runtime/images.hpp"
 #include "runtime/shim.hpp"
@@ -109,6 +110,7 @@ struct ContainerManager::Impl {
   std::string imagesDir;
   std::string containersDir;
   std::string shimBinary;
+  std::vector<sock_filter> seccompFilter;  // compiled once, handed to every shim
   std::unique_ptr<LogWatch> logWatch;
 
   std::mutex slotsMutex;
@@ -201,6 +203,7 @@ struct ContainerManager::Impl {
     spec.logPath = consoleLogPath(record.id);
     spec.logMaxBytes = config.logMaxBytes;
     spec.cgroupProcsFiles = group.procsFiles();
+    spec.seccompFilter = seccompFilter;
     return spec;
   }
 
@@ -582,6 +585,7 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
     impl->shimBinary = self.substr(0, self.find_last_of('/')) + "/berth-shim";
   }
   if (::access(impl->shimBinary.c_str(), X_OK) != 0) return sysFail("shim binary " + impl->shimBinary);
+  BERTH_TRY(impl->seccompFilter, withContext(ns::compileDefaultFilter(), "seccomp filter"));
   BERTH_TRY(impl->logWatch, LogWatch::open(config.logFollowersMax));
   BERTH_TRYV(makeDirs(impl->imagesDir, 0755));
   BERTH_TRYV(makeDirs(impl->containersDir, 0700));

@@ -29,6 +29,22 @@ namespace {
 // their last output arrives within this, or is left behind.
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
 
+// BPF instructions as [code, jt, jf, k].
+json filterToJson(const std::vector<sock_filter>& filter) {
+  json program = json::array();
+  for (const sock_filter& insn : filter) program.push_back({insn.code, insn.jt, insn.jf, insn.k});
+  return program;
+}
+
+std::vector<sock_filter> filterFromJson(const json& program) {
+  std::vector<sock_filter> filter;
+  filter.reserve(program.size());
+  for (const json& insn : program)
+    filter.push_back(sock_filter{insn.at(0).get<std::uint16_t>(), insn.at(1).get<std::uint8_t>(),
+                                 insn.at(2).get<std::uint8_t>(), insn.at(3).get<std::uint32_t>()});
+  return filter;
+}
+
 json specToJson(const ShimSpec& spec) {
   return json{{"container_id", spec.containerId}, {"runtime_id", spec.runtimeId},
               {"image_dir", spec.imageDir},       {"upper_dir", spec.upperDir},
@@ -36,7 +52,7 @@ json specToJson(const ShimSpec& spec) {
               {"argv", spec.argv},                {"env", spec.env},
               {"working_dir", spec.workingDir},   {"hostname", spec.hostname},
               {"log_path", spec.logPath},         {"log_max_bytes", spec.logMaxBytes},
-              {"cgroup_procs", spec.cgroupProcsFiles}};
+              {"cgroup_procs", spec.cgroupProcsFiles}, {"seccomp_filter", filterToJson(spec.seccompFilter)}};
 }
 
 Result<ShimSpec> specFromJson(const std::string& text) {
@@ -56,6 +72,7 @@ Result<ShimSpec> specFromJson(const std::string& text) {
     spec.logPath = j.at("log_path").get<std::string>();
     spec.logMaxBytes = j.at("log_max_bytes").get<uint64_t>();
     spec.cgroupProcsFiles = j.at("cgroup_procs").get<std::vector<std::string>>();
+    spec.seccompFilter = filterFromJson(j.at("seccomp_filter"));
     return spec;
   } catch (const json::exception& e) {
     return fail(Errc::internal, std::string("bad shim spec: ") + e.what());
@@ -262,6 +279,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
   init.stdoutFd = outputWrite.get();
   init.stderrFd = outputWrite.get();
   init.cgroupProcsFiles = spec->cgroupProcsFiles;
+  init.seccompFilter = spec->seccompFilter;
 
   auto child = ns::spawnInit(init);
   if (!child) return reportError(reportFd, child.error());

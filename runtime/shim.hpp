@@ -7,6 +7,7 @@
 //   spec.json  what to run (written by berthd)
 //   shim.json  shim and init pids once init runs (written by the shim)
 //   exit.json  exit code, signal and time once init is gone (written by the shim)
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -35,6 +36,7 @@ struct ShimSpec {
   std::string logPath;
   uint64_t logMaxBytes = 0;  // console.log rotates to console.log.1 past this; 0: unbounded
   std::vector<std::string> cgroupProcsFiles;  // v2 and v1: the init joins each
+  std::vector<sock_filter> seccompFilter;      // the default filter, compiled once by berthd
 };
 
 struct ShimState {

@@ -1,6 +1,8 @@
 // The default security profile: what a container's command sees, and the
 // seccomp filter itself, loaded into a forked process of ours.
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <functional>
 
 #include "kernel/namespaces/ns_fixture.hpp"
@@ -29,6 +32,26 @@ TEST_CASE("the container runs with the default capabilities, no_new_privs and se
         "NoNewPrivs:\t1\n"
         "Seccomp:\t2\n");
   CHECK(defaultCapabilities() == 0xa80425fbULL);
+}
+
+TEST_CASE("a filter compiled once is loaded as handed over, and the default one compiles", "[security]") {
+  auto compiled = compileDefaultFilter();
+  REQUIRE(compiled);
+  CHECK_FALSE(compiled->empty());
+  // A filter of our own that refuses only mkdir: seen inside, it can only be the one handed over.
+  const std::vector<sock_filter> refuseMkdir = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdir, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdirat, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  Sandbox box;
+  InitSpec spec = box.shell("mkdir /made 2>/dev/null && echo made || echo refused");
+  spec.seccompFilter = refuseMkdir;
+  CHECK(run(spec).output == "refused\n");
+  spec.seccompFilter = *compiled;
+  CHECK(run(spec).output == "made\n");
 }
 
 TEST_CASE("a container cannot make namespaces or mounts", "[security]") {

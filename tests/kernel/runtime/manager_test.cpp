@@ -146,6 +146,15 @@ TEST_CASE("a container runs isolated: pid 1, own hostname, own root, no host pro
   CHECK(std::stoi(countLine) < 10);
 }
 
+TEST_CASE("a container started by the manager runs under the seccomp filter berthd compiled once") {
+  Fixture f;
+  auto record = f.create("filtered", {"grep", "^Seccomp:", "/proc/self/status"});
+  auto done = f.waitFor(record.id, ContainerStatus::stopped);
+  REQUIRE(done.status == ContainerStatus::stopped);
+  CHECK(done.exitCode == 0);
+  CHECK(readOr(f.consoleLog(record)) == "Seccomp:\t2\n");
+}
+
 TEST_CASE("writes land in the container's own writable layer") {
   Fixture f;
   auto a = f.create("writer", {"/bin/sh", "-c", "echo hello > /data.txt"});
