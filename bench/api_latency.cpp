@@ -222,6 +222,9 @@ void latency(const Daemon& daemon, int iterations) {
     operate("start");
     operate("force-stop");
     operate("restart");  // from stopped: a start
+    // A shell that has not set its trap yet ignores SIGTERM (it is pid 1), and
+    // the stop would wait out the whole grace period.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     operate("restart");  // from running: graceful stop, then start
     for (int j = 0; j < 10; ++j) {
       timings.measure("get", [&] { return http->Get(path.c_str(), headers); });
