@@ -115,6 +115,20 @@ class Fixture {
 
 const std::vector<std::string> kTermHandler{"/bin/sh", "-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"};
 
+std::string readOr(const std::string& path) {
+  auto text = readFile(path);
+  return text ? *text : "";
+}
+
+// Runs the command in a new container until it exits 0; its console output.
+std::string outputOfRun(Fixture& f, const std::string& name, std::vector<std::string> command) {
+  auto record = f.create(name, std::move(command));
+  auto done = f.waitFor(record.id, ContainerStatus::stopped);
+  REQUIRE(done.status == ContainerStatus::stopped);
+  CHECK(done.exitCode == 0);
+  return readOr(f.consoleLog(record));
+}
+
 std::vector<store::StatusLogEntry> logOf(Fixture& f, const std::string& id) {
   store::LogQuery query;
   query.page.limit = 100;
@@ -124,20 +138,11 @@ std::vector<store::StatusLogEntry> logOf(Fixture& f, const std::string& id) {
   return page->logs;
 }
 
-std::string readOr(const std::string& path) {
-  auto text = readFile(path);
-  return text ? *text : "";
-}
-
 }  // namespace
 
 TEST_CASE("a container runs isolated: pid 1, own hostname, own root, no host processes") {
   Fixture f;
-  auto record = f.create("iso", {"/bin/sh", "-c", "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; test -e /etc/os-release && echo hostroot || echo ownroot"});
-  auto done = f.waitFor(record.id, ContainerStatus::stopped);
-  REQUIRE(done.status == ContainerStatus::stopped);
-  CHECK(done.exitCode == 0);
-  std::string out = readOr(f.consoleLog(record));
+  std::string out = outputOfRun(f, "iso", {"/bin/sh", "-c", "echo pid=$$; echo host=$(hostname); ls /proc | grep -c '^[0-9]'; test -e /etc/os-release && echo hostroot || echo ownroot"});
   CHECK(out.find("pid=1\n") != std::string::npos);
   CHECK(out.find("host=iso\n") != std::string::npos);
   CHECK(out.find("ownroot") != std::string::npos);
@@ -148,11 +153,7 @@ TEST_CASE("a container runs isolated: pid 1, own hostname, own root, no host pro
 
 TEST_CASE("a container started by the manager runs under the seccomp filter berthd compiled once") {
   Fixture f;
-  auto record = f.create("filtered", {"grep", "^Seccomp:", "/proc/self/status"});
-  auto done = f.waitFor(record.id, ContainerStatus::stopped);
-  REQUIRE(done.status == ContainerStatus::stopped);
-  CHECK(done.exitCode == 0);
-  CHECK(readOr(f.consoleLog(record)) == "Seccomp:\t2\n");
+  CHECK(outputOfRun(f, "filtered", {"grep", "^Seccomp:", "/proc/self/status"}) == "Seccomp:\t2\n");
 }
 
 TEST_CASE("writes land in the container's own writable layer") {
