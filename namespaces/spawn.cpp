@@ -87,8 +87,8 @@ int childMain(void* arg) {
 }
 
 // CLONE_VM | CLONE_VFORK, as posix_spawn does: no copy of our address space
-// to make and tear down again at exec (on a 2-core VM that was a third of a
-// start). We are suspended until the child has exec'd or exited.
+// to make and tear down again at exec (1-2 ms of a start on a 2-core VM). We
+// are suspended until the child has exec'd or exited.
 Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
   BERTH_TRY(ChildStack stack, ChildStack::allocate());
   ChildStart start{&plan, errorPipe.write.get()};
