@@ -55,10 +55,6 @@ HandlerResult listIn(Core& core, const ContainerListQuery& query, std::optional<
   return ok("Containers retrieved successfully", containerList(page));
 }
 
-// A create whose start failed has still created the container (now failed):
-// find it, so the error names it and the client can inspect or delete it.
-// Only a container created since `since` counts: an older failed one of the
-// same name would have made the create a name conflict.
 bool isLive(ContainerStatus status) { return status == ContainerStatus::running || status == ContainerStatus::paused; }
 
 }  // namespace

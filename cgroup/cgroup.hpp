@@ -60,15 +60,11 @@ class Group {
 
   const std::string& name() const { return name_; }
   const std::string& v2Path() const { return v2Path_; }
-  // O_PATH|O_DIRECTORY fd of the v2 dir, for clone3(CLONE_INTO_CGROUP).
-  int v2DirFd() const { return v2Dir_.get(); }
   // The cgroup.procs files of the v1 groups a new process must join (empty on unified).
   std::vector<std::string> v1ProcsFiles() const;
   // Every cgroup.procs file a new process must join: the v2 one, then v1ProcsFiles().
   std::vector<std::string> procsFiles() const;
 
-  // Joins pid to every v1 group (no-op on unified); call before it runs container code.
-  Result<void> attachV1(pid_t pid);
   Result<void> setLimits(const Limits& limits);
   // Returns once cgroup.events says "frozen 1". On timeout the group is thawed
   // again and deadline_exceeded returned: a half-frozen group is never left.
@@ -78,8 +74,8 @@ class Group {
   // SIGKILL to every process (cgroup.kill; freeze + kill each pid + thaw where
   // the kernel lacks it), then waits for "populated 0".
   // Linux 6.15+ then SIGKILLs any process cloned into the group with
-  // CLONE_INTO_CGROUP (it compares the caller's cgroup.kill generation with
-  // the group's); one that joins through cgroup.procs is not affected.
+  // CLONE_INTO_CGROUP (it compares kill generations); one that joins through
+  // cgroup.procs (procsFiles()) is not affected.
   Result<void> killAll(std::chrono::milliseconds timeout);
   Result<bool> populated() const;
   // Waits (poll on cgroup.events, no sleep loop) until populated 0.

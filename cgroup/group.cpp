@@ -193,12 +193,6 @@ std::vector<std::string> Group::procsFiles() const {
   return files;
 }
 
-Result<void> Group::attachV1(pid_t pid) {
-  std::string text = std::to_string(pid);
-  for (const std::string& dir : v1Dirs()) BERTH_TRYV(writeIn(-1, dir, "cgroup.procs", text));
-  return {};
-}
-
 Result<void> Group::setLimits(const Limits& limits) {
   return withContext(layout_ == Layout::unified ? setV2Limits(limits) : setV1Limits(limits), "cgroup " + name_);
 }

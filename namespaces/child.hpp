@@ -1,8 +1,9 @@
 #pragma once
 // The cloned child between clone and execve. Async-signal-safe only: it runs
-// the plan the parent prepared and allocates nothing. It shares the parent's
-// memory (CLONE_VM) on a stack of its own, so it also writes nothing but its
-// stack (and errno, which the suspended parent does not read meanwhile).
+// the plan the parent prepared and allocates nothing. Outside ASan builds it
+// shares the parent's memory (CLONE_VM) on a stack of its own, so it also
+// writes nothing but its stack (and errno, which the suspended parent does not
+// read meanwhile).
 #include "namespaces/init_plan.hpp"
 
 namespace berth::ns {

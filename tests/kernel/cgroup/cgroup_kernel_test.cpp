@@ -118,47 +118,58 @@ bool advances(std::atomic<uint64_t>& counter, uint64_t from, std::chrono::millis
   return false;
 }
 
-// clone3(CLONE_INTO_CGROUP | CLONE_PIDFD) into the group's v2 dir: 0 in the
-// child, its pid (and pidfd) in the parent, -1 on failure.
-long cloneIntoGroup(Group& group, int& pidfd) {
+// In a forked child: joins every cgroup.procs file of the group ("0" is the
+// writer), as berth's container init does. Async-signal-safe.
+bool joinSelf(const std::vector<std::string>& procsFiles) {
+  for (const std::string& file : procsFiles) {
+    int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool written = ::write(fd, "0", 1) == 1;
+    ::close(fd);
+    if (!written) return false;
+  }
+  return true;
+}
+
+// fork with a pidfd: 0 in the child, its pid in the parent, -1 on failure.
+long forkWithPidfd(int& pidfd) {
   clone_args args{};
-  args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
+  args.flags = CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
-  args.cgroup = static_cast<uint64_t>(group.v2DirFd());
   return ::syscall(SYS_clone3, &args, sizeof args);
 }
 
-// Starts `body` in a child cloned straight into the group's v2 dir
-// (CLONE_INTO_CGROUP); the child waits on a pipe until the parent has also
-// joined it to the v1 groups, so it never runs outside the group.
+// Starts `body` in a child that first joins the group; returns once it has,
+// so the child never runs `body` outside the group.
 template <typename Body>
 ChildProcess spawnInto(Group& group, Body body) {
-  int gate[2];
-  REQUIRE(::pipe2(gate, O_CLOEXEC) == 0);
-  UniqueFd gateRead(gate[0]);
-  UniqueFd gateWrite(gate[1]);
+  const std::vector<std::string> procsFiles = group.procsFiles();
+  int joined[2];
+  REQUIRE(::pipe2(joined, O_CLOEXEC) == 0);
+  UniqueFd joinedRead(joined[0]);
+  UniqueFd joinedWrite(joined[1]);
   int pidfd = -1;
-  long pid = cloneIntoGroup(group, pidfd);
+  long pid = forkWithPidfd(pidfd);
   if (pid == 0) {
-    char byte = 0;
-    if (::read(gate[0], &byte, 1) != 1) ::_exit(101);
+    if (!joinSelf(procsFiles) || ::write(joined[1], "j", 1) != 1) ::_exit(101);
     body();
     ::_exit(0);
   }
   if (pid < 0) FAIL("clone3: " << std::strerror(errno));
   ChildProcess child(static_cast<pid_t>(pid), UniqueFd(pidfd));
-  auto attached = group.attachV1(child.pid());
-  if (!attached) FAIL(attached.error().describe());
-  REQUIRE(::write(gateWrite.get(), "g", 1) == 1);
+  joinedWrite.reset();
+  char byte = 0;
+  if (::read(joinedRead.get(), &byte, 1) != 1) FAIL("the child could not join group " << group.name());
   return child;
 }
 
-// clone3 straight into the group a child that exits 7 at once; its exit status.
-Result<std::optional<ExitStatus>> cloneExiting(Group& group) {
+// A child that joins the group and exits 7 at once; its exit status.
+Result<std::optional<ExitStatus>> joinAndExit(Group& group) {
+  const std::vector<std::string> procsFiles = group.procsFiles();
   int pidfd = -1;
-  long pid = cloneIntoGroup(group, pidfd);
-  if (pid == 0) ::_exit(7);
+  long pid = forkWithPidfd(pidfd);
+  if (pid == 0) ::_exit(joinSelf(procsFiles) ? 7 : 101);
   if (pid < 0) return sysFail("clone3");
   ChildProcess child(static_cast<pid_t>(pid), UniqueFd(pidfd));
   return child.wait(kWait);
@@ -487,31 +498,20 @@ TEST_CASE("waitEmpty, populated and destroy of a populated group") {
   REQUIRE(group.destroy());
 }
 
-TEST_CASE("a group emptied by killAll is recreated before new processes are cloned into it") {
+TEST_CASE("a group emptied by killAll takes new processes that join it through cgroup.procs") {
   ScopedRoot scope;
-  Driver& driver = scope.driver();
-  Group group = makeGroup(driver, "restart");
+  Group group = makeGroup(scope.driver(), "restart");
   ChildProcess sleeper = spawnInto(group, [] { pauseForever(); });
   REQUIRE(group.killAll(kWait));
   REQUIRE(sleeper.wait(kWait));
-
-  // Linux 6.15+ compares the cgroup.kill generation of the clone3 caller's
-  // cgroup with the target's, so a process cloned straight into a group that
-  // was ever killed through cgroup.kill is SIGKILLed at birth.
-  auto probe = cloneExiting(group);
-  REQUIRE(probe);
-  REQUIRE(*probe);
-  if ((*probe)->signal == SIGKILL)
-    WARN("this kernel kills processes cloned (CLONE_INTO_CGROUP) into a group once killed via cgroup.kill");
-
-  // A fresh group has a fresh generation.
-  REQUIRE(group.destroy());
-  group = makeGroup(driver, "restart");
-  auto fresh = cloneExiting(group);
-  REQUIRE(fresh);
-  REQUIRE(*fresh);
-  CHECK((*fresh)->signal == 0);
-  CHECK((*fresh)->exitCode == 7);
+  // Linux 6.15+ SIGKILLs a process *cloned* (CLONE_INTO_CGROUP) into a group
+  // that cgroup.kill was used on; one that joins it is left alone, so a
+  // force-stopped container starts again in its own group.
+  auto joined = joinAndExit(group);
+  REQUIRE(joined);
+  REQUIRE(*joined);
+  CHECK((*joined)->signal == 0);
+  CHECK((*joined)->exitCode == 7);
   REQUIRE(group.destroy());
 }
 

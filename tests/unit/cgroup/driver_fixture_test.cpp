@@ -103,11 +103,15 @@ TEST_CASE("hybrid limits go to the v1 groups, co-mounted controllers once") {
   REQUIRE(group);
   group->release();  // the fixture's files would make its removal fail
   CHECK(group->v2Path() == fx.tmp.sub("unified/berth/web"));
-  CHECK(group->v2DirFd() >= 0);
   // freezer is not routed; cpu and cpuacct share a dir.
   CHECK(group->v1ProcsFiles() == std::vector<std::string>{fx.tmp.sub("cpu,cpuacct/berth/web/cgroup.procs"),
                                                           fx.tmp.sub("memory/berth/web/cgroup.procs"),
                                                           fx.tmp.sub("pids/berth/web/cgroup.procs")});
+  // A new process joins v2 first, then the v1 groups.
+  CHECK(group->procsFiles() == std::vector<std::string>{fx.tmp.sub("unified/berth/web/cgroup.procs"),
+                                                        fx.tmp.sub("cpu,cpuacct/berth/web/cgroup.procs"),
+                                                        fx.tmp.sub("memory/berth/web/cgroup.procs"),
+                                                        fx.tmp.sub("pids/berth/web/cgroup.procs")});
 
   REQUIRE(group->setLimits(Limits{256u << 20, 1500, 64}));
   CHECK(read(fx.tmp.sub("memory/berth/web/memory.limit_in_bytes")) == "268435456");
@@ -179,7 +183,6 @@ TEST_CASE("unified limits and stats use the v2 files") {
   REQUIRE(group);
   group->release();
   CHECK(group->v1ProcsFiles().empty());
-  CHECK(group->attachV1(1));  // nothing to join on unified
 
   auto stats = group->stats();
   REQUIRE(stats);
