@@ -97,7 +97,7 @@ HandlerResult getContainer(Core& core, Call& call) {
     // Only a live container has processes to describe.
     data["runtime_info"] = nullptr;
     if (isLive(record.status)) {
-      BERTH_TRY(auto info, core.containers.runtimeInfo(record.id));
+      BERTH_TRY(auto info, core.containers.runtimeInfo(record));
       data["runtime_info"] = runtimeInfoJson(info);
     }
   }
@@ -132,10 +132,12 @@ HandlerResult operateContainer(Core& core, Call& call) {
   if (options.timeout && operation != runtime::Operation::stop && operation != runtime::Operation::restart)
     return validationError("timeout applies only to stop and restart");
   BERTH_TRYV(expectEmptyBody(call.http.body));
-  const std::string& id = call.container->id;
-  std::string_view name = runtime::operationName(operation);
-  auto done = measured(core, name, [&] { return core.containers.operate(call.caller().user.id, id, operation, options); });
-  if (!done) return tl::unexpected(withManageData(core, std::move(done.error()), id, name));
+  const store::ContainerRecord& container = *call.container;
+  const std::string& name = call.params.get("operation");  // the wire name, as parsed above
+  auto done = measured(core, name, [&] {
+    return core.containers.operate(call.caller().user.id, container, operation, options);
+  });
+  if (!done) return tl::unexpected(withManageData(core, std::move(done.error()), container.id, name));
   return ok("Container operation completed successfully",
             manageResponseJson(name, *done, false, operationSuccessMessage(operation)));
 }

@@ -59,8 +59,10 @@ WireError toWireError(const Error& error) {
     case Errc::resource_exhausted:
       if (error.detail == runtime::auth_detail::rateLimited) return {429, "RATE_LIMITED", error.message};
       return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
+    // What the host said stays in the service's log; the client learns the kind of failure only.
     case Errc::host_refused:
-    case Errc::deadline_exceeded: return {503, "EXTERNAL_SERVICE_ERROR", error.describe()};
+    case Errc::deadline_exceeded: return {503, "EXTERNAL_SERVICE_ERROR", error.describeForClient()};
+    case Errc::unavailable: return {503, "EXTERNAL_SERVICE_ERROR", error.message};
     case Errc::internal: break;
   }
   return {500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred"};

@@ -28,10 +28,10 @@ HandlerResult containerLogs(Core& core, Call& call) {
   HttpResponse response;
   response.contentType = "text/plain; charset=utf-8";
   if (!query.follow) {
-    BERTH_TRY(response.body, core.containers.logs(id, query.tailLines));
+    BERTH_TRY(response.body, core.containers.logs(*call.container, query.tailLines));
     return response;
   }
-  BERTH_TRY(runtime::LogFollower follower, core.containers.followLogs(id, query.tailLines, response.body));
+  BERTH_TRY(runtime::LogFollower follower, core.containers.followLogs(*call.container, query.tailLines, response.body));
   auto shared = std::make_shared<runtime::LogFollower>(std::move(follower));
   runtime::ContainerManager& containers = core.containers;
   // Ends when the container is no longer running or paused (after what it

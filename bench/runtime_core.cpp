@@ -95,11 +95,11 @@ int main(int argc, char* argv[]) {
       // A freeze right after start waits for the shell to finish exec'ing
       // (~10 ms); pause is timed, as it is used, on a settled container.
       ::usleep(200000);
-      timed(pause, [&] { return m.operate(kActor, record->id, Operation::pause); });
-      timed(resume, [&] { return m.operate(kActor, record->id, Operation::resume); });
-      timed(stop, [&] { return m.operate(kActor, record->id, Operation::stop); });
-      timed(start, [&] { return m.operate(kActor, record->id, Operation::start); });
-      timed(forceStop, [&] { return m.operate(kActor, record->id, Operation::force_stop); });
+      timed(pause, [&] { return m.operate(kActor, *record, Operation::pause); });
+      timed(resume, [&] { return m.operate(kActor, *record, Operation::resume); });
+      timed(stop, [&] { return m.operate(kActor, *record, Operation::stop); });
+      timed(start, [&] { return m.operate(kActor, *record, Operation::start); });
+      timed(forceStop, [&] { return m.operate(kActor, *record, Operation::force_stop); });
       timed(remove, [&] { return m.remove(kActor, record->id, false, false); });
 
       CreateRequest once;

@@ -26,10 +26,10 @@ using namespace berth::store;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
-double microsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+double microsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double, std::micro>(SteadyClock::now() - start).count();
 }
 
 struct Stats {
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
                                      ContainerStatus::stopped, ContainerStatus::running, ContainerStatus::failed,
                                      ContainerStatus::stopped};
     UnixMillis t = 1736937000000;
-    auto start = Clock::now();
+    auto start = SteadyClock::now();
     for (uint64_t i = 0; i < entries; ++i) {
       StatusLogEntry entry;
       entry.containerId = record.id;
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
       for (int c = 0; c < 3; ++c) {
         std::vector<double> samples;
         for (int rep = -5; rep < kReps; ++rep) {  // 5 warm-up runs
-          auto start = Clock::now();
+          auto start = SteadyClock::now();
           auto page = store.statusLogs(record.id, {{pages[c], kLimit}, by, order});
           double took = microsSince(start);
           if (!page) die("statusLogs", page.error());
@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
     entry.triggeredBy = "system";
     entry.metadata.operation = "bench";
     record.status = entry.toStatus;
-    auto start = Clock::now();
+    auto start = SteadyClock::now();
     auto written = store.commitTransition(record, std::move(entry));
     double took = microsSince(start);
     if (!written) die("commitTransition", written.error());

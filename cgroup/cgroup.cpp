@@ -176,7 +176,7 @@ Result<Driver> Driver::detect(std::string root) {
   return create(std::move(mounts), std::move(root));
 }
 
-Result<Group> Driver::createGroup(const std::string& name) {
+Result<NewGroup> Driver::createGroup(const std::string& name) {
   BERTH_TRYV(checkGroupName(name));
   std::string v2Root = join(mounts_.v2, root_);
   BERTH_TRYV(withContext(makeDirs(v2Root), "creating cgroup root"));
@@ -192,7 +192,10 @@ Result<Group> Driver::createGroup(const std::string& name) {
   ScopeGuard undo([&made] {
     for (auto dir = made.rbegin(); dir != made.rend(); ++dir) ::rmdir(dir->c_str());
   });
-  if (::mkdir(group.v2Path_.c_str(), 0755) != 0) return sysFail("mkdir " + group.v2Path_);
+  if (::mkdir(group.v2Path_.c_str(), 0755) != 0) {
+    if (errno == EEXIST) return fail(Errc::already_exists, "cgroup " + name + " exists already");
+    return sysFail("mkdir " + group.v2Path_);
+  }
   made.push_back(group.v2Path_);
   for (const std::string& mount : distinctV1Mounts(mounts_)) {
     std::string dir = join(join(mount, root_), name);
@@ -207,9 +210,8 @@ Result<Group> Driver::createGroup(const std::string& name) {
   int fd = ::open(group.v2Path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return sysFail("open " + group.v2Path_);
   group.v2Dir_.reset(fd);
-  group.owned_ = true;
   undo.dismiss();
-  return group;
+  return NewGroup(std::move(group));
 }
 
 Result<Group> Driver::openGroup(const std::string& name) {
@@ -220,9 +222,11 @@ Result<Group> Driver::openGroup(const std::string& name) {
   group.v2Path_ = join(join(mounts_.v2, root_), name);
   for (const auto& [controller, mount] : mounts_.v1) group.v1Paths_[controller] = join(join(mount, root_), name);
   int fd = ::open(group.v2Path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return sysFail("opening cgroup " + group.v2Path_);
+  if (fd < 0) {
+    if (errno == ENOENT) return fail(Errc::not_found, "cgroup " + name + " does not exist");
+    return sysFail("opening cgroup " + group.v2Path_);
+  }
   group.v2Dir_.reset(fd);
-  group.owned_ = true;
   return group;
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -48,15 +49,15 @@ struct Mounts {
 // Reads /proc/self/mountinfo (or the given file) and classifies the host.
 Result<Mounts> detectMounts(const std::string& mountinfoPath = "/proc/self/mountinfo");
 
+// A handle on one group. Dropping it leaves the group on the host: only
+// destroy() removes it (NewGroup removes a group it made unless committed).
 class Group {
  public:
-  Group(Group&&) noexcept;
-  Group& operator=(Group&&) noexcept;
+  Group(Group&&) noexcept = default;
+  Group& operator=(Group&&) noexcept = default;
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
-  // Removes the group unless destroy() or release() ran; kills nothing: a
-  // populated group is left in place (and reported through the log).
-  ~Group();
+  ~Group() = default;
 
   const std::string& name() const { return name_; }
   const std::string& v2Path() const { return v2Path_; }
@@ -84,14 +85,10 @@ class Group {
   Result<Stats> stats() const;
   // Removes every directory of the group; state_conflict while populated.
   Result<void> destroy();
-  // Leaves the group on the host (it outlives this object).
-  void release();
 
  private:
   friend class Driver;
   Group() = default;
-  // The destructor's and move assignment's cleanup: destroy if owned, log on failure.
-  void destroyIfOwned() noexcept;
   // Each v1 dir once (co-mounted controllers share one).
   std::vector<std::string> v1Dirs() const;
   Result<void> setV2Limits(const Limits& limits);
@@ -106,7 +103,28 @@ class Group {
   std::string v2Path_;
   std::map<std::string, std::string> v1Paths_;  // controller -> dir
   UniqueFd v2Dir_;
-  bool owned_ = false;
+};
+
+// A group createGroup just made: removed again when dropped (logged if that
+// fails; a populated group is left in place) unless commit() takes it.
+class NewGroup {
+ public:
+  explicit NewGroup(Group group) : group_(std::move(group)) {}
+  NewGroup(NewGroup&& other) noexcept
+      : group_(std::move(other.group_)), committed_(std::exchange(other.committed_, true)) {}
+  NewGroup& operator=(NewGroup&&) = delete;
+  NewGroup(const NewGroup&) = delete;
+  NewGroup& operator=(const NewGroup&) = delete;
+  ~NewGroup();
+
+  Group& operator*() { return group_; }
+  Group* operator->() { return &group_; }
+  // The group stays: the caller owns its removal from now on.
+  Group commit() &&;
+
+ private:
+  Group group_;
+  bool committed_ = false;
 };
 
 class Driver {
@@ -119,9 +137,9 @@ class Driver {
   const std::string& root() const { return root_; }
 
   // Creates <root>/<name> everywhere it is needed; already_exists if present.
-  Result<Group> createGroup(const std::string& name);
-  // An existing group (after a daemon restart); not_found if absent. Owned
-  // like a created one: release() it to keep it past the Group object.
+  Result<NewGroup> createGroup(const std::string& name);
+  // An existing group (after a daemon restart); not_found if absent. Opening
+  // never removes anything.
   Result<Group> openGroup(const std::string& name);
   bool groupExists(const std::string& name) const;
   Result<std::vector<std::string>> listGroups() const;

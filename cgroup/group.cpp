@@ -141,36 +141,17 @@ Result<void> waitEvent(int eventsFd, const std::string& eventsPath, std::string_
 
 }  // namespace
 
-Group::Group(Group&& other) noexcept
-    : name_(std::move(other.name_)),
-      layout_(other.layout_),
-      v2Path_(std::move(other.v2Path_)),
-      v1Paths_(std::move(other.v1Paths_)),
-      v2Dir_(std::move(other.v2Dir_)),
-      owned_(std::exchange(other.owned_, false)) {}
-
-Group& Group::operator=(Group&& other) noexcept {
-  if (this != &other) {
-    destroyIfOwned();
-    name_ = std::move(other.name_);
-    layout_ = other.layout_;
-    v2Path_ = std::move(other.v2Path_);
-    v1Paths_ = std::move(other.v1Paths_);
-    v2Dir_ = std::move(other.v2Dir_);
-    owned_ = std::exchange(other.owned_, false);
-  }
-  return *this;
+NewGroup::~NewGroup() {
+  if (committed_) return;
+  Result<void> destroyed = group_.destroy();
+  if (!destroyed)
+    std::fprintf(stderr, "berth: leaving cgroup %s in place: %s\n", group_.v2Path().c_str(),
+                 destroyed.error().describe().c_str());
 }
 
-Group::~Group() { destroyIfOwned(); }
-
-void Group::destroyIfOwned() noexcept {
-  if (!owned_) return;
-  Result<void> destroyed = destroy();
-  if (!destroyed)
-    std::fprintf(stderr, "berth: leaving cgroup %s in place: %s\n", v2Path_.c_str(),
-                 destroyed.error().describe().c_str());
-  owned_ = false;
+Group NewGroup::commit() && {
+  committed_ = true;
+  return std::move(group_);
 }
 
 std::vector<std::string> Group::v1Dirs() const {
@@ -366,11 +347,8 @@ Result<void> Group::destroy() {
   // v2 last: it is the group's identity, so a failure midway leaves it findable.
   for (const std::string& dir : v1Dirs()) BERTH_TRYV(removeDir(dir));
   BERTH_TRYV(removeDir(v2Path_));
-  owned_ = false;
   v2Dir_.reset();
   return {};
 }
-
-void Group::release() { owned_ = false; }
 
 }  // namespace berth::cgroup

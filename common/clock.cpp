@@ -1,5 +1,6 @@
 #include "common/clock.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -15,6 +16,23 @@ int64_t monotonicMillis() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+namespace {
+class SystemClock final : public Clock {
+ public:
+  UnixMillis now() const override { return nowMillis(); }
+  int64_t monotonicMillis() const override { return berth::monotonicMillis(); }
+  void waitUntil(std::condition_variable& wake, std::unique_lock<std::mutex>& lock,
+                 UnixMillis deadline) const override {
+    wake.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(deadline)));
+  }
+};
+}  // namespace
+
+const Clock& systemClock() {
+  static const SystemClock clock;
+  return clock;
 }
 
 std::string formatIsoMillis(UnixMillis millis) {

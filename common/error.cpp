@@ -16,6 +16,7 @@ std::string_view errcName(Errc code) {
     case Errc::resource_exhausted: return "resource_exhausted";
     case Errc::host_refused: return "host_refused";
     case Errc::deadline_exceeded: return "deadline_exceeded";
+    case Errc::unavailable: return "unavailable";
     case Errc::internal: return "internal";
   }
   return "unknown";
@@ -36,20 +37,18 @@ std::string Error::describe() const {
   return message + ": " + std::strerror(sysErrno);
 }
 
-namespace {
-Errc categoryOf(int err) {
-  switch (err) {
-    case ENOENT: return Errc::not_found;
-    case EEXIST: return Errc::already_exists;
-    case EINVAL: return Errc::invalid_argument;
-    case ETIMEDOUT: return Errc::deadline_exceeded;
-    default: return Errc::host_refused;
+std::string Error::describeForClient() const {
+  std::string errnoText = sysErrno ? std::string(": ") + std::strerror(sysErrno) : "";
+  switch (code) {
+    case Errc::host_refused: return "the host refused the operation" + errnoText;
+    case Errc::deadline_exceeded: return "the host did not finish the operation in time";
+    case Errc::internal: return "an unexpected error occurred";
+    default: return describe();
   }
 }
-}  // namespace
 
 tl::unexpected<Error> sysFail(std::string message, int err) {
-  return sysFail(categoryOf(err), std::move(message), err);
+  return sysFail(Errc::host_refused, std::move(message), err);
 }
 
 tl::unexpected<Error> sysFail(Errc code, std::string message, int err) {

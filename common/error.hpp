@@ -23,6 +23,7 @@ enum class Errc {
   resource_exhausted,   // a configured limit would be exceeded
   host_refused,         // the kernel or host refused (cgroup write, mount, ENOMEM)
   deadline_exceeded,    // a bounded wait ran out
+  unavailable,          // the service is at a capacity it set itself; retry later
   internal,             // a bug or a corrupted invariant
 };
 
@@ -39,8 +40,13 @@ struct Error {
   // Prefixes context: "starting container: clone3: Operation not permitted".
   Error wrap(std::string_view context) const&;
   Error wrap(std::string_view context) &&;
-  // The full text with strerror(sysErrno) appended when set.
+  // The full text with strerror(sysErrno) appended when set (for the log).
   std::string describe() const;
+  // The text that may leave the service (an API answer, a status-log
+  // reason): the whole text for the caller's own mistakes and the
+  // container's own faults; for a failure of the host only what kind of
+  // failure and the errno's text, never a host path.
+  std::string describeForClient() const;
 };
 
 template <typename T>
@@ -54,8 +60,9 @@ inline tl::unexpected<Error> fail(Errc code, std::string detail, std::string mes
   return tl::unexpected<Error>(Error{code, 0, std::move(message), std::move(detail)});
 }
 
-// For a failed system call: captures errno now; the category follows from it
-// (EPERM/EACCES -> host_refused, ENOENT -> not_found, ...) unless given.
+// For a failed system call: captures errno now. The category is host_refused
+// whatever the errno: only the layer that knows a thing is absent (or taken,
+// or malformed) says so, with its own category; errno never decides it.
 tl::unexpected<Error> sysFail(std::string message, int err = errno);
 tl::unexpected<Error> sysFail(Errc code, std::string message, int err = errno);
 

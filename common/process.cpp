@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "common/clock.hpp"
+#include "common/files.hpp"
 
 namespace berth {
 
@@ -91,6 +93,14 @@ Result<UniqueFd> openPidfd(pid_t pid) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return sysFail("pidfd_open " + std::to_string(pid));
   return UniqueFd(fd);
+}
+
+std::string commandLineOf(pid_t pid) {
+  auto cmdline = readFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string command = cmdline ? *cmdline : "";
+  std::replace(command.begin(), command.end(), '\0', ' ');
+  while (!command.empty() && command.back() == ' ') command.pop_back();
+  return command;
 }
 
 Result<bool> waitPidfdReadable(int pidfd, std::optional<std::chrono::milliseconds> deadline) {

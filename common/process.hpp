@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
@@ -45,6 +46,9 @@ class ChildProcess {
 
 // pidfd_open(2) for a process that is not our child.
 Result<UniqueFd> openPidfd(pid_t pid);
+// A process's command line as one string, arguments joined by spaces; empty
+// if it is gone or cannot be read.
+std::string commandLineOf(pid_t pid);
 // Waits until a pidfd is readable (the process exited) or the deadline passes.
 Result<bool> waitPidfdReadable(int pidfd, std::optional<std::chrono::milliseconds> deadline);
 

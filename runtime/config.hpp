@@ -15,6 +15,14 @@ struct TierLimits {
   uint64_t maxDiskMb = 65536;
 };
 
+// Bounds of the waits of an operation on the host.
+struct InstanceTimeouts {
+  std::chrono::milliseconds freeze{5000};  // a freeze not done by then is undone (503)
+  // After the grace period (or at once for a force-stop) the kill gets this
+  // long before the call gives up (503): a process stuck in the kernel.
+  std::chrono::milliseconds kill{30000};
+};
+
 struct RuntimeConfig {
   std::string dataDir = "/var/lib/berth";  // db/, images/, containers/<id>/
   std::string runDir = "/run/berth";       // <runtime_id>/: spec, pid and exit files
@@ -25,6 +33,7 @@ struct RuntimeConfig {
   uint64_t logMaxBytes = 8u << 20;         // per container: console.log, then one rotation
   size_t logFollowersMax = 1024;           // clients following logs at once (each holds a thread)
   TierLimits tierLimits;
+  InstanceTimeouts timeouts;
 };
 
 }  // namespace berth::runtime

@@ -80,7 +80,7 @@ LogWatch::~LogWatch() {
 Result<std::unique_ptr<LogWatch::Subscription>> LogWatch::subscribe(const std::string& dir) {
   std::lock_guard lock(hub_->mutex);
   if (hub_->subscriptions >= hub_->maxSubscriptions)
-    return fail(Errc::host_refused, std::to_string(hub_->maxSubscriptions) + " clients already follow logs; retry later");
+    return fail(Errc::unavailable, std::to_string(hub_->maxSubscriptions) + " clients already follow logs; retry later");
   // The directory, not the file: a rotation replaces the file.
   int watch = ::inotify_add_watch(hub_->inotify.get(), dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO);
   if (watch < 0) return sysFail("inotify_add_watch " + dir);

@@ -1,7 +1,8 @@
 #pragma once
-// The domain core: containers, their lifecycle operations and state machine,
-// per-container serialization, supervision of exits. api/ calls only this
-// (and runtime/accounts.hpp); it never touches the kernel or LMDB itself.
+// The domain core: containers and their lifecycle operations, serialized per
+// container. It decides; the Lifecycle commits every status change and the
+// ContainerInstance acts on the host. api/ calls only this (and iam/); it
+// never touches the kernel or LMDB itself.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -12,6 +13,8 @@
 
 #include "common/error.hpp"
 #include "runtime/config.hpp"
+#include "runtime/host.hpp"
+#include "runtime/lifecycle.hpp"
 #include "runtime/log_follow.hpp"
 #include "store/records.hpp"
 
@@ -31,10 +34,6 @@ using store::Resources;
 
 // Who asks: a user id, or kSystemActor for the service itself.
 inline constexpr std::string_view kSystemActor = "system";
-
-enum class Operation { start, stop, force_stop, restart, pause, resume };
-std::string_view operationName(Operation op);              // "force-stop"
-std::optional<Operation> parseOperation(std::string_view);  // accepts the wire names
 
 struct CreateRequest {
   std::string name;
@@ -109,7 +108,10 @@ struct OperationOptions {
 // configuration; it is now failed), host_refused and deadline_exceeded.
 class ContainerManager {
  public:
+  // On the real host (kernelHost(config)).
   static Result<std::unique_ptr<ContainerManager>> open(const RuntimeConfig& config, store::Store& store);
+  // On the given host: tests pass fakes of the cgroups, monitors and clock.
+  static Result<std::unique_ptr<ContainerManager>> open(const RuntimeConfig& config, store::Store& store, Host host);
   ~ContainerManager();
   ContainerManager(const ContainerManager&) = delete;
   ContainerManager& operator=(const ContainerManager&) = delete;
@@ -122,24 +124,30 @@ class ContainerManager {
   Result<ContainerRecord> getIncludingDeleted(const std::string& id) const;
   Result<ContainerPage> list(const ContainerQuery& query) const;
   Result<UpdateResult> update(std::string_view actor, const std::string& id, const UpdateRequest& request);
-  // Runs one lifecycle operation synchronously; returns the record in its new status.
-  Result<ContainerRecord> operate(std::string_view actor, const std::string& id, Operation op,
+  // Runs one lifecycle operation synchronously on the container the caller
+  // was authorized on (re-read only under its lock); returns the record in its new status.
+  Result<ContainerRecord> operate(std::string_view actor, const ContainerRecord& container, Operation op,
                                   const OperationOptions& options = {});
   // Soft delete: from stopped/failed, or with force from running/paused too.
   Result<ContainerRecord> remove(std::string_view actor, const std::string& id, bool force, bool keepVolume);
   Result<LogPage> statusLogs(const std::string& id, const LogQuery& query) const;
-  Result<RuntimeInfo> runtimeInfo(const std::string& id) const;
+  // Live figures of a running or paused container, as the caller read it.
+  Result<RuntimeInfo> runtimeInfo(const ContainerRecord& container) const;
   // The container's stdout and stderr as written (one rotation kept): the
-  // last tailLines lines, or all when nullopt. not_found for deleted ones.
-  Result<std::string> logs(const std::string& id, std::optional<size_t> tailLines) const;
+  // last tailLines lines, or all when nullopt.
+  Result<std::string> logs(const ContainerRecord& container, std::optional<size_t> tailLines) const;
   // For `follow`: `initial` gets the tail, the follower what comes after it.
   // The caller ends the stream once get(id) is no longer running or paused
   // and next() comes back empty.
-  Result<LogFollower> followLogs(const std::string& id, std::optional<size_t> tailLines, std::string& initial) const;
+  Result<LogFollower> followLogs(const ContainerRecord& container, std::optional<size_t> tailLines,
+                                 std::string& initial) const;
   // Whether an image of that name exists on this host (create answers IMAGE_NOT_FOUND otherwise).
   bool hasImage(const std::string& name) const;
   // Counts by status, for /metrics.
   Result<std::map<ContainerStatus, uint64_t>> countByStatus() const;
+
+  // Every committed status transition, after its commit (events subscribe here).
+  void onTransition(Lifecycle::Listener listener);
 
   const RuntimeConfig& config() const;
 

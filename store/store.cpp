@@ -290,6 +290,9 @@ Result<void> Store::updateContainer(const ContainerRecord& record) {
   return m.write([&](Txn& txn) -> Result<void> {
     BERTH_TRY(auto previous, m.loadContainer(txn, idBin));
     if (!previous) return containerNotFound(record.id);
+    // A status changes only with its status-log entry (commitTransition).
+    if (previous->status != record.status)
+      return fail(Errc::internal, "container " + record.id + ": a status change needs a transition");
     return m.storeContainer(txn, idBin, record, previous);
   });
 }

@@ -71,7 +71,7 @@ class ScopedRoot {
 Group makeGroup(Driver& driver, const std::string& name) {
   auto group = driver.createGroup(name);
   if (!group) FAIL(group.error().describe());
-  return std::move(*group);
+  return std::move(*group).commit();
 }
 
 std::string read(const std::string& path) {
@@ -208,7 +208,8 @@ TEST_CASE("groups are created under the root and removed without leftovers") {
   INFO("root " << scope.root());
   {
     Group a = makeGroup(driver, "a");
-    Group b = makeGroup(driver, "b");
+    auto b = driver.createGroup("b");
+    REQUIRE(b);
     CHECK(pathExists(a.v2Path() + "/cgroup.procs"));
     CHECK(a.v2Path().ends_with("/" + scope.root() + "/a"));
     if (driver.layout() == Layout::hybrid) {
@@ -236,7 +237,12 @@ TEST_CASE("groups are created under the root and removed without leftovers") {
     CHECK_FALSE(pathExists(a.v2Path()));
     for (const std::string& procs : a.v1ProcsFiles()) CHECK_FALSE(pathExists(procs));
     CHECK(a.destroy());  // a second destroy finds nothing to do
-    // b is removed by its destructor.
+    {
+      auto opened = driver.openGroup("b");
+      REQUIRE(opened);
+    }
+    CHECK(driver.groupExists("b"));  // dropping an opened group leaves it
+    // b is removed by its uncommitted NewGroup.
   }
   auto names = driver.listGroups();
   REQUIRE(names);
@@ -545,8 +551,7 @@ TEST_CASE("stats report the group's memory, cpu and pids") {
 
 TEST_CASE("openGroup finds a group again as after a daemon restart") {
   ScopedRoot scope;
-  Group created = makeGroup(scope.driver(), "reopen");
-  created.release();  // the "old daemon" leaves it behind
+  Group created = makeGroup(scope.driver(), "reopen");  // the "old daemon" leaves it behind
   ChildProcess sleeper = spawnInto(created, [] { pauseForever(); });
 
   auto restarted = Driver::detect(scope.root());

@@ -36,7 +36,7 @@ TEST_CASE("a fork bomb stays inside its pids limit; the host and another contain
   constexpr uint64_t kPidsMax = 64;
   auto bombGroup = driver->createGroup("bomb");
   REQUIRE(bombGroup);
-  REQUIRE(bombGroup->setLimits({.pidsMax = kPidsMax}));
+  REQUIRE((*bombGroup)->setLimits({.pidsMax = kPidsMax}));
   auto calmGroup = driver->createGroup("calm");
   REQUIRE(calmGroup);
 
@@ -45,32 +45,32 @@ TEST_CASE("a fork bomb stays inside its pids limit; the host and another contain
     return spec;
   };
   Sandbox bombBox;
-  auto bomb = spawnInit(placedIn(*bombGroup, bombBox.shell("b(){ b | b & }; b; sleep 1000")));
+  auto bomb = spawnInit(placedIn(**bombGroup, bombBox.shell("b(){ b | b & }; b; sleep 1000")));
   REQUIRE(bomb);
   auto stopBomb = ScopeGuard([&] {
-    (void)bombGroup->killAll(std::chrono::seconds(10));
+    (void)(*bombGroup)->killAll(std::chrono::seconds(10));
     (void)bomb->wait(std::chrono::seconds(10));
   });
   std::this_thread::sleep_for(std::chrono::seconds(1));
 
-  auto stats = bombGroup->stats();
+  auto stats = (*bombGroup)->stats();
   REQUIRE(stats);
   CHECK(stats->pidsCurrent <= kPidsMax);
   CHECK(stats->pidsCurrent >= kPidsMax / 2);  // it really is bombing
   for (int i = 0; i < 10; ++i) CHECK(hostSpawnTime() < std::chrono::seconds(1));
 
   Sandbox calmBox;
-  RunResult calm = run(placedIn(*calmGroup, calmBox.shell("echo still here")));
+  RunResult calm = run(placedIn(**calmGroup, calmBox.shell("echo still here")));
   CHECK(calm.status.exitCode == 0);
   CHECK(calm.output == "still here\n");
 
-  REQUIRE(bombGroup->killAll(std::chrono::seconds(10)));
+  REQUIRE((*bombGroup)->killAll(std::chrono::seconds(10)));
   auto ended = bomb->wait(std::chrono::seconds(10));
   REQUIRE(ended);
   CHECK(ended->has_value());
   stopBomb.dismiss();
-  REQUIRE(bombGroup->destroy());
-  REQUIRE(calmGroup->destroy());
+  REQUIRE((*bombGroup)->destroy());
+  REQUIRE((*calmGroup)->destroy());
   CHECK(berth::testing::mountsContaining(bombBox.dir().path()).empty());
 }
 

@@ -188,7 +188,7 @@ TEST_CASE("stop: a SIGTERM-handling init stops fast, one that ignores it is kill
   auto polite = f.create("polite", kTermHandler);
   REQUIRE(polite.status == ContainerStatus::running);
   int64_t t0 = monotonicMillis();
-  auto stopped = f.manager().operate(kAdmin, polite.id, Operation::stop);
+  auto stopped = f.manager().operate(kAdmin, polite, Operation::stop);
   REQUIRE(stopped);
   CHECK(monotonicMillis() - t0 < 2000);
   CHECK(stopped->status == ContainerStatus::stopped);
@@ -198,7 +198,7 @@ TEST_CASE("stop: a SIGTERM-handling init stops fast, one that ignores it is kill
   t0 = monotonicMillis();
   OperationOptions options;
   options.timeout = std::chrono::seconds(1);
-  auto killed = f.manager().operate(kAdmin, stubborn.id, Operation::stop, options);
+  auto killed = f.manager().operate(kAdmin, stubborn, Operation::stop, options);
   REQUIRE(killed);
   int64_t took = monotonicMillis() - t0;
   CHECK(took >= 1000);
@@ -214,7 +214,7 @@ TEST_CASE("force-stop ends a tree of 50 processes at once") {
   int64_t end = monotonicMillis() + 5000;
   uint64_t count = 0;
   while (monotonicMillis() < end) {
-    auto info = f.manager().runtimeInfo(tree.id);
+    auto info = f.manager().runtimeInfo(tree);
     REQUIRE(info);
     count = info->processes.size();
     if (count >= 51) break;
@@ -222,11 +222,11 @@ TEST_CASE("force-stop ends a tree of 50 processes at once") {
   }
   REQUIRE(count >= 51);
   int64_t t0 = monotonicMillis();
-  auto stopped = f.manager().operate(kAdmin, tree.id, Operation::force_stop);
+  auto stopped = f.manager().operate(kAdmin, tree, Operation::force_stop);
   REQUIRE(stopped);
   CHECK(monotonicMillis() - t0 < 1000);
   CHECK(stopped->status == ContainerStatus::stopped);
-  auto info = f.manager().runtimeInfo(tree.id);
+  auto info = f.manager().runtimeInfo(tree);
   REQUIRE(info);
   CHECK(info->processes.empty());
 }
@@ -236,8 +236,8 @@ TEST_CASE("a container force-stopped starts again in the same, killed group and 
   // an init that joins its groups by cgroup.procs is not affected.
   Fixture f;
   auto record = f.create("again", kTermHandler);
-  REQUIRE(f.manager().operate(kAdmin, record.id, Operation::force_stop));
-  auto started = f.manager().operate(kAdmin, record.id, Operation::start);
+  REQUIRE(f.manager().operate(kAdmin, record, Operation::force_stop));
+  auto started = f.manager().operate(kAdmin, record, Operation::start);
   REQUIRE(started);
   CHECK(started->runtimeId == record.runtimeId);
   REQUIRE(started->pid);
@@ -254,20 +254,20 @@ TEST_CASE("pause freezes the container and resume lets it go on") {
   std::string tick = f.upperFile(ticker, "/tick");
   int64_t end = monotonicMillis() + 3000;
   while (readOr(tick).empty() && monotonicMillis() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  auto paused = f.manager().operate(kAdmin, ticker.id, Operation::pause);
+  auto paused = f.manager().operate(kAdmin, ticker, Operation::pause);
   REQUIRE(paused);
   CHECK(paused->status == ContainerStatus::paused);
   std::string frozenAt = readOr(tick);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(readOr(tick) == frozenAt);
-  auto resumed = f.manager().operate(kAdmin, ticker.id, Operation::resume);
+  auto resumed = f.manager().operate(kAdmin, ticker, Operation::resume);
   REQUIRE(resumed);
   CHECK(resumed->status == ContainerStatus::running);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(readOr(tick) != frozenAt);
   // stop from paused thaws first
-  REQUIRE(f.manager().operate(kAdmin, ticker.id, Operation::pause));
-  auto stopped = f.manager().operate(kAdmin, ticker.id, Operation::force_stop);
+  REQUIRE(f.manager().operate(kAdmin, ticker, Operation::pause));
+  auto stopped = f.manager().operate(kAdmin, ticker, Operation::force_stop);
   REQUIRE(stopped);
   CHECK(stopped->status == ContainerStatus::stopped);
 }
@@ -302,12 +302,12 @@ TEST_CASE("operations the table refuses are state conflicts and change nothing")
   auto idle = f.create("idle", kTermHandler, false);
   CHECK(idle.status == ContainerStatus::stopped);
   for (Operation op : {Operation::stop, Operation::force_stop, Operation::pause, Operation::resume}) {
-    auto result = f.manager().operate(kAdmin, idle.id, op);
+    auto result = f.manager().operate(kAdmin, idle, op);
     REQUIRE_FALSE(result);
     CHECK(result.error().code == Errc::state_conflict);
   }
-  REQUIRE(f.manager().operate(kAdmin, idle.id, Operation::start));
-  auto again = f.manager().operate(kAdmin, idle.id, Operation::start);
+  REQUIRE(f.manager().operate(kAdmin, idle, Operation::start));
+  auto again = f.manager().operate(kAdmin, idle, Operation::start);
   REQUIRE_FALSE(again);
   CHECK(again.error().code == Errc::state_conflict);
   CHECK(logOf(f, idle.id).size() == 2);
@@ -329,7 +329,7 @@ TEST_CASE("concurrent partial resource updates both take effect, on the record a
     CHECK(record->resources.memoryMb == 64 + round);
     CHECK(record->resources.pidsMax == 100 + round);
   }
-  auto info = f.manager().runtimeInfo(box.id);
+  auto info = f.manager().runtimeInfo(box);
   REQUIRE(info);
   CHECK(info->memoryLimitBytes == (64 + 20) * 1024 * 1024);
 }
@@ -337,7 +337,7 @@ TEST_CASE("concurrent partial resource updates both take effect, on the record a
 TEST_CASE("restart of a running container writes two entries and gives a new init") {
   Fixture f;
   auto record = f.create("again", kTermHandler);
-  auto restarted = f.manager().operate(kAdmin, record.id, Operation::restart);
+  auto restarted = f.manager().operate(kAdmin, record, Operation::restart);
   REQUIRE(restarted);
   CHECK(restarted->status == ContainerStatus::running);
   CHECK(restarted->pid != record.pid);
@@ -369,7 +369,7 @@ TEST_CASE("containers outlive the manager and are adopted again; exits while it 
   CHECK(exited->status == ContainerStatus::stopped);
   CHECK(exited->exitCode == 3);
   // the adopted container is still under control
-  auto stopped = f.manager().operate(kAdmin, lasting.id, Operation::stop);
+  auto stopped = f.manager().operate(kAdmin, lasting, Operation::stop);
   REQUIRE(stopped);
   CHECK(stopped->exitCode == 0);
 }
@@ -413,7 +413,7 @@ TEST_CASE("a container whose expires_at passes is force-stopped and expired, in 
   CHECK(log[2].fromStatus == ContainerStatus::running);
   CHECK(log[2].toStatus == ContainerStatus::expired);
   CHECK(log[2].triggeredBy == "system");
-  auto refused = f.manager().operate(kAdmin, created->record.id, Operation::start);
+  auto refused = f.manager().operate(kAdmin, created->record, Operation::start);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::state_conflict);
 }
@@ -435,7 +435,7 @@ TEST_CASE("random concurrent operations leave, per container, a log that is a va
         Operation op = ops[(seed >> 16) % 6];
         OperationOptions options;
         options.timeout = std::chrono::seconds(1);
-        auto result = f.manager().operate(kAdmin, target.id, op, options);
+        auto result = f.manager().operate(kAdmin, target, op, options);
         if (result) ++succeeded;
         else if (result.error().code == Errc::state_conflict) ++refused;
         else ++otherErrors;
@@ -467,7 +467,7 @@ TEST_CASE("random concurrent operations leave, per container, a log that is a va
     REQUIRE(record);
     CHECK(record->status == all.back().toStatus);
     // the kernel agrees with the record
-    auto info = f.manager().runtimeInfo(container.id);
+    auto info = f.manager().runtimeInfo(container);
     REQUIRE(info);
     bool live = record->status == ContainerStatus::running || record->status == ContainerStatus::paused;
     CHECK(live == (record->pid.has_value() && ::kill(*record->pid, 0) == 0));
@@ -485,13 +485,12 @@ TEST_CASE("a container's output is kept bounded, and its tail read back through 
   CHECK(current.size() <= 4096);
   CHECK(previous.size() <= 4096);
   CHECK_FALSE(previous.empty());  // ~20 KB were written: it rotated
-  auto tail = f.manager().logs(record.id, 2);
+  auto tail = f.manager().logs(record, 2);
   REQUIRE(tail);
   CHECK(*tail == "line 1999\ndone\n");
-  auto all = f.manager().logs(record.id, std::nullopt);
+  auto all = f.manager().logs(record, std::nullopt);
   REQUIRE(all);
   CHECK(all->size() == current.size() + previous.size());
-  CHECK(f.manager().logs("000000000000000000000000", 1).error().code == Errc::not_found);
 }
 
 namespace {
@@ -526,7 +525,6 @@ TEST_CASE("a restart of the service finds a freeze the kernel made but the log m
     auto group = driver->openGroup(record.runtimeId);
     REQUIRE(group);
     REQUIRE(group->freeze(std::chrono::seconds(5)));
-    group->release();
   }
   f.reopen();
   auto adopted = f.manager().get(record.id);
@@ -537,7 +535,7 @@ TEST_CASE("a restart of the service finds a freeze the kernel made but the log m
   CHECK(last.metadata.operation == "reconcile");
   CHECK(last.triggeredBy == "system");
   CHECK(last.toStatus == ContainerStatus::paused);
-  auto resumed = f.manager().operate(kAdmin, record.id, Operation::resume);
+  auto resumed = f.manager().operate(kAdmin, record, Operation::resume);
   REQUIRE(resumed);
   CHECK(resumed->status == ContainerStatus::running);
 }
@@ -548,7 +546,7 @@ TEST_CASE("a host boot records running containers stopped, then starts the autos
   auto manual = f.create("manual", kTermHandler);
   REQUIRE(f.manager().update(kAdmin, manual.id, UpdateRequest{.autostart = false}));
   auto userStopped = f.create("user-stopped", kTermHandler);
-  REQUIRE(f.manager().operate(kAdmin, userStopped.id, Operation::stop));
+  REQUIRE(f.manager().operate(kAdmin, userStopped, Operation::stop));
 
   // A plain service restart changes nothing.
   f.reopen();
@@ -575,7 +573,7 @@ TEST_CASE("a host boot records running containers stopped, then starts the autos
   // API.md §4: on a host boot every autostart container starts, a stopped one too.
   CHECK(f.waitFor(userStopped.id, ContainerStatus::running).status == ContainerStatus::running);
   // The manual one starts again on request, in a group rebuilt from its record.
-  auto started = f.manager().operate(kAdmin, manual.id, Operation::start);
+  auto started = f.manager().operate(kAdmin, manual, Operation::start);
   REQUIRE(started);
   CHECK(started->status == ContainerStatus::running);
 }
@@ -586,7 +584,7 @@ TEST_CASE("a start rebuilds a runtime instance removed behind berth's back, keep
   int64_t marked = monotonicMillis() + 5000;
   while (readOr(f.upperFile(record, "/mark")).empty() && monotonicMillis() < marked)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  REQUIRE(f.manager().operate(kAdmin, record.id, Operation::force_stop));
+  REQUIRE(f.manager().operate(kAdmin, record, Operation::force_stop));
   f.closeManager();
   {
     auto driver = cgroup::Driver::detect(f.config().cgroupRoot);
@@ -597,7 +595,7 @@ TEST_CASE("a start rebuilds a runtime instance removed behind berth's back, keep
   }
   REQUIRE(removeTree(f.config().runDir + "/" + record.runtimeId));
   f.reopen();
-  auto started = f.manager().operate(kAdmin, record.id, Operation::start);
+  auto started = f.manager().operate(kAdmin, record, Operation::start);
   REQUIRE(started);
   CHECK(started->status == ContainerStatus::running);
   CHECK(started->runtimeId != record.runtimeId);

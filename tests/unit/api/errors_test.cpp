@@ -61,8 +61,14 @@ TEST_CASE("messages: fixed where details would leak, the guest text of API.md §
             .message == "Invalid authentication token");
   CHECK(toWireError(Error{Errc::permission_denied, 0, "", std::string(runtime::auth_detail::guestExpired)}).message ==
         "guest session expired");
-  CHECK(toWireError(Error{Errc::host_refused, EACCES, "writing memory.max", {}}).message ==
-        "writing memory.max: Permission denied");
+  // What the host refused, and where, stays in the service's log: no host path reaches the client.
+  CHECK(toWireError(Error{Errc::host_refused, EACCES, "writing /sys/fs/cgroup/unified/berth/x/memory.max", {}}).message ==
+        "the host refused the operation: Permission denied");
+  CHECK(toWireError(Error{Errc::deadline_exceeded, 0, "waiting for frozen 1 in /sys/fs/cgroup/x", {}}).message ==
+        "the host did not finish the operation in time");
+  CHECK(toWireError(Error{Errc::unavailable, 0, "1024 clients already follow logs; retry later", {}}).status == 503);
+  CHECK(toWireError(Error{Errc::unavailable, 0, "1024 clients already follow logs; retry later", {}}).message ==
+        "1024 clients already follow logs; retry later");
   CHECK(toWireError(Error{Errc::invalid_argument, 0, "limit must be between 1 and 100", {}}).message ==
         "limit must be between 1 and 100");
 }

@@ -101,7 +101,6 @@ TEST_CASE("hybrid limits go to the v1 groups, co-mounted controllers once") {
   CHECK(driver->layout() == Layout::hybrid);
   auto group = driver->openGroup("web");
   REQUIRE(group);
-  group->release();  // the fixture's files would make its removal fail
   CHECK(group->v2Path() == fx.tmp.sub("unified/berth/web"));
   // freezer is not routed; cpu and cpuacct share a dir.
   CHECK(group->v1ProcsFiles() == std::vector<std::string>{fx.tmp.sub("cpu,cpuacct/berth/web/cgroup.procs"),
@@ -141,7 +140,6 @@ TEST_CASE("hybrid stats read v1 memory and pids, v2 cpu usage") {
   REQUIRE(driver);
   auto group = driver->openGroup("web");
   REQUIRE(group);
-  group->release();
   auto stats = group->stats();
   REQUIRE(stats);
   CHECK(stats->memoryBytes == 5000000);
@@ -165,7 +163,6 @@ TEST_CASE("hybrid: a limit without its v1 hierarchy fails cleanly") {
   REQUIRE(driver);
   auto group = driver->openGroup("web");
   REQUIRE(group);
-  group->release();
   auto set = group->setLimits(Limits{std::nullopt, std::nullopt, 10});
   REQUIRE_FALSE(set);
   CHECK(set.error().code == Errc::host_refused);
@@ -181,7 +178,6 @@ TEST_CASE("unified limits and stats use the v2 files") {
   CHECK(driver->layout() == Layout::unified);
   auto group = driver->openGroup("web");
   REQUIRE(group);
-  group->release();
   CHECK(group->v1ProcsFiles().empty());
 
   auto stats = group->stats();
@@ -221,7 +217,6 @@ TEST_CASE("unified: a missing controller file is named in the error") {
   REQUIRE(driver);
   auto group = driver->openGroup("web");
   REQUIRE(group);
-  group->release();
   auto set = group->setLimits(Limits{1u << 30, std::nullopt, std::nullopt});
   REQUIRE_FALSE(set);
   CHECK(set.error().code == Errc::host_refused);
@@ -248,8 +243,18 @@ TEST_CASE("unified createGroup enables the delegated controllers in its own root
     REQUIRE(names);
     CHECK(*names == std::vector<std::string>{"web"});
   }
-  // The owning Group removed its (empty) dir on destruction.
+  // The uncommitted NewGroup removed its (empty) dir when dropped.
   CHECK_FALSE(isDir(fx.tmp.sub("v2/berth/web")));
+  {
+    auto kept = driver->createGroup("web");
+    REQUIRE(kept);
+    Group committed = std::move(*kept).commit();
+    auto opened = driver->openGroup("web");
+    REQUIRE(opened);
+  }
+  // Neither a committed group nor an opened one removes anything when dropped.
+  CHECK(isDir(fx.tmp.sub("v2/berth/web")));
+  REQUIRE(driver->openGroup("web")->destroy());
   CHECK_FALSE(driver->groupExists("web"));
   auto missing = driver->openGroup("web");
   REQUIRE_FALSE(missing);
@@ -273,7 +278,7 @@ TEST_CASE("hybrid createGroup makes every dir, destroy and removeRoot remove the
   REQUIRE_FALSE(busyRoot);
   CHECK(busyRoot.error().code == Errc::state_conflict);
 
-  Group moved = std::move(*group);
+  Group moved = std::move(*group).commit();
   REQUIRE(moved.destroy());
   CHECK(moved.destroy());  // idempotent
   REQUIRE(driver->removeRoot());

@@ -123,6 +123,7 @@ TEST_CASE("a host without cgroup2 or without mountinfo is refused") {
 
   auto missing = detectMounts("/nonexistent/berth/mountinfo");
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().code == Errc::not_found);
+  CHECK(missing.error().code == Errc::host_refused);
+  CHECK(missing.error().sysErrno == ENOENT);
   CHECK(missing.error().message.find("/nonexistent/berth/mountinfo") != std::string::npos);
 }

@@ -172,20 +172,14 @@ TEST_CASE("containers: names are unique among live containers of a project") {
     REQUIRE(store->updateContainer(web));
     CHECK(**store->findContainerByName("p1", "web") == web);
   }
-  SECTION("deletion through updateContainer frees the name") {
-    web.status = ContainerStatus::deleted;
-    REQUIRE(store->updateContainer(web));
-    CHECK_FALSE(store->findContainerByName("p1", "web")->has_value());
-    REQUIRE(store->createContainer(makeContainer(containerId(2), "p1", "web"), std::nullopt));
-    CHECK((*store->findContainerByName("p1", "web"))->id == containerId(2));
-    // The deleted record stays, as deleted.
-    auto old = store->getContainer(web.id);
-    REQUIRE(old);
-    CHECK(old->status == ContainerStatus::deleted);
-    // Renaming the deleted one does not take the name from the live one.
-    web.name = "something";
-    REQUIRE(store->updateContainer(web));
-    CHECK((*store->findContainerByName("p1", "web"))->id == containerId(2));
+  SECTION("a status change through updateContainer is refused: it needs a transition") {
+    auto deleted = web;
+    deleted.status = ContainerStatus::deleted;
+    auto result = store->updateContainer(deleted);
+    REQUIRE_FALSE(result);
+    CHECK(result.error().code == Errc::internal);
+    CHECK(*store->getContainer(web.id) == web);
+    CHECK(store->findContainerByName("p1", "web")->has_value());
   }
   SECTION("deletion through commitTransition frees the name") {
     transition(*store, web, ContainerStatus::deleted, 1736937000000);

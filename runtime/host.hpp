@@ -1,0 +1,96 @@
+#pragma once
+// The seams between the lifecycle logic and the host: the cgroup controller
+// and the monitor launcher. The kernel's implementations are made by
+// kernelHost(); tests hand ContainerManager fakes instead, so stop
+// escalation, freeze undo, recovery and expiry run without root.
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroup/cgroup.hpp"
+#include "common/clock.hpp"
+#include "common/error.hpp"
+#include "runtime/config.hpp"
+#include "runtime/shim.hpp"
+
+namespace berth::runtime {
+
+// One container's cgroup, as the runtime drives it (cgroup::Group on the host).
+class ContainerGroup {
+ public:
+  virtual ~ContainerGroup() = default;
+  // Every cgroup.procs file the init joins before it runs container code.
+  virtual std::vector<std::string> procsFiles() const = 0;
+  virtual Result<void> setLimits(const cgroup::Limits& limits) = 0;
+  // Returns once the whole group is frozen; on deadline_exceeded it has been
+  // thawed again, so a half-frozen group is never left.
+  virtual Result<void> freeze(std::chrono::milliseconds timeout) = 0;
+  virtual Result<void> thaw(std::chrono::milliseconds timeout) = 0;
+  virtual Result<bool> frozen() const = 0;
+  // SIGKILL to every process of the group, then a wait for it to be empty.
+  virtual Result<void> killAll(std::chrono::milliseconds timeout) = 0;
+  virtual Result<void> waitEmpty(std::chrono::milliseconds timeout) const = 0;
+  virtual Result<std::vector<pid_t>> pids() const = 0;
+  virtual Result<cgroup::Stats> stats() const = 0;
+  // Removes the group from the host; state_conflict while populated.
+  virtual Result<void> destroy() = 0;
+};
+
+class CgroupController {
+ public:
+  virtual ~CgroupController() = default;
+  // A new group; already_exists if the name is taken. The caller removes it
+  // (destroy) on its own failure paths.
+  virtual Result<std::unique_ptr<ContainerGroup>> create(const std::string& name) = 0;
+  // The group of that name, nullopt if there is none. Opening removes nothing.
+  virtual Result<std::optional<std::unique_ptr<ContainerGroup>>> open(const std::string& name) = 0;
+};
+
+// One running monitor (berth-shim) and the init it holds, as berthd sees it.
+class Monitor {
+ public:
+  virtual ~Monitor() = default;
+  virtual const ShimState& state() const = 0;
+  // Becomes readable once the monitor is gone (its pidfd on the host); the
+  // supervisor's epoll and the stop's poll wait on it.
+  virtual int exitFd() const = 0;
+  // Signals the container's init; one already gone is no error.
+  virtual Result<void> signalInit(int signal) = 0;
+  // Once exitFd() is readable: reaps the monitor if it is our child and reads
+  // the exit it recorded (nullopt if it recorded none).
+  virtual Result<std::optional<ExitRecord>> collectExit() = 0;
+};
+
+class MonitorLauncher {
+ public:
+  virtual ~MonitorLauncher() = default;
+  // Starts a monitor for the instance and returns once the init exec'd the
+  // container's command, or with the error the start ran into
+  // (container_config for the container's own fault, host_refused otherwise).
+  virtual Result<std::unique_ptr<Monitor>> launch(const InstancePaths& paths, ShimSpec spec) = 0;
+
+  // What a service start finds of an instance it did not launch: the monitor
+  // if it still runs, else the exit it recorded.
+  struct Found {
+    std::unique_ptr<Monitor> running;
+    std::optional<ExitRecord> exit;
+  };
+  virtual Result<Found> find(const InstancePaths& paths) = 0;
+};
+
+struct Host {
+  std::unique_ptr<CgroupController> cgroups;
+  std::unique_ptr<MonitorLauncher> monitors;
+  const Clock* clock = &systemClock();
+};
+
+// The real host: the cgroup driver detected under config.cgroupRoot and the
+// berth-shim binary (config.shimPath, else next to the running binary), which
+// every start is handed the default seccomp filter compiled here once.
+Result<Host> kernelHost(const RuntimeConfig& config);
+
+}  // namespace berth::runtime

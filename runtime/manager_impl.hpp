@@ -1,0 +1,104 @@
+#pragma once
+// The inside of ContainerManager, shared by its three files: manager.cpp (the
+// operations), recovery.cpp (a service start) and expiry.cpp. Not for use
+// outside runtime/.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "runtime/expiry.hpp"
+#include "runtime/instance.hpp"
+#include "runtime/lifecycle.hpp"
+#include "runtime/manager.hpp"
+#include "runtime/supervisor.hpp"
+
+namespace berth::runtime {
+
+// The in-memory side of one container. opMutex serializes operations; the
+// record itself lives in the store, so reads never wait for an operation.
+class Slot {
+ public:
+  std::mutex opMutex;
+
+  // The instance, if one was opened or made. Read without opMutex too (a
+  // force-stop escalates a stop in flight); replaced only under opMutex.
+  std::shared_ptr<ContainerInstance> instance() const {
+    std::lock_guard lock(instanceMutex_);
+    return instance_;
+  }
+  void setInstance(std::shared_ptr<ContainerInstance> instance) {
+    std::lock_guard lock(instanceMutex_);
+    instance_ = std::move(instance);
+  }
+
+ private:
+  mutable std::mutex instanceMutex_;
+  std::shared_ptr<ContainerInstance> instance_;
+};
+
+// How a running container ended when the service ended it.
+struct Halted {
+  ExitFacts exit;
+  bool exitedInGrace = false;  // init went on its own after SIGTERM
+};
+
+struct ContainerManager::Impl {
+  Impl(RuntimeConfig cfg, store::Store& s, Host h);
+
+  RuntimeConfig config;
+  store::Store& store;
+  Host host;
+  const Clock& clock;
+  Lifecycle lifecycle;
+  std::string imagesDir;
+  std::string containersDir;
+  std::unique_ptr<LogWatch> logWatch;
+
+  std::mutex slotsMutex;
+  std::map<std::string, std::shared_ptr<Slot>> slots;
+  std::unique_ptr<Supervisor> supervisor;
+  std::unique_ptr<ExpiryScheduler> expiry;  // last to start, first to stop
+
+  std::shared_ptr<Slot> slotFor(const std::string& id);
+  std::string containerDir(const std::string& id) const { return containersDir + "/" + id; }
+  std::string consoleLogPath(const std::string& id) const { return containerDir(id) + "/console.log"; }
+  InstancePaths instancePaths(const std::string& runtimeId) const { return {config.runDir + "/" + runtimeId}; }
+  TransitionNote noteBy(std::string_view actor, int64_t startedMonotonicMs) const;
+
+  Result<void> checkResources(const Resources& resources) const;
+  Result<void> makeContainerDirs(const std::string& id);
+  // The slot's instance, opened from the host or, if its group is gone
+  // (first start, or removed behind berth's back), rebuilt under a new
+  // runtime id in `record`; the writable layer is kept.
+  Result<std::shared_ptr<ContainerInstance>> ensureInstance(Slot& slot, ContainerRecord& record);
+  ShimSpec shimSpecFor(const ContainerRecord& record, const ContainerGroup& group) const;
+  Result<void> watch(const std::string& id, const ContainerInstance& instance);
+
+  // Starts init; a failed start is committed as `failed` with the reason.
+  Result<ContainerRecord> doStart(Slot& slot, const ContainerRecord& record, Trigger trigger, std::string_view actor,
+                                  int64_t startedMonotonicMs);
+  // Ends the running init: with a grace period (SIGTERM first) or at once
+  // (nullopt), then the whole group is killed.
+  Result<Halted> halt(ContainerInstance& instance, const ContainerRecord& record,
+                      std::optional<std::chrono::seconds> grace);
+  Result<ContainerRecord> doStop(Slot& slot, const ContainerRecord& record, Trigger trigger, std::string_view actor,
+                                 int64_t startedMonotonicMs, std::optional<std::chrono::seconds> grace);
+  // The supervisor saw a monitor go: init exited by itself (or was OOM-killed).
+  void onMonitorExit(const std::string& id);
+
+  // expiry.cpp
+  std::optional<UnixMillis> expireDue();
+  Result<void> expire(const std::string& id);
+
+  // recovery.cpp
+  Result<void> recover();
+  void adoptOrSettle(const ContainerRecord& record, bool hostBoot);
+  void reconcileFrozen(ContainerInstance& instance, const ContainerRecord& record, int64_t startedMonotonicMs);
+};
+
+// The exit fields of a record (and its transition's note) from how init ended.
+void recordExit(ContainerRecord& record, TransitionNote& note, const ExitFacts& exit);
+
+}  // namespace berth::runtime

@@ -1,0 +1,159 @@
+// The lifecycle table and its one commit point, against a real store in a temp dir.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <vector>
+
+#include "runtime/lifecycle.hpp"
+#include "store/store.hpp"
+#include "support/test_support.hpp"
+
+using namespace berth;
+using namespace berth::runtime;
+
+namespace {
+
+constexpr ContainerStatus kAll[] = {ContainerStatus::creating, ContainerStatus::running, ContainerStatus::paused,
+                                    ContainerStatus::stopped,  ContainerStatus::failed,  ContainerStatus::copying,
+                                    ContainerStatus::expired,  ContainerStatus::deleted};
+constexpr Operation kOps[] = {Operation::start, Operation::stop,  Operation::force_stop,
+                              Operation::restart, Operation::pause, Operation::resume};
+
+std::unique_ptr<store::Store> openStore(const std::string& dir) {
+  auto opened = store::Store::open(dir, {.syncOnCommit = false});
+  if (!opened) FAIL(opened.error().describe());
+  return std::move(*opened);
+}
+
+ContainerRecord newRecord() {
+  ContainerRecord record;
+  record.id = "650000000000000000000001";
+  record.runtimeId = "abcdef012345";
+  record.name = "web";
+  record.projectId = "p1";
+  record.ownerId = "owner";
+  record.status = ContainerStatus::stopped;
+  return record;
+}
+
+}  // namespace
+
+TEST_CASE("operations are allowed exactly from the statuses of API.md section 4") {
+  struct Expected {
+    Operation op;
+    std::vector<ContainerStatus> from;
+    ContainerStatus to;
+  };
+  const std::vector<Expected> table{
+      {Operation::start, {ContainerStatus::stopped, ContainerStatus::failed}, ContainerStatus::running},
+      {Operation::stop, {ContainerStatus::running, ContainerStatus::paused}, ContainerStatus::stopped},
+      {Operation::force_stop, {ContainerStatus::running, ContainerStatus::paused}, ContainerStatus::stopped},
+      {Operation::restart, {ContainerStatus::running, ContainerStatus::stopped}, ContainerStatus::stopped},
+      {Operation::pause, {ContainerStatus::running}, ContainerStatus::paused},
+      {Operation::resume, {ContainerStatus::paused}, ContainerStatus::running},
+  };
+  for (const auto& row : table) {
+    for (ContainerStatus status : kAll) {
+      bool expected = std::find(row.from.begin(), row.from.end(), status) != row.from.end();
+      INFO(operationName(row.op) << " from " << store::statusName(status));
+      CHECK(acceptsFrom(triggerOf(row.op), status) == expected);
+    }
+    CHECK(successOf(triggerOf(row.op), row.from.front()) == row.to);
+  }
+  // A restart of a stopped container is a start; a start may also end failed.
+  CHECK(successOf(Trigger::restart, ContainerStatus::stopped) == ContainerStatus::running);
+  CHECK(isListed(Trigger::start, ContainerStatus::stopped, ContainerStatus::failed));
+  for (Operation op : kOps)
+    for (ContainerStatus status :
+         {ContainerStatus::expired, ContainerStatus::deleted, ContainerStatus::creating, ContainerStatus::copying})
+      CHECK_FALSE(acceptsFrom(triggerOf(op), status));
+}
+
+TEST_CASE("every trigger has rows, and nothing leaves deleted") {
+  for (const auto& rule : kTransitions) {
+    CHECK(rule.from != ContainerStatus::deleted);
+    CHECK((rule.from != rule.to || rule.to == ContainerStatus::failed));  // only a failed start stays where it was
+    CHECK(triggerName(rule.trigger) != "unknown");
+  }
+  CHECK(triggerName(Trigger::force_stop) == "force-stop");
+  CHECK(triggerName(Trigger::host_boot) == "host_restart");
+  CHECK(triggerName(Trigger::remove) == "delete");
+}
+
+TEST_CASE("operation names round-trip with the wire names") {
+  for (Operation op : kOps) CHECK(parseOperation(operationName(op)) == op);
+  CHECK(operationName(Operation::force_stop) == "force-stop");
+  CHECK_FALSE(parseOperation("force_stop"));
+  CHECK_FALSE(parseOperation("explode"));
+  CHECK_FALSE(parseOperation(""));
+}
+
+TEST_CASE("the lifecycle commits what its table lists, refuses the rest, and tells its listeners") {
+  testing::TempDir dir;
+  auto store = openStore(dir.sub("db"));
+  Lifecycle lifecycle(*store, systemClock());
+  std::vector<std::pair<ContainerStatus, ContainerStatus>> seen;
+  std::vector<std::string> operations;
+  lifecycle.subscribe([&](const CommittedTransition& t) {
+    seen.emplace_back(t.before.status, t.after.status);
+    operations.push_back(t.entry.metadata.operation);
+    CHECK(t.entry.fromStatus == t.before.status);
+    CHECK(t.entry.toStatus == t.after.status);
+  });
+
+  TransitionNote note;
+  note.actor = "owner";
+  auto created = lifecycle.create(newRecord(), Trigger::create, note);
+  REQUIRE(created);
+
+  ContainerRecord running = *created;
+  running.status = ContainerStatus::running;
+  running.pid = 42;
+  auto started = lifecycle.commit(*created, running, Trigger::start, note);
+  REQUIRE(started);
+  CHECK(store->getContainer(created->id)->pid == 42);
+
+  SECTION("a transition the table does not list is refused and changes nothing") {
+    for (auto [trigger, to] : {std::pair{Trigger::pause, ContainerStatus::stopped},      // pause ends paused
+                               std::pair{Trigger::start, ContainerStatus::running},      // not from running
+                               std::pair{Trigger::remove, ContainerStatus::deleted},     // delete a running one
+                               std::pair{Trigger::exit, ContainerStatus::expired}}) {
+      ContainerRecord after = *started;
+      after.status = to;
+      auto refused = lifecycle.commit(*started, after, trigger, note);
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().code == Errc::internal);
+    }
+    CHECK(store->getContainer(created->id)->status == ContainerStatus::running);
+    auto log = store->statusLogs(created->id, {});
+    REQUIRE(log);
+    CHECK(log->pagination.total == 2);
+    CHECK(seen.size() == 2);
+  }
+  SECTION("a creation may only come from creating to what the table says") {
+    ContainerRecord other = newRecord();
+    other.id = "650000000000000000000002";
+    other.name = "other";
+    other.status = ContainerStatus::running;
+    auto refused = lifecycle.create(other, Trigger::create, note);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::internal);
+    CHECK_FALSE(store->getContainer(other.id));
+  }
+  SECTION("a status change through a plain update is refused by the store") {
+    ContainerRecord sneaky = *started;
+    sneaky.status = ContainerStatus::stopped;
+    CHECK_FALSE(store->updateContainer(sneaky));
+    CHECK(store->getContainer(created->id)->status == ContainerStatus::running);
+  }
+  SECTION("listeners see every commit with the record before and after, the entry named by its trigger") {
+    ContainerRecord stopped = *started;
+    stopped.status = ContainerStatus::stopped;
+    REQUIRE(lifecycle.commit(*started, stopped, Trigger::force_stop, note));
+    CHECK(seen == std::vector<std::pair<ContainerStatus, ContainerStatus>>{
+                      {ContainerStatus::creating, ContainerStatus::stopped},
+                      {ContainerStatus::stopped, ContainerStatus::running},
+                      {ContainerStatus::running, ContainerStatus::stopped}});
+    CHECK(operations == std::vector<std::string>{"create", "start", "force-stop"});
+  }
+}
