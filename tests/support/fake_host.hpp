@@ -1,0 +1,314 @@
+#pragma once
+// Fakes of the runtime's seams (runtime/host.hpp and the clock): a pretend
+// kernel whose cgroups hold pretend inits, so ContainerManager runs without
+// root. An init's "exit" is an eventfd that becomes readable, which the
+// manager's supervisor (epoll) and its stops (poll) wait on as on a pidfd.
+#include <signal.h>
+#include <sys/eventfd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+#include "runtime/host.hpp"
+
+namespace berth::testing {
+
+// Wall time under the test's control; monotonic time is real (durations).
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(UnixMillis start = 1767225600000) : now_(start) {}
+  UnixMillis now() const override { return now_.load(); }
+  int64_t monotonicMillis() const override { return berth::monotonicMillis(); }
+  void waitUntil(std::condition_variable& wake, std::unique_lock<std::mutex>& lock,
+                 UnixMillis deadline) const override {
+    if (now() >= deadline) return;
+    {
+      std::lock_guard guard(mutex_);
+      waiters_.insert({&wake, lock.mutex()});
+    }
+    wake.wait(lock);  // woken by a notify of its owner or by advance()
+    std::lock_guard guard(mutex_);
+    waiters_.erase({&wake, lock.mutex()});
+  }
+  // Moves the wall clock on and wakes whoever waits for a time.
+  void advance(std::chrono::milliseconds by) {
+    now_ += by.count();
+    std::set<std::pair<std::condition_variable*, std::mutex*>> waiting;
+    {
+      std::lock_guard guard(mutex_);
+      waiting = waiters_;
+    }
+    for (auto [wake, owner] : waiting) {
+      std::lock_guard ownerLock(*owner);
+      wake->notify_all();
+    }
+  }
+
+ private:
+  std::atomic<UnixMillis> now_;
+  mutable std::mutex mutex_;
+  mutable std::set<std::pair<std::condition_variable*, std::mutex*>> waiters_;
+};
+
+// A pretend container init: it "exits" by making its eventfd readable.
+struct FakeInit {
+  pid_t pid = 0;
+  UniqueFd exitEvent{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  bool exitsOnTerm = true;  // like a shell that traps TERM
+  std::optional<runtime::ExitRecord> exit;
+  void end(int code, int signal, UnixMillis at) {
+    if (exit) return;
+    exit = runtime::ExitRecord{code, signal, at};
+    uint64_t one = 1;
+    (void)!::write(exitEvent.get(), &one, sizeof one);
+  }
+};
+
+// What the fake cgroups and monitors share: groups by name, inits by runtime id.
+class FakeKernel {
+ public:
+  explicit FakeKernel(const FakeClock& clock) : clock_(clock) {}
+
+  struct GroupState {
+    bool frozen = false;
+    bool confirmsFreeze = true;  // false: a freeze never reaches "frozen 1"
+    uint64_t oomKills = 0;
+    cgroup::Limits limits;
+    std::optional<Error> failNextWaitEmpty;  // injected once
+    std::vector<std::shared_ptr<FakeInit>> inits;
+    bool populated() const {
+      for (const auto& init : inits)
+        if (!init->exit) return true;
+      return false;
+    }
+  };
+
+  std::mutex mutex;
+  std::map<std::string, GroupState> groups;                      // by name (= runtime id)
+  std::map<std::string, std::shared_ptr<FakeInit>> initsByRuntime;  // the last init of each instance
+  std::map<std::string, runtime::ShimState> monitorStates;         // as the monitor files would say
+  std::optional<Error> failNextLaunch;
+  bool nextInitIgnoresTerm = false;
+  int launches = 0;
+  pid_t nextPid = 1000;
+
+  const FakeClock& clock() const { return clock_; }
+
+  // The running init of a runtime instance (nullptr if none).
+  std::shared_ptr<FakeInit> initOf(const std::string& runtimeId) {
+    std::lock_guard lock(mutex);
+    auto found = initsByRuntime.find(runtimeId);
+    return found == initsByRuntime.end() ? nullptr : found->second;
+  }
+  // The container's init exits by itself.
+  void exitInit(const std::string& runtimeId, int code, int signal = 0) {
+    std::lock_guard lock(mutex);
+    initsByRuntime.at(runtimeId)->end(code, signal, clock_.now());
+  }
+  GroupState& group(const std::string& name) { return groups.at(name); }
+  // A host boot: every group and process is gone.
+  void boot() {
+    std::lock_guard lock(mutex);
+    groups.clear();
+    initsByRuntime.clear();
+    monitorStates.clear();
+  }
+
+ private:
+  const FakeClock& clock_;
+};
+
+class FakeGroup final : public runtime::ContainerGroup {
+ public:
+  FakeGroup(FakeKernel& kernel, std::string name) : kernel_(kernel), name_(std::move(name)) {}
+
+  std::vector<std::string> procsFiles() const override { return {"/fake/cgroup/" + name_ + "/cgroup.procs"}; }
+  Result<void> setLimits(const cgroup::Limits& limits) override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    state->limits = limits;
+    return {};
+  }
+  Result<void> freeze(std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard lock(kernel_.mutex);
+      BERTH_TRY(auto* state, find());
+      if (state->confirmsFreeze) {
+        state->frozen = true;
+        return {};
+      }
+    }
+    // Never confirmed: the wait runs out and, by the contract, the freeze is undone.
+    std::this_thread::sleep_for(timeout);
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    state->frozen = false;
+    return fail(Errc::deadline_exceeded, "timed out waiting for 'frozen 1' in /fake/cgroup/" + name_ + "/cgroup.events");
+  }
+  Result<void> thaw(std::chrono::milliseconds) override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    state->frozen = false;
+    return {};
+  }
+  Result<bool> frozen() const override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    return state->frozen;
+  }
+  Result<void> killAll(std::chrono::milliseconds) override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    for (auto& init : state->inits) init->end(128 + SIGKILL, SIGKILL, kernel_.clock().now());
+    return {};
+  }
+  Result<void> waitEmpty(std::chrono::milliseconds) const override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    if (state->failNextWaitEmpty) {
+      Error error = *state->failNextWaitEmpty;
+      state->failNextWaitEmpty.reset();
+      return tl::unexpected(error);
+    }
+    if (state->populated()) return fail(Errc::deadline_exceeded, "fake group " + name_ + " stays populated");
+    return {};
+  }
+  Result<std::vector<pid_t>> pids() const override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    std::vector<pid_t> out;
+    for (const auto& init : state->inits)
+      if (!init->exit) out.push_back(init->pid);
+    return out;
+  }
+  Result<cgroup::Stats> stats() const override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    cgroup::Stats stats;
+    stats.oomKills = state->oomKills;
+    stats.pidsCurrent = state->populated() ? 1 : 0;
+    stats.memoryLimitBytes = state->limits.memoryBytes.value_or(0);
+    return stats;
+  }
+  Result<void> destroy() override {
+    std::lock_guard lock(kernel_.mutex);
+    auto found = kernel_.groups.find(name_);
+    if (found == kernel_.groups.end()) return {};
+    if (found->second.populated()) return fail(Errc::state_conflict, "fake group " + name_ + " still has processes");
+    kernel_.groups.erase(found);
+    return {};
+  }
+
+ private:
+  // With kernel_.mutex held.
+  Result<FakeKernel::GroupState*> find() const {
+    auto found = kernel_.groups.find(name_);
+    if (found == kernel_.groups.end())
+      return sysFail("open /fake/cgroup/" + name_ + "/cgroup.events", ENOENT);
+    return &found->second;
+  }
+
+  FakeKernel& kernel_;
+  std::string name_;
+};
+
+class FakeCgroups final : public runtime::CgroupController {
+ public:
+  explicit FakeCgroups(FakeKernel& kernel) : kernel_(kernel) {}
+  Result<std::unique_ptr<runtime::ContainerGroup>> create(const std::string& name) override {
+    std::lock_guard lock(kernel_.mutex);
+    if (!kernel_.groups.emplace(name, FakeKernel::GroupState{}).second)
+      return fail(Errc::already_exists, "fake group " + name + " exists");
+    return std::unique_ptr<runtime::ContainerGroup>(std::make_unique<FakeGroup>(kernel_, name));
+  }
+  Result<std::optional<std::unique_ptr<runtime::ContainerGroup>>> open(const std::string& name) override {
+    std::lock_guard lock(kernel_.mutex);
+    if (!kernel_.groups.count(name)) return std::optional<std::unique_ptr<runtime::ContainerGroup>>{};
+    return std::optional<std::unique_ptr<runtime::ContainerGroup>>{std::make_unique<FakeGroup>(kernel_, name)};
+  }
+
+ private:
+  FakeKernel& kernel_;
+};
+
+class FakeMonitor final : public runtime::Monitor {
+ public:
+  FakeMonitor(FakeKernel& kernel, std::shared_ptr<FakeInit> init, runtime::ShimState state)
+      : kernel_(kernel), init_(std::move(init)), state_(state) {}
+  const runtime::ShimState& state() const override { return state_; }
+  int exitFd() const override { return init_->exitEvent.get(); }
+  Result<void> signalInit(int signal) override {
+    std::lock_guard lock(kernel_.mutex);
+    if (signal == SIGTERM && init_->exitsOnTerm) init_->end(0, 0, kernel_.clock().now());
+    return {};
+  }
+  Result<std::optional<runtime::ExitRecord>> collectExit() override {
+    std::lock_guard lock(kernel_.mutex);
+    return init_->exit;
+  }
+
+ private:
+  FakeKernel& kernel_;
+  std::shared_ptr<FakeInit> init_;
+  runtime::ShimState state_;
+};
+
+class FakeMonitors final : public runtime::MonitorLauncher {
+ public:
+  explicit FakeMonitors(FakeKernel& kernel) : kernel_(kernel) {}
+
+  Result<std::unique_ptr<runtime::Monitor>> launch(const runtime::InstancePaths&, runtime::ShimSpec spec) override {
+    std::lock_guard lock(kernel_.mutex);
+    ++kernel_.launches;
+    if (kernel_.failNextLaunch) {
+      Error error = *kernel_.failNextLaunch;
+      kernel_.failNextLaunch.reset();
+      return tl::unexpected(error);
+    }
+    auto group = kernel_.groups.find(spec.runtimeId);
+    if (group == kernel_.groups.end()) return fail(Errc::host_refused, "no fake group " + spec.runtimeId);
+    auto init = std::make_shared<FakeInit>();
+    init->pid = kernel_.nextPid++;
+    init->exitsOnTerm = !std::exchange(kernel_.nextInitIgnoresTerm, false);
+    group->second.inits.push_back(init);
+    kernel_.initsByRuntime[spec.runtimeId] = init;
+    runtime::ShimState state{init->pid + 100000, init->pid, kernel_.clock().now()};
+    kernel_.monitorStates[spec.runtimeId] = state;
+    return std::unique_ptr<runtime::Monitor>(std::make_unique<FakeMonitor>(kernel_, init, state));
+  }
+
+  Result<Found> find(const runtime::InstancePaths& paths) override {
+    std::string runtimeId = paths.dir.substr(paths.dir.find_last_of('/') + 1);
+    std::lock_guard lock(kernel_.mutex);
+    Found found;
+    auto init = kernel_.initsByRuntime.find(runtimeId);
+    if (init == kernel_.initsByRuntime.end()) return found;
+    if (init->second->exit) {
+      found.exit = init->second->exit;
+    } else {
+      found.running = std::make_unique<FakeMonitor>(kernel_, init->second, kernel_.monitorStates.at(runtimeId));
+    }
+    return found;
+  }
+
+ private:
+  FakeKernel& kernel_;
+};
+
+inline runtime::Host fakeHost(FakeKernel& kernel, const FakeClock& clock) {
+  runtime::Host host;
+  host.cgroups = std::make_unique<FakeCgroups>(kernel);
+  host.monitors = std::make_unique<FakeMonitors>(kernel);
+  host.clock = &clock;
+  return host;
+}
+
+}  // namespace berth::testing
