@@ -6,8 +6,6 @@
 
 namespace berth::api {
 
-namespace ad = runtime::auth_detail;
-
 Result<runtime::Principal> authenticateBearer(const runtime::Accounts& accounts, std::string_view authorization) {
   auto trim = [](std::string_view text) {
     while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
@@ -18,9 +16,9 @@ Result<runtime::Principal> authenticateBearer(const runtime::Accounts& accounts,
   std::string_view scheme = authorization.substr(0, authorization.find(' '));
   if (authorization.empty() || (scheme.size() == 6 && ::strncasecmp(scheme.data(), "Bearer", 6) == 0 &&
                                 trim(authorization.substr(6)).empty()))
-    return fail(Errc::unauthenticated, std::string(ad::missingToken), "Authentication token required");
+    return fail(Errc::unauthenticated, Detail::missing_token, "Authentication token required");
   if (scheme.size() != 6 || ::strncasecmp(scheme.data(), "Bearer", 6) != 0)
-    return fail(Errc::unauthenticated, std::string(ad::invalidToken), "Authorization must use the Bearer scheme");
+    return fail(Errc::unauthenticated, Detail::invalid_token, "Authorization must use the Bearer scheme");
   return accounts.authenticate(trim(authorization.substr(6)));
 }
 
@@ -35,10 +33,10 @@ Result<store::ContainerRecord> authorizeContainer(const runtime::ContainerManage
   // A deleted container exists only for the audit trail of its owners.
   if (record.status == store::ContainerStatus::deleted && *role < store::ProjectRole::owner) return hidden();
   if (*role < need.role)
-    return fail(Errc::permission_denied, std::string(ad::insufficientPermissions), "Insufficient permissions");
+    return fail(Errc::permission_denied, Detail::insufficient_permissions, "Insufficient permissions");
   if (need.mutates) BERTH_TRYV(accounts.checkMayMutate(principal));
   if (need.mutates && !need.allowedWhenExpired && record.status == store::ContainerStatus::expired)
-    return fail(Errc::permission_denied, std::string(api_detail::containerExpired),
+    return fail(Errc::permission_denied, Detail::container_expired,
                 "Operation not permitted on an expired container");
   return record;
 }
@@ -46,9 +44,9 @@ Result<store::ContainerRecord> authorizeContainer(const runtime::ContainerManage
 Result<void> requireProjectRole(const runtime::Accounts& accounts, const runtime::Principal& principal,
                                 const std::string& projectId, store::ProjectRole role) {
   auto actual = accounts.roleIn(principal, projectId);
-  if (!actual) return fail(Errc::not_found, std::string(ad::projectNotFound), "Project not found");
+  if (!actual) return fail(Errc::not_found, Detail::project_not_found, "Project not found");
   if (*actual < role)
-    return fail(Errc::permission_denied, std::string(ad::insufficientPermissions), "Insufficient permissions");
+    return fail(Errc::permission_denied, Detail::insufficient_permissions, "Insufficient permissions");
   return {};
 }
 

@@ -82,7 +82,7 @@ HandlerResult createContainer(Core& core, Call& call) {
   BERTH_TRYV(requireProjectRole(core.accounts, call.caller(), request.projectId, store::ProjectRole::owner));
   if (!core.containers.hasImage(request.image))
     return tl::unexpected(Failure(
-        Error{Errc::not_found, 0, "image " + request.image + " not found", std::string(api_detail::imageNotFound)}));
+        Error{Errc::not_found, 0, "image " + request.image + " not found", Detail::image_not_found}));
   auto made = measured(core, "create", [&] { return core.containers.create(call.caller().user.id, request); });
   if (!made) return tl::unexpected(Failure(std::move(made.error())));
   if (made->startError) return tl::unexpected(withManageData(core, std::move(*made->startError), made->record.id, "start"));

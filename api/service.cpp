@@ -22,7 +22,7 @@ std::string describeRequest(std::string_view method, std::string_view path) {
 
 HttpResponse routeNotFound(const HttpRequest& request, std::string_view method) {
   return errorResponse(
-      Error{Errc::not_found, 0, "no route for " + describeRequest(method, request.path), std::string(api_detail::routeNotFound)});
+      Error{Errc::not_found, 0, "no route for " + describeRequest(method, request.path), Detail::route_not_found});
 }
 
 HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std::string>& allowed) {
@@ -31,7 +31,7 @@ HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std:
   HttpResponse response = errorResponse(Error{Errc::invalid_argument, 0,
                                               "method " + request.method.substr(0, 16) + " not allowed on " +
                                                   request.path.substr(0, kMaxEchoedPath) + " (allowed: " + list + ")",
-                                              std::string(api_detail::methodNotAllowed)});
+                                              Detail::method_not_allowed});
   response.headers.emplace_back("Allow", list);
   return response;
 }
@@ -47,7 +47,7 @@ HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
     if ((name == "id" || name.ends_with("_id")) && !isObjectId(value)) return invalidIdFormat(name);
   }
   if (route.access == Access::admin && !call.principal->isAdmin())
-    return fail(Errc::permission_denied, std::string(runtime::auth_detail::insufficientPermissions),
+    return fail(Errc::permission_denied, Detail::insufficient_permissions,
                 "Insufficient permissions");
   if (route.access == Access::container) {
     ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};

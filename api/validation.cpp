@@ -68,7 +68,7 @@ class DuplicateKeyCheck {
 
 Result<Json> parseObject(std::string_view body) {
   if (body.size() > kMaxBodyBytes)
-    return fail(Errc::invalid_argument, std::string(api_detail::payloadTooLarge),
+    return fail(Errc::invalid_argument, Detail::payload_too_large,
                 "request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes");
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return validationError("request body must be a JSON object");

@@ -46,20 +46,16 @@ constexpr const char* kSecretFile = "jwt.secret";
 constexpr const char* kBootstrapFile = "admin.password";
 constexpr const char* kBootstrapUser = "admin";
 
-tl::unexpected<Error> authFail(Errc code, std::string_view detail, std::string message) {
-  return fail(code, std::string(detail), std::move(message));
-}
-
 tl::unexpected<Error> invalidToken(std::string message) {
-  return authFail(Errc::unauthenticated, auth_detail::invalidToken, std::move(message));
+  return fail(Errc::unauthenticated, Detail::invalid_token, std::move(message));
 }
 
 tl::unexpected<Error> userNotFound(const std::string& id) {
-  return authFail(Errc::not_found, auth_detail::userNotFound, "user " + id + " not found");
+  return fail(Errc::not_found, Detail::user_not_found, "user " + id + " not found");
 }
 
 tl::unexpected<Error> projectNotFound(const std::string& id) {
-  return authFail(Errc::not_found, auth_detail::projectNotFound, "project " + id + " not found");
+  return fail(Errc::not_found, Detail::project_not_found, "project " + id + " not found");
 }
 
 // What leaves this class never carries the password hash.
@@ -392,8 +388,8 @@ struct Accounts::Impl {
     if (principal.isAdmin()) return project;
     BERTH_TRY(auto membership, db.getMembership(id, principal.user.id));
     if (!membership || membership->role != ProjectRole::owner)
-      return authFail(Errc::permission_denied, auth_detail::insufficientPermissions,
-                      "only the project's owner or an admin may manage its members");
+      return fail(Errc::permission_denied, Detail::insufficient_permissions,
+                  "only the project's owner or an admin may manage its members");
     return project;
   }
 
@@ -414,7 +410,7 @@ struct Accounts::Impl {
     auto created = db.createUser(user);
     if (!created) {
       if (created.error().code == Errc::already_exists)
-        return fail(Errc::already_exists, std::string(auth_detail::usernameTaken),
+        return fail(Errc::already_exists, Detail::username_taken,
                     "username " + username + " is already taken");
       return tl::unexpected<Error>(std::move(created.error()));
     }
@@ -475,11 +471,11 @@ std::optional<std::chrono::seconds> Accounts::loginRetryAfter(std::string_view u
 
 Result<LoginResult> Accounts::login(std::string_view username, std::string_view password) {
   if (auto wait = impl_->throttle.retryAfter(username))
-    return authFail(Errc::resource_exhausted, auth_detail::rateLimited,
-                    "too many failed logins; retry in " + std::to_string(wait->count()) + " s");
+    return fail(Errc::resource_exhausted, Detail::rate_limited,
+                "too many failed logins; retry in " + std::to_string(wait->count()) + " s");
   auto badCredentials = [this, username] {
     impl_->throttle.recordFailure(username);
-    return authFail(Errc::unauthenticated, auth_detail::invalidCredentials, "invalid username or password");
+    return fail(Errc::unauthenticated, Detail::invalid_credentials, "invalid username or password");
   };
   std::optional<UserRecord> user;
   if (isValidUsername(username) && password.size() <= kPasswordMax) {
@@ -495,12 +491,12 @@ Result<LoginResult> Accounts::login(std::string_view username, std::string_view 
   if (!impl_->verifyPassword(user->passwordHash, password)) return badCredentials();
   impl_->throttle.recordSuccess(username);
   if (user->banned)
-    return authFail(Errc::permission_denied, auth_detail::accountBanned, "account " + user->username + " is banned");
+    return fail(Errc::permission_denied, Detail::account_banned, "account " + user->username + " is banned");
   return impl_->issueToken(*user);
 }
 
 Result<Principal> Accounts::authenticate(std::string_view token) const {
-  if (token.empty()) return authFail(Errc::unauthenticated, auth_detail::missingToken, "missing bearer token");
+  if (token.empty()) return fail(Errc::unauthenticated, Detail::missing_token, "missing bearer token");
   if (token.size() > kMaxTokenBytes) return invalidToken("token is too long");
   // base64url parts and dots only (also keeps a NUL from cutting the token short for libjwt).
   if (!std::all_of(token.begin(), token.end(), [](char c) {
@@ -510,7 +506,7 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
     return invalidToken("token contains characters outside base64url");
   if (auto known = impl_->findVerified(token)) {
     if (nowMillis() >= known->tokenExpiresAt)
-      return authFail(Errc::unauthenticated, auth_detail::tokenExpired, "token has expired");
+      return fail(Errc::unauthenticated, Detail::token_expired, "token has expired");
     return *known;
   }
   if (!headerIsHs256(token)) return invalidToken("token is malformed or not signed with HS256");
@@ -536,7 +532,7 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
     return invalidToken("token claims are missing or malformed");
 
   const UnixMillis expiresAt = *exp * 1000;
-  if (nowMillis() >= expiresAt) return authFail(Errc::unauthenticated, auth_detail::tokenExpired, "token has expired");
+  if (nowMillis() >= expiresAt) return fail(Errc::unauthenticated, Detail::token_expired, "token has expired");
   BERTH_TRY(bool revoked, impl_->db.isTokenRevoked(*jti));
   if (revoked) return invalidToken("token has been revoked");
   auto user = impl_->db.getUser(*sub);
@@ -545,7 +541,7 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
     return tl::unexpected<Error>(std::move(user.error()));
   }
   if (user->banned)
-    return authFail(Errc::permission_denied, auth_detail::accountBanned, "account " + user->username + " is banned");
+    return fail(Errc::permission_denied, Detail::account_banned, "account " + user->username + " is banned");
   Principal principal{publicUser(std::move(*user)), *jti, expiresAt};
   impl_->rememberVerified(std::move(text), principal, generation);
   return principal;
@@ -569,7 +565,7 @@ Result<UserRecord> Accounts::createUser(const NewUser& newUser) {
   // Cheap check before the expensive hash; the store's own check below settles races.
   BERTH_TRY(auto existing, impl_->db.findUserByName(newUser.username));
   if (existing)
-    return fail(Errc::already_exists, std::string(auth_detail::usernameTaken),
+    return fail(Errc::already_exists, Detail::username_taken,
                 "username " + newUser.username + " is already taken");
   BERTH_TRY(std::string hash, impl_->hashPassword(newUser.password));
   std::lock_guard lock(impl_->writeMutex);
@@ -688,8 +684,8 @@ Result<void> Accounts::removeMember(const Principal& principal, const std::strin
   if (userId == project.ownerId) return fail(Errc::state_conflict, "the project's owner cannot be removed from it");
   auto removed = impl_->db.removeMembership(project.id, userId);
   if (!removed && removed.error().code == Errc::not_found)
-    return authFail(Errc::not_found, auth_detail::userNotFound,
-                    "user " + userId + " is not a member of project " + project.id);
+    return fail(Errc::not_found, Detail::user_not_found,
+                "user " + userId + " is not a member of project " + project.id);
   return removed;
 }
 
@@ -724,11 +720,11 @@ std::optional<std::vector<std::string>> Accounts::visibleProjects(const Principa
 
 Result<void> Accounts::checkMayMutate(const Principal& principal) const {
   if (principal.user.banned)
-    return authFail(Errc::permission_denied, auth_detail::accountBanned,
-                    "account " + principal.user.username + " is banned");
+    return fail(Errc::permission_denied, Detail::account_banned,
+                "account " + principal.user.username + " is banned");
   if (principal.user.role == UserRole::guest && principal.user.guestExpiresAt &&
       *principal.user.guestExpiresAt <= nowMillis())
-    return authFail(Errc::permission_denied, auth_detail::guestExpired, "guest session expired");
+    return fail(Errc::permission_denied, Detail::guest_expired, "guest session expired");
   return {};
 }
 

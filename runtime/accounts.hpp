@@ -61,26 +61,6 @@ struct UserChange {
   std::optional<std::optional<UnixMillis>> guestExpiresAt;  // set, or clear with nullopt inside
 };
 
-// Error details (Error::detail) the HTTP layer maps to wire codes:
-//   unauthenticated: "missing_token", "invalid_token", "token_expired", "invalid_credentials"
-//   permission_denied: "account_banned", "guest_expired", "insufficient_permissions"
-//   not_found: "user_not_found", "project_not_found"
-//   already_exists: "username_taken"
-//   invalid_argument: message names the field
-namespace auth_detail {
-inline constexpr std::string_view missingToken = "missing_token";
-inline constexpr std::string_view invalidToken = "invalid_token";
-inline constexpr std::string_view tokenExpired = "token_expired";
-inline constexpr std::string_view invalidCredentials = "invalid_credentials";
-inline constexpr std::string_view accountBanned = "account_banned";
-inline constexpr std::string_view guestExpired = "guest_expired";
-inline constexpr std::string_view insufficientPermissions = "insufficient_permissions";
-inline constexpr std::string_view userNotFound = "user_not_found";
-inline constexpr std::string_view projectNotFound = "project_not_found";
-inline constexpr std::string_view rateLimited = "rate_limited";  // resource_exhausted
-inline constexpr std::string_view usernameTaken = "username_taken";
-}  // namespace auth_detail
-
 class Accounts {
  public:
   // Loads or creates <dataDir>/jwt.secret (32 random bytes, 0600). On a store

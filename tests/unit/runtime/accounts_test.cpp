@@ -18,7 +18,6 @@
 
 using namespace berth;
 using namespace berth::runtime;
-namespace detail = berth::runtime::auth_detail;
 
 namespace {
 
@@ -54,11 +53,11 @@ unsigned fileMode(const std::string& path) {
 }
 
 template <typename T>
-void requireError(const Result<T>& result, Errc code, std::string_view detailText) {
+void requireError(const Result<T>& result, Errc code, Detail detail) {
   REQUIRE_FALSE(result);
-  INFO(result.error().describe());
+  INFO(result.error().describe() << " (detail " << detailName(result.error().detail) << ")");
   CHECK(result.error().code == code);
-  CHECK(result.error().detail == detailText);
+  CHECK(result.error().detail == detail);
 }
 
 // base64url (no padding) of the JWT parts, so tests can forge tokens.
@@ -205,17 +204,17 @@ TEST_CASE("login: right password, wrong password, unknown user, banned user") {
   CHECK(ok->expiresAt > nowMillis());
   CHECK(ok->expiresAt <= nowMillis() + 3600 * 1000 + 1000);
 
-  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, detail::invalidCredentials);
-  requireError(env.accounts->login("nobody", "password-alice"), Errc::unauthenticated, detail::invalidCredentials);
-  requireError(env.accounts->login("", ""), Errc::unauthenticated, detail::invalidCredentials);
-  requireError(env.accounts->login("bad name!", "password-alice"), Errc::unauthenticated, detail::invalidCredentials);
+  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, Detail::invalid_credentials);
+  requireError(env.accounts->login("nobody", "password-alice"), Errc::unauthenticated, Detail::invalid_credentials);
+  requireError(env.accounts->login("", ""), Errc::unauthenticated, Detail::invalid_credentials);
+  requireError(env.accounts->login("bad name!", "password-alice"), Errc::unauthenticated, Detail::invalid_credentials);
 
   UserChange ban;
   ban.banned = true;
   REQUIRE(env.accounts->updateUser(alice.id, ban));
-  requireError(env.accounts->login("alice", "password-alice"), Errc::permission_denied, detail::accountBanned);
+  requireError(env.accounts->login("alice", "password-alice"), Errc::permission_denied, Detail::account_banned);
   // A wrong password for a banned account reveals nothing beyond invalid credentials.
-  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, detail::invalidCredentials);
+  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, Detail::invalid_credentials);
 }
 
 TEST_CASE("token round trip carries the user, jti and expiry") {
@@ -247,7 +246,7 @@ TEST_CASE("an expired token is token_expired") {
   auto login = accounts->login("admin", readAdminPassword(dir.path()));
   REQUIRE(login);
   CHECK(login->expiresAt < nowMillis());
-  requireError(accounts->authenticate(login->token), Errc::unauthenticated, detail::tokenExpired);
+  requireError(accounts->authenticate(login->token), Errc::unauthenticated, Detail::token_expired);
 }
 
 TEST_CASE("missing, garbage, tampered, alg none and foreign tokens are refused") {
@@ -258,41 +257,41 @@ TEST_CASE("missing, garbage, tampered, alg none and foreign tokens are refused")
   auto parts = splitToken(token);
   REQUIRE(parts.size() == 3);
 
-  requireError(env.accounts->authenticate(""), Errc::unauthenticated, detail::missingToken);
+  requireError(env.accounts->authenticate(""), Errc::unauthenticated, Detail::missing_token);
 
   for (const std::string& garbage :
        std::vector<std::string>{"garbage", "a.b.c", "a.b", "....", token + ".extra", parts[0] + "." + parts[1] + ".",
                                 std::string(10000, 'a'), token + " ", std::string("\0", 1) + token}) {
     INFO(garbage.substr(0, 80));
-    requireError(env.accounts->authenticate(garbage), Errc::unauthenticated, detail::invalidToken);
+    requireError(env.accounts->authenticate(garbage), Errc::unauthenticated, Detail::invalid_token);
   }
 
   SECTION("tampered signature") {
     std::string sig = parts[2];
     sig[5] = sig[5] == 'A' ? 'B' : 'A';
     requireError(env.accounts->authenticate(parts[0] + "." + parts[1] + "." + sig), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("tampered payload (another subject) with the original signature") {
     auto bob = env.newUser("bob");
     std::string payload = base64url(R"({"sub":")" + bob.id + R"(","jti":")" + std::string(32, 'a') +
                                     R"(","iat":1700000000,"exp":4102444800})");
     requireError(env.accounts->authenticate(parts[0] + "." + payload + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("alg none, with and without a signature") {
     std::string none = base64url(R"({"alg":"none","typ":"JWT"})");
-    requireError(env.accounts->authenticate(none + "." + parts[1] + "."), Errc::unauthenticated, detail::invalidToken);
+    requireError(env.accounts->authenticate(none + "." + parts[1] + "."), Errc::unauthenticated, Detail::invalid_token);
     requireError(env.accounts->authenticate(none + "." + parts[1] + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
     std::string noneUpper = base64url(R"({"alg":"NONE"})");
     requireError(env.accounts->authenticate(noneUpper + "." + parts[1] + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("another algorithm named in the header") {
     std::string hs512 = base64url(R"({"alg":"HS512","typ":"JWT"})");
     requireError(env.accounts->authenticate(hs512 + "." + parts[1] + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("signed with another secret") {
     testing::TempDir otherDir{"berth-accounts-other"};
@@ -301,8 +300,8 @@ TEST_CASE("missing, garbage, tampered, alg none and foreign tokens are refused")
     auto foreign = other->login("admin", readAdminPassword(env.dir.path()));
     REQUIRE(foreign);
     REQUIRE(other->authenticate(foreign->token));  // valid where it was made
-    requireError(env.accounts->authenticate(foreign->token), Errc::unauthenticated, detail::invalidToken);
-    requireError(other->authenticate(token), Errc::unauthenticated, detail::invalidToken);
+    requireError(env.accounts->authenticate(foreign->token), Errc::unauthenticated, Detail::invalid_token);
+    requireError(other->authenticate(token), Errc::unauthenticated, Detail::invalid_token);
   }
   // The untouched token still works after all that.
   CHECK(env.accounts->authenticate(token));
@@ -318,7 +317,7 @@ TEST_CASE("logout revokes only the presented token") {
   auto principal = env.accounts->authenticate(first->token);
   REQUIRE(principal);
   REQUIRE(env.accounts->logout(*principal));
-  requireError(env.accounts->authenticate(first->token), Errc::unauthenticated, detail::invalidToken);
+  requireError(env.accounts->authenticate(first->token), Errc::unauthenticated, Detail::invalid_token);
   CHECK(env.accounts->authenticate(second->token));
 }
 
@@ -335,17 +334,17 @@ TEST_CASE("a deleted user's token is invalid; a banned user's token is account_b
   REQUIRE(env.accounts->authenticate(bobLogin->token));
 
   REQUIRE(env.accounts->deleteUser(alice.id));
-  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, detail::invalidToken);
-  requireError(env.accounts->getUser(alice.id), Errc::not_found, detail::userNotFound);
-  requireError(env.accounts->deleteUser(alice.id), Errc::not_found, detail::userNotFound);
+  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, Detail::invalid_token);
+  requireError(env.accounts->getUser(alice.id), Errc::not_found, Detail::user_not_found);
+  requireError(env.accounts->deleteUser(alice.id), Errc::not_found, Detail::user_not_found);
   // A new alice is another user: the old token stays dead.
   env.newUser("alice");
-  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, detail::invalidToken);
+  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, Detail::invalid_token);
 
   UserChange ban;
   ban.banned = true;
   REQUIRE(env.accounts->updateUser(bob.id, ban));
-  requireError(env.accounts->authenticate(bobLogin->token), Errc::permission_denied, detail::accountBanned);
+  requireError(env.accounts->authenticate(bobLogin->token), Errc::permission_denied, Detail::account_banned);
   UserChange unban;
   unban.banned = false;
   REQUIRE(env.accounts->updateUser(bob.id, unban));
@@ -376,9 +375,9 @@ TEST_CASE("createUser validates its input and refuses a taken username") {
 
   env.newUser("dave");
   auto taken = env.accounts->createUser(NewUser{"dave", "another-password", UserRole::user, {}});
-  requireError(taken, Errc::already_exists, detail::usernameTaken);
+  requireError(taken, Errc::already_exists, Detail::username_taken);
   requireError(env.accounts->createUser(NewUser{"admin", "another-password", UserRole::admin, {}}),
-               Errc::already_exists, detail::usernameTaken);
+               Errc::already_exists, Detail::username_taken);
 }
 
 TEST_CASE("createUser makes a personal project owned by the user") {
@@ -406,9 +405,9 @@ TEST_CASE("createUser makes a personal project owned by the user") {
 TEST_CASE("getUser, listUsers and updateUser") {
   Env env;
   auto alice = env.newUser("alice");
-  requireError(env.accounts->getUser("not-an-id"), Errc::not_found, detail::userNotFound);
-  requireError(env.accounts->getUser(newObjectId()), Errc::not_found, detail::userNotFound);
-  requireError(env.accounts->updateUser(newObjectId(), UserChange{}), Errc::not_found, detail::userNotFound);
+  requireError(env.accounts->getUser("not-an-id"), Errc::not_found, Detail::user_not_found);
+  requireError(env.accounts->getUser(newObjectId()), Errc::not_found, Detail::user_not_found);
+  requireError(env.accounts->updateUser(newObjectId(), UserChange{}), Errc::not_found, Detail::user_not_found);
   auto got = env.accounts->getUser(alice.id);
   REQUIRE(got);
   CHECK(got->username == "alice");
@@ -421,7 +420,7 @@ TEST_CASE("getUser, listUsers and updateUser") {
   UserChange password;
   password.password = "a-new-password";
   REQUIRE(env.accounts->updateUser(alice.id, password));
-  requireError(env.accounts->login("alice", "password-alice"), Errc::unauthenticated, detail::invalidCredentials);
+  requireError(env.accounts->login("alice", "password-alice"), Errc::unauthenticated, Detail::invalid_credentials);
   CHECK(env.accounts->login("alice", "a-new-password"));
   UserChange shortPassword;
   shortPassword.password = "short";
@@ -472,11 +471,11 @@ TEST_CASE("project visibility: members see theirs, others get project_not_found,
   }
 
   CHECK(env.accounts->getProject(alicePrincipal, project->id));
-  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, detail::projectNotFound);
-  requireError(env.accounts->getProject(bobPrincipal, newObjectId()), Errc::not_found, detail::projectNotFound);
-  requireError(env.accounts->getProject(bobPrincipal, "bad-id"), Errc::not_found, detail::projectNotFound);
+  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, Detail::project_not_found);
+  requireError(env.accounts->getProject(bobPrincipal, newObjectId()), Errc::not_found, Detail::project_not_found);
+  requireError(env.accounts->getProject(bobPrincipal, "bad-id"), Errc::not_found, Detail::project_not_found);
   CHECK(env.accounts->getProject(admin, project->id));
-  requireError(env.accounts->getProject(admin, newObjectId()), Errc::not_found, detail::projectNotFound);
+  requireError(env.accounts->getProject(admin, newObjectId()), Errc::not_found, Detail::project_not_found);
 
   auto aliceList = env.accounts->listProjects(alicePrincipal);
   REQUIRE(aliceList);
@@ -525,17 +524,17 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
 
   // A viewer sees the project but may not manage it; a stranger does not even see it.
   requireError(env.accounts->addMember(bobPrincipal, project->id, carol.id, ProjectRole::viewer),
-               Errc::permission_denied, detail::insufficientPermissions);
+               Errc::permission_denied, Detail::insufficient_permissions);
   requireError(env.accounts->addMember(carolPrincipal, project->id, carol.id, ProjectRole::owner), Errc::not_found,
-               detail::projectNotFound);
+               Detail::project_not_found);
   requireError(env.accounts->removeMember(bobPrincipal, project->id, bob.id), Errc::permission_denied,
-               detail::insufficientPermissions);
+               Detail::insufficient_permissions);
   requireError(env.accounts->addMember(alicePrincipal, project->id, newObjectId(), ProjectRole::viewer),
-               Errc::not_found, detail::userNotFound);
+               Errc::not_found, Detail::user_not_found);
   requireError(env.accounts->addMember(alicePrincipal, project->id, "nonsense", ProjectRole::viewer), Errc::not_found,
-               detail::userNotFound);
+               Detail::user_not_found);
   requireError(env.accounts->addMember(alicePrincipal, newObjectId(), bob.id, ProjectRole::viewer), Errc::not_found,
-               detail::projectNotFound);
+               Detail::project_not_found);
 
   // Changing a role; an admin manages any project.
   REQUIRE(env.accounts->addMember(alicePrincipal, project->id, bob.id, ProjectRole::operator_));
@@ -545,11 +544,11 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
   // A co-owner may manage members too.
   REQUIRE(env.accounts->removeMember(carolPrincipal, project->id, bob.id));
   CHECK_FALSE(env.accounts->roleIn(bobPrincipal, project->id));
-  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, detail::projectNotFound);
+  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, Detail::project_not_found);
 
-  requireError(env.accounts->removeMember(alicePrincipal, project->id, bob.id), Errc::not_found, detail::userNotFound);
+  requireError(env.accounts->removeMember(alicePrincipal, project->id, bob.id), Errc::not_found, Detail::user_not_found);
   requireError(env.accounts->removeMember(alicePrincipal, project->id, newObjectId()), Errc::not_found,
-               detail::userNotFound);
+               Detail::user_not_found);
 
   // The project's owner keeps its ownership.
   auto demote = env.accounts->addMember(admin, project->id, alice.id, ProjectRole::viewer);
@@ -591,7 +590,7 @@ TEST_CASE("checkMayMutate: expired guests and banned users may not change anythi
   auto expiredPrincipal = env.as(expired);
   CHECK(env.accounts->getProject(expiredPrincipal, expired.personalProjectId));
   auto refused = env.accounts->checkMayMutate(expiredPrincipal);
-  requireError(refused, Errc::permission_denied, detail::guestExpired);
+  requireError(refused, Errc::permission_denied, Detail::guest_expired);
   CHECK(refused.error().message == "guest session expired");
 
   CHECK(env.accounts->checkMayMutate(env.as(current)));
@@ -601,7 +600,7 @@ TEST_CASE("checkMayMutate: expired guests and banned users may not change anythi
   CHECK(env.accounts->checkMayMutate(env.admin()));
 
   alicePrincipal.user.banned = true;  // as a principal taken just before a ban
-  requireError(env.accounts->checkMayMutate(alicePrincipal), Errc::permission_denied, detail::accountBanned);
+  requireError(env.accounts->checkMayMutate(alicePrincipal), Errc::permission_denied, Detail::account_banned);
 }
 
 TEST_CASE("the last active admin cannot be deleted, demoted or banned") {
