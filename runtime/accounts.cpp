@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -105,58 +104,6 @@ std::string randomHex(size_t bytes) {
   return toHex(buf.data(), buf.size());
 }
 
-Result<void> fsyncDir(const std::string& dir) {
-  BERTH_TRY(UniqueFd fd, openFile(dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return sysFail("fsync " + dir);
-  return {};
-}
-
-// Writes a file that only its owner may read: the content goes to a fresh
-// temp file created 0600 (never wider, not even for a moment), is fsynced and
-// then put in place. replace=false links it instead of renaming, so an
-// existing file is never clobbered (already_exists then).
-Result<void> writePrivateFile(const std::string& dir, const std::string& name, std::string_view content, bool replace) {
-  const std::string path = dir + "/" + name;
-  const std::string tmp = dir + "/." + name + ".tmp." + std::to_string(::getpid());
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return sysFail("unlink " + tmp);
-  {
-    BERTH_TRY(UniqueFd fd, openFile(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
-    auto cleanup = [&](const char* what) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return sysFail(std::string(what) + " " + tmp, err);
-    };
-    // The umask may only take bits away; make the mode exactly 0600.
-    if (::fchmod(fd.get(), 0600) != 0) return cleanup("chmod");
-    size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return cleanup("write");
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return cleanup("fsync");
-  }
-  if (replace) {
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return sysFail("rename " + tmp, err);
-    }
-  } else {
-    int rc = ::link(tmp.c_str(), path.c_str());
-    int err = errno;
-    ::unlink(tmp.c_str());
-    if (rc != 0) {
-      if (err == EEXIST) return fail(Errc::already_exists, path + " already exists");
-      return sysFail("link " + path, err);
-    }
-  }
-  return fsyncDir(dir);
-}
-
 Result<std::array<unsigned char, kSecretBytes>> readSecret(const std::string& path, UniqueFd fd) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sysFail("stat " + path);
@@ -186,9 +133,8 @@ Result<std::array<unsigned char, kSecretBytes>> loadOrCreateSecret(const std::st
     if (errno != ENOENT) return sysFail("open " + path);
     std::array<unsigned char, kSecretBytes> secret{};
     randombytes_buf(secret.data(), secret.size());
-    auto written = writePrivateFile(dir, kSecretFile,
-                                    std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()),
-                                    /*replace=*/false);
+    auto written = writeFileAtomic(path, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()),
+                                   0600, Durability::hostCrash, IfExists::keep);
     if (written) return secret;
     sodium_memzero(secret.data(), secret.size());
     // Someone else created it between our open and link: use theirs.
@@ -434,7 +380,7 @@ struct Accounts::Impl {
     BERTH_TRY(std::string hash, hashPassword(password));
     // The file first: if the store write then fails, the next start tries
     // again and replaces it; the other order could lose the only admin password.
-    BERTH_TRYV(withContext(writePrivateFile(config.dataDir, kBootstrapFile, password + "\n", /*replace=*/true),
+    BERTH_TRYV(withContext(writeFileAtomic(config.dataDir + "/" + kBootstrapFile, password + "\n", 0600),
                            "writing the admin password"));
     std::lock_guard lock(writeMutex);
     BERTH_TRYV(withContext(createUserWithProject(kBootstrapUser, std::move(hash), UserRole::admin, {}),
