@@ -6,7 +6,7 @@
 
 namespace berth::api {
 
-Result<runtime::Principal> authenticateBearer(const runtime::Accounts& accounts, std::string_view authorization) {
+Result<iam::Principal> authenticateBearer(const iam::Accounts& accounts, std::string_view authorization) {
   auto trim = [](std::string_view text) {
     while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
     while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
@@ -23,8 +23,8 @@ Result<runtime::Principal> authenticateBearer(const runtime::Accounts& accounts,
 }
 
 Result<store::ContainerRecord> authorizeContainer(const runtime::ContainerManager& containers,
-                                                  const runtime::Accounts& accounts,
-                                                  const runtime::Principal& principal, const std::string& id,
+                                                  const iam::Accounts& accounts,
+                                                  const iam::Principal& principal, const std::string& id,
                                                   const ContainerNeed& need) {
   BERTH_TRY(auto record, need.deletedVisibleToOwners ? containers.getIncludingDeleted(id) : containers.get(id));
   auto hidden = [] { return fail(Errc::not_found, "container not found"); };
@@ -41,7 +41,7 @@ Result<store::ContainerRecord> authorizeContainer(const runtime::ContainerManage
   return record;
 }
 
-Result<void> requireProjectRole(const runtime::Accounts& accounts, const runtime::Principal& principal,
+Result<void> requireProjectRole(const iam::Accounts& accounts, const iam::Principal& principal,
                                 const std::string& projectId, store::ProjectRole role) {
   auto actual = accounts.roleIn(principal, projectId);
   if (!actual) return fail(Errc::not_found, Detail::project_not_found, "Project not found");

@@ -5,14 +5,14 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {
 
 // The Authorization header ("Bearer <token>"). Absent or empty: missing_token;
 // another scheme: invalid_token; else whatever Accounts::authenticate says.
-Result<runtime::Principal> authenticateBearer(const runtime::Accounts& accounts, std::string_view authorization);
+Result<iam::Principal> authenticateBearer(const iam::Accounts& accounts, std::string_view authorization);
 
 struct ContainerNeed {
   store::ProjectRole role = store::ProjectRole::viewer;
@@ -27,13 +27,13 @@ struct ContainerNeed {
 // too small or the principal is a guest past expiry and the call mutates;
 // permission_denied/container_expired for a change to an expired container.
 Result<store::ContainerRecord> authorizeContainer(const runtime::ContainerManager& containers,
-                                                  const runtime::Accounts& accounts,
-                                                  const runtime::Principal& principal, const std::string& id,
+                                                  const iam::Accounts& accounts,
+                                                  const iam::Principal& principal, const std::string& id,
                                                   const ContainerNeed& need);
 
 // The caller's role must be at least `role` in the project; not_found
 // (project_not_found) when it has none.
-Result<void> requireProjectRole(const runtime::Accounts& accounts, const runtime::Principal& principal,
+Result<void> requireProjectRole(const iam::Accounts& accounts, const iam::Principal& principal,
                                 const std::string& projectId, store::ProjectRole role);
 
 }  // namespace berth::api

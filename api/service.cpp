@@ -78,7 +78,7 @@ struct Api::Impl {
   Core core;
 };
 
-Api::Api(runtime::ContainerManager& containers, runtime::Accounts& accounts, Metrics& metrics)
+Api::Api(runtime::ContainerManager& containers, iam::Accounts& accounts, Metrics& metrics)
     : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, metrics}})) {}
 
 Api::~Api() = default;

@@ -9,14 +9,14 @@
 
 #include "api/http_types.hpp"
 #include "api/metrics.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {
 
 class Api {
  public:
-  Api(runtime::ContainerManager& containers, runtime::Accounts& accounts, Metrics& metrics);
+  Api(runtime::ContainerManager& containers, iam::Accounts& accounts, Metrics& metrics);
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

@@ -25,7 +25,7 @@
 #include "api/service.hpp"
 #include "common/files.hpp"
 #include "common/unique_fd.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 #include "runtime/manager.hpp"
 #include "store/store.hpp"
 
@@ -94,7 +94,7 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   BERTH_TRYV(berth::makeDirs(config.runtime.dataDir, 0700));
   BERTH_TRY(auto store, withContext(berth::store::Store::open(config.runtime.dataDir + "/db"), "opening the store"));
   BERTH_TRY(auto containers, withContext(berth::runtime::ContainerManager::open(config.runtime, *store), "runtime"));
-  BERTH_TRY(auto accounts, withContext(berth::runtime::Accounts::open(config.accounts, *store), "accounts"));
+  BERTH_TRY(auto accounts, withContext(berth::iam::Accounts::open(config.accounts, *store), "accounts"));
   if (auto passwordFile = accounts->bootstrapPasswordFile())
     spdlog::warn("created user admin; its password is in {} (readable by root only)", *passwordFile);
 

@@ -10,14 +10,14 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "runtime/login_throttle.hpp"
+#include "iam/login_throttle.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
 class Store;
 }
 
-namespace berth::runtime {
+namespace berth::iam {
 
 using store::Membership;
 using store::ProjectRecord;
@@ -119,4 +119,4 @@ class Accounts {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::iam

@@ -1,4 +1,4 @@
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 
 #include <sys/stat.h>
 
@@ -17,7 +17,7 @@
 #include "support/test_support.hpp"
 
 using namespace berth;
-using namespace berth::runtime;
+using namespace berth::iam;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -29,7 +29,7 @@
 #include "common/unique_fd.hpp"
 #include "store/store.hpp"
 
-namespace berth::runtime {
+namespace berth::iam {
 
 namespace {
 
@@ -674,4 +674,4 @@ Result<void> Accounts::checkMayMutate(const Principal& principal) const {
   return {};
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::iam
