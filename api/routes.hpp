@@ -14,6 +14,7 @@
 #include "api/metrics.hpp"
 #include "api/router.hpp"
 #include "iam/accounts.hpp"
+#include "iam/authorizer.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {
@@ -22,6 +23,7 @@ namespace berth::api {
 struct Core {
   runtime::ContainerManager& containers;
   iam::Accounts& accounts;
+  const iam::Authorizer& authorizer;
   Metrics& metrics;
 };
 

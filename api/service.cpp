@@ -37,6 +37,7 @@ HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std:
 }
 
 // The checks of the route table, in the order of API.md §2, then the handler.
+// Every decision is the Authorizer's; a container is loaded here for it.
 HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   if (route.access != Access::anyone) {
     BERTH_TRY(call.principal, authenticateBearer(core.accounts, call.http.authorization));
@@ -46,15 +47,16 @@ HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   for (const auto& [name, value] : call.params.all()) {
     if ((name == "id" || name.ends_with("_id")) && !isObjectId(value)) return invalidIdFormat(name);
   }
-  if (route.access == Access::admin && !call.principal->isAdmin())
-    return fail(Errc::permission_denied, Detail::insufficient_permissions,
-                "Insufficient permissions");
+  if (route.access == Access::admin) BERTH_TRYV(core.authorizer.requireAdmin(*call.principal));
   if (route.access == Access::container) {
-    ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
-    BERTH_TRY(call.container,
-              authorizeContainer(core.containers, core.accounts, *call.principal, call.params.get("id"), need));
+    iam::ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
+    const std::string id = call.params.get("id");
+    BERTH_TRY(auto record,
+              need.deletedVisibleToOwners ? core.containers.getIncludingDeleted(id) : core.containers.get(id));
+    BERTH_TRYV(core.authorizer.authorizeContainer(*call.principal, record, need));
+    call.container = std::move(record);
   } else if (route.mutates) {
-    BERTH_TRYV(core.accounts.checkMayMutate(*call.principal));
+    BERTH_TRYV(core.authorizer.checkMayMutate(*call.principal));
   }
   return route.handler(core, call);
 }
@@ -78,8 +80,9 @@ struct Api::Impl {
   Core core;
 };
 
-Api::Api(runtime::ContainerManager& containers, iam::Accounts& accounts, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, metrics}})) {}
+Api::Api(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
+         Metrics& metrics)
+    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, authorizer, metrics}})) {}
 
 Api::~Api() = default;
 

@@ -27,6 +27,7 @@
 #include "common/files.hpp"
 #include "common/ids.hpp"
 #include "common/unique_fd.hpp"
+#include "iam/authorizer.hpp"
 #include "store/store.hpp"
 
 namespace berth::iam {
@@ -51,10 +52,6 @@ tl::unexpected<Error> invalidToken(std::string message) {
 
 tl::unexpected<Error> userNotFound(const std::string& id) {
   return fail(Errc::not_found, Detail::user_not_found, "user " + id + " not found");
-}
-
-tl::unexpected<Error> projectNotFound(const std::string& id) {
-  return fail(Errc::not_found, Detail::project_not_found, "project " + id + " not found");
 }
 
 // What leaves this class never carries the password hash.
@@ -202,6 +199,7 @@ std::optional<std::string> stringClaim(const nlohmann::json& claims, const char*
 struct Accounts::Impl {
   AccountsConfig config;
   store::Store& db;
+  const Authorizer& authorizer;
   std::array<unsigned char, kSecretBytes> secret{};
   unsigned long long opsLimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
   size_t memLimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -252,9 +250,10 @@ struct Accounts::Impl {
   // The last member: it is destroyed (waiting for that thread) before the rest.
   std::shared_future<Result<std::string>> dummyHash;
 
-  Impl(const AccountsConfig& cfg, store::Store& st)
+  Impl(const AccountsConfig& cfg, store::Store& st, const Authorizer& auth)
       : config(cfg),
         db(st),
+        authorizer(auth),
         hashSlots(static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u))),
         throttle(cfg.loginThrottle) {
     if (config.fastPasswordHashing) {
@@ -314,31 +313,6 @@ struct Accounts::Impl {
     return user;
   }
 
-  // The project if the principal may see it (admins: all; others: members), else project_not_found.
-  Result<ProjectRecord> visibleProject(const Principal& principal, const std::string& id) const {
-    if (!isObjectId(id)) return projectNotFound(id);
-    auto project = db.getProject(id);
-    if (!project) {
-      if (project.error().code == Errc::not_found) return projectNotFound(id);
-      return project;
-    }
-    if (principal.isAdmin()) return project;
-    BERTH_TRY(auto membership, db.getMembership(id, principal.user.id));
-    if (!membership) return projectNotFound(id);
-    return project;
-  }
-
-  // For addMember/removeMember: visible, and the principal owns it (or is admin).
-  Result<ProjectRecord> managedProject(const Principal& principal, const std::string& id) const {
-    BERTH_TRY(auto project, visibleProject(principal, id));
-    if (principal.isAdmin()) return project;
-    BERTH_TRY(auto membership, db.getMembership(id, principal.user.id));
-    if (!membership || membership->role != ProjectRole::owner)
-      return fail(Errc::permission_denied, Detail::insufficient_permissions,
-                  "only the project's owner or an admin may manage its members");
-    return project;
-  }
-
   // A user and its personal project (the user its owner). Call with writeMutex held.
   Result<UserRecord> createUserWithProject(const std::string& username, std::string passwordHash, UserRole role,
                                            std::optional<UnixMillis> guestExpiresAt) {
@@ -394,13 +368,14 @@ struct Accounts::Impl {
 Accounts::Accounts(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Accounts::~Accounts() = default;
 
-Result<std::unique_ptr<Accounts>> Accounts::open(const AccountsConfig& config, store::Store& store) {
+Result<std::unique_ptr<Accounts>> Accounts::open(const AccountsConfig& config, store::Store& store,
+                                                  const Authorizer& authorizer) {
   if (config.dataDir.empty()) return fail(Errc::invalid_argument, "accounts: dataDir must be set");
   if (config.tokenLifetimeSeconds > kMaxTokenLifetimeSeconds || config.tokenLifetimeSeconds < -kMaxTokenLifetimeSeconds)
     return fail(Errc::invalid_argument, "token lifetime must be at most 10 years");
   BERTH_TRYV(initSodium());
   BERTH_TRYV(makeDirs(config.dataDir, 0700));
-  auto impl = std::make_unique<Impl>(config, store);
+  auto impl = std::make_unique<Impl>(config, store, authorizer);
   BERTH_TRY(impl->secret, loadOrCreateSecret(config.dataDir));
   impl->dummyHash = std::async(std::launch::async, [raw = impl.get()] { return raw->hashPassword(randomHex(16)); }).share();
   BERTH_TRYV(impl->bootstrap());
@@ -590,30 +565,29 @@ Result<ProjectRecord> Accounts::createProject(const Principal& owner, std::strin
 }
 
 Result<ProjectRecord> Accounts::getProject(const Principal& principal, const std::string& id) const {
-  return impl_->visibleProject(principal, id);
+  return impl_->authorizer.visibleProject(principal, id);
 }
 
 Result<std::vector<ProjectRecord>> Accounts::listProjects(const Principal& principal) const {
-  if (principal.isAdmin()) return impl_->db.listProjects();
-  BERTH_TRY(auto memberships, impl_->db.membershipsOfUser(principal.user.id));
+  BERTH_TRY(auto visible, impl_->authorizer.visibleProjects(principal));
+  if (!visible) return impl_->db.listProjects();
   std::vector<ProjectRecord> projects;
-  projects.reserve(memberships.size());
-  for (const auto& membership : memberships) {
-    auto project = impl_->db.getProject(membership.projectId);
+  projects.reserve(visible->size());
+  for (const auto& id : *visible) {  // sorted by id, so the list is too
+    auto project = impl_->db.getProject(id);
     if (!project) {
       if (project.error().code == Errc::not_found) continue;  // a dangling membership hides nothing
       return tl::unexpected<Error>(std::move(project.error()));
     }
     projects.push_back(std::move(*project));
   }
-  std::sort(projects.begin(), projects.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return projects;
 }
 
 Result<Membership> Accounts::addMember(const Principal& principal, const std::string& projectId,
                                        const std::string& userId, ProjectRole role) {
   std::lock_guard lock(impl_->writeMutex);
-  BERTH_TRY(auto project, impl_->managedProject(principal, projectId));
+  BERTH_TRY(auto project, impl_->authorizer.managedProject(principal, projectId));
   BERTH_TRYV(impl_->loadUser(userId));
   if (userId == project.ownerId && role != ProjectRole::owner)
     return fail(Errc::state_conflict, "the project's owner cannot be given a lesser role");
@@ -625,7 +599,7 @@ Result<Membership> Accounts::addMember(const Principal& principal, const std::st
 Result<void> Accounts::removeMember(const Principal& principal, const std::string& projectId,
                                     const std::string& userId) {
   std::lock_guard lock(impl_->writeMutex);
-  BERTH_TRY(auto project, impl_->managedProject(principal, projectId));
+  BERTH_TRY(auto project, impl_->authorizer.managedProject(principal, projectId));
   BERTH_TRYV(impl_->loadUser(userId));
   if (userId == project.ownerId) return fail(Errc::state_conflict, "the project's owner cannot be removed from it");
   auto removed = impl_->db.removeMembership(project.id, userId);
@@ -633,45 +607,6 @@ Result<void> Accounts::removeMember(const Principal& principal, const std::strin
     return fail(Errc::not_found, Detail::user_not_found,
                 "user " + userId + " is not a member of project " + project.id);
   return removed;
-}
-
-// --- permissions ---
-
-std::optional<ProjectRole> Accounts::roleIn(const Principal& principal, const std::string& projectId) const {
-  if (!isObjectId(projectId)) return std::nullopt;
-  if (principal.isAdmin()) {
-    auto project = impl_->db.getProject(projectId);
-    if (!project) return std::nullopt;
-    return ProjectRole::owner;
-  }
-  auto membership = impl_->db.getMembership(projectId, principal.user.id);
-  if (!membership || !*membership) return std::nullopt;
-  return (*membership)->role;
-}
-
-std::optional<std::vector<std::string>> Accounts::visibleProjects(const Principal& principal) const {
-  if (principal.isAdmin()) return std::nullopt;
-  std::vector<std::string> ids;
-  auto memberships = impl_->db.membershipsOfUser(principal.user.id);
-  if (!memberships) {
-    // Fail closed: nothing visible rather than everything.
-    spdlog::error("listing projects of user {}: {}", principal.user.id, memberships.error().describe());
-    return ids;
-  }
-  ids.reserve(memberships->size());
-  for (const auto& membership : *memberships) ids.push_back(membership.projectId);
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-Result<void> Accounts::checkMayMutate(const Principal& principal) const {
-  if (principal.user.banned)
-    return fail(Errc::permission_denied, Detail::account_banned,
-                "account " + principal.user.username + " is banned");
-  if (principal.user.role == UserRole::guest && principal.user.guestExpiresAt &&
-      *principal.user.guestExpiresAt <= nowMillis())
-    return fail(Errc::permission_denied, Detail::guest_expired, "guest session expired");
-  return {};
 }
 
 }  // namespace berth::iam

@@ -1,7 +1,7 @@
 #pragma once
 // Users, projects, memberships and bearer tokens (API.md §3). The HTTP layer
-// asks this class who a caller is and what it may do; it never sees a
-// password hash, the signing secret or the store.
+// asks this class who a caller is (and the Authorizer what it may do); it
+// never sees a password hash, the signing secret or the store.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "iam/login_throttle.hpp"
+#include "iam/principal.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
@@ -18,6 +19,8 @@ class Store;
 }
 
 namespace berth::iam {
+
+class Authorizer;
 
 using store::Membership;
 using store::ProjectRecord;
@@ -31,14 +34,6 @@ struct AccountsConfig {
   // Argon2id cost; tests and benchmarks lower it (libsodium's INTERACTIVE by default).
   bool fastPasswordHashing = false;
   LoginThrottleConfig loginThrottle;
-};
-
-// The authenticated caller of one request.
-struct Principal {
-  UserRecord user;
-  std::string tokenId;       // jti
-  UnixMillis tokenExpiresAt = 0;
-  bool isAdmin() const { return user.role == UserRole::admin; }
 };
 
 struct LoginResult {
@@ -66,8 +61,10 @@ class Accounts {
   // Loads or creates <dataDir>/jwt.secret (32 random bytes, 0600). On a store
   // without users, creates `admin` (with its personal project) and writes its
   // password to <dataDir>/admin.password (0600); bootstrapPasswordFile() then
-  // names that file so the caller can log it.
-  static Result<std::unique_ptr<Accounts>> open(const AccountsConfig& config, store::Store& store);
+  // names that file so the caller can log it. Decisions on projects are the
+  // authorizer's, which must outlive the Accounts.
+  static Result<std::unique_ptr<Accounts>> open(const AccountsConfig& config, store::Store& store,
+                                                const Authorizer& authorizer);
   ~Accounts();
   Accounts(const Accounts&) = delete;
   Accounts& operator=(const Accounts&) = delete;
@@ -85,7 +82,7 @@ class Accounts {
   Result<Principal> authenticate(std::string_view token) const;
   Result<void> logout(const Principal& principal);
 
-  // --- users (admin only; the caller checks isAdmin()) ---
+  // --- users (admin only; the caller asks Authorizer::requireAdmin) ---
   // Creates the user and its personal project (the user its owner).
   Result<UserRecord> createUser(const NewUser& user);
   Result<UserRecord> getUser(const std::string& id) const;         // user_not_found
@@ -95,23 +92,15 @@ class Accounts {
 
   // --- projects ---
   Result<ProjectRecord> createProject(const Principal& owner, std::string_view name);
-  // project_not_found for unknown ones and for projects the principal cannot see.
+  // The projects the Authorizer lets the principal see (Authorizer::visibleProject,
+  // visibleProjects): project_not_found for one it cannot; the list sorted by id.
   Result<ProjectRecord> getProject(const Principal& principal, const std::string& id) const;
-  // Admins: all projects; others: those they are members of.
   Result<std::vector<ProjectRecord>> listProjects(const Principal& principal) const;
-  // Owner of the project or admin; user_not_found for an unknown user.
+  // For principals the Authorizer lets manage the project (managedProject);
+  // user_not_found for an unknown user.
   Result<Membership> addMember(const Principal& principal, const std::string& projectId,
                                const std::string& userId, ProjectRole role);
   Result<void> removeMember(const Principal& principal, const std::string& projectId, const std::string& userId);
-
-  // --- permissions ---
-  // The principal's role in a project: owner for admins, the membership role
-  // otherwise, nullopt when it cannot see the project (the API answers 404 then).
-  std::optional<ProjectRole> roleIn(const Principal& principal, const std::string& projectId) const;
-  // Projects whose containers the principal may list; nullopt = all (admin).
-  std::optional<std::vector<std::string>> visibleProjects(const Principal& principal) const;
-  // A guest past guest_expires_at may read but not change anything: guest_expired.
-  Result<void> checkMayMutate(const Principal& principal) const;
 
  private:
   struct Impl;

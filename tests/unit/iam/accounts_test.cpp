@@ -13,6 +13,7 @@
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/ids.hpp"
+#include "iam/authorizer.hpp"
 #include "store/store.hpp"
 #include "support/test_support.hpp"
 
@@ -27,13 +28,13 @@ std::unique_ptr<store::Store> openStore(const std::string& dir) {
   return std::move(*store);
 }
 
-std::unique_ptr<Accounts> openAccounts(const std::string& dataDir, store::Store& store,
+std::unique_ptr<Accounts> openAccounts(const std::string& dataDir, store::Store& store, const Authorizer& authorizer,
                                        int64_t lifetimeSeconds = 3600) {
   AccountsConfig config;
   config.dataDir = dataDir;
   config.tokenLifetimeSeconds = lifetimeSeconds;
   config.fastPasswordHashing = true;
-  auto accounts = Accounts::open(config, store);
+  auto accounts = Accounts::open(config, store, authorizer);
   if (!accounts) FAIL(accounts.error().describe());
   return std::move(*accounts);
 }
@@ -100,7 +101,8 @@ std::vector<std::string> splitToken(const std::string& token) {
 struct Env {
   testing::TempDir dir{"berth-accounts"};
   std::unique_ptr<store::Store> store = openStore(dir.sub("db"));
-  std::unique_ptr<Accounts> accounts = openAccounts(dir.path(), *store);
+  Authorizer authorizer{*store};
+  std::unique_ptr<Accounts> accounts = openAccounts(dir.path(), *store, authorizer);
 
   Principal loginAs(const std::string& username, const std::string& password) {
     auto login = accounts->login(username, password);
@@ -124,10 +126,11 @@ struct Env {
 TEST_CASE("first open bootstraps admin with a 0600 password file; the second open does not") {
   testing::TempDir dir{"berth-accounts"};
   auto store = openStore(dir.sub("db"));
+  Authorizer authorizer(*store);
   std::string password;
   std::string adminId;
   {
-    auto accounts = openAccounts(dir.path(), *store);
+    auto accounts = openAccounts(dir.path(), *store, authorizer);
     REQUIRE(accounts->bootstrapPasswordFile() == dir.path() + "/admin.password");
     CHECK(fileMode(dir.path() + "/admin.password") == 0600);
     CHECK(fileMode(dir.path() + "/jwt.secret") == 0600);
@@ -156,7 +159,7 @@ TEST_CASE("first open bootstraps admin with a 0600 password file; the second ope
   REQUIRE(secretBefore);
   CHECK(secretBefore->size() == 32);
 
-  auto again = openAccounts(dir.path(), *store);
+  auto again = openAccounts(dir.path(), *store, authorizer);
   CHECK_FALSE(again->bootstrapPasswordFile());
   CHECK(readAdminPassword(dir.path()) == password);
   CHECK(readFile(dir.path() + "/jwt.secret").value() == *secretBefore);
@@ -170,15 +173,16 @@ TEST_CASE("first open bootstraps admin with a 0600 password file; the second ope
 TEST_CASE("a token survives a restart; a secret file of the wrong size is refused") {
   testing::TempDir dir{"berth-accounts"};
   auto store = openStore(dir.sub("db"));
+  Authorizer authorizer(*store);
   std::string token;
   {
-    auto accounts = openAccounts(dir.path(), *store);
+    auto accounts = openAccounts(dir.path(), *store, authorizer);
     auto login = accounts->login("admin", readAdminPassword(dir.path()));
     REQUIRE(login);
     token = login->token;
   }
   {
-    auto accounts = openAccounts(dir.path(), *store);
+    auto accounts = openAccounts(dir.path(), *store, authorizer);
     auto principal = accounts->authenticate(token);
     REQUIRE(principal);
     CHECK(principal->user.username == "admin");
@@ -187,7 +191,7 @@ TEST_CASE("a token survives a restart; a secret file of the wrong size is refuse
   AccountsConfig config;
   config.dataDir = dir.path();
   config.fastPasswordHashing = true;
-  auto refused = Accounts::open(config, *store);
+  auto refused = Accounts::open(config, *store, authorizer);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("jwt.secret") != std::string::npos);
   CHECK(refused.error().message.find("expected 32") != std::string::npos);
@@ -242,7 +246,8 @@ TEST_CASE("token round trip carries the user, jti and expiry") {
 TEST_CASE("an expired token is token_expired") {
   testing::TempDir dir{"berth-accounts"};
   auto store = openStore(dir.sub("db"));
-  auto accounts = openAccounts(dir.path(), *store, -1);
+  Authorizer authorizer(*store);
+  auto accounts = openAccounts(dir.path(), *store, authorizer, -1);
   auto login = accounts->login("admin", readAdminPassword(dir.path()));
   REQUIRE(login);
   CHECK(login->expiresAt < nowMillis());
@@ -295,7 +300,7 @@ TEST_CASE("missing, garbage, tampered, alg none and foreign tokens are refused")
   }
   SECTION("signed with another secret") {
     testing::TempDir otherDir{"berth-accounts-other"};
-    auto other = openAccounts(otherDir.path(), *env.store);  // same users, its own jwt.secret
+    auto other = openAccounts(otherDir.path(), *env.store, env.authorizer);  // same users, its own jwt.secret
     CHECK_FALSE(other->bootstrapPasswordFile());
     auto foreign = other->login("admin", readAdminPassword(env.dir.path()));
     REQUIRE(foreign);
@@ -395,7 +400,7 @@ TEST_CASE("createUser makes a personal project owned by the user") {
   REQUIRE(project);
   CHECK(project->name == "alice");
   CHECK(project->ownerId == alice.id);
-  CHECK(env.accounts->roleIn(principal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(principal, project->id) == ProjectRole::owner);
   auto listed = env.accounts->listProjects(principal);
   REQUIRE(listed);
   REQUIRE(listed->size() == 1);
@@ -461,7 +466,7 @@ TEST_CASE("project visibility: members see theirs, others get project_not_found,
   REQUIRE(project);
   CHECK(project->ownerId == alice.id);
   CHECK(project->name == "web-app");
-  CHECK(env.accounts->roleIn(alicePrincipal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(alicePrincipal, project->id) == ProjectRole::owner);
 
   for (const std::string& bad : std::vector<std::string>{"", "has space", "under_score", std::string(65, 'x')}) {
     auto refused = env.accounts->createProject(alicePrincipal, bad);
@@ -488,18 +493,18 @@ TEST_CASE("project visibility: members see theirs, others get project_not_found,
   REQUIRE(adminList);
   CHECK(adminList->size() == 4);  // admin, alice, bob, web-app
 
-  CHECK_FALSE(env.accounts->visibleProjects(admin));
-  auto aliceVisible = env.accounts->visibleProjects(alicePrincipal);
+  CHECK_FALSE(env.authorizer.visibleProjectsFailClosed(admin));
+  auto aliceVisible = env.authorizer.visibleProjectsFailClosed(alicePrincipal);
   REQUIRE(aliceVisible);
   CHECK(aliceVisible->size() == 2);
   CHECK(std::count(aliceVisible->begin(), aliceVisible->end(), project->id) == 1);
-  auto bobVisible = env.accounts->visibleProjects(bobPrincipal);
+  auto bobVisible = env.authorizer.visibleProjectsFailClosed(bobPrincipal);
   REQUIRE(bobVisible);
   CHECK(*bobVisible == std::vector<std::string>{bob.personalProjectId});
 
-  CHECK_FALSE(env.accounts->roleIn(bobPrincipal, project->id));
-  CHECK(env.accounts->roleIn(admin, project->id) == ProjectRole::owner);
-  CHECK_FALSE(env.accounts->roleIn(admin, newObjectId()));
+  CHECK_FALSE(env.authorizer.roleIn(bobPrincipal, project->id));
+  CHECK(env.authorizer.roleIn(admin, project->id) == ProjectRole::owner);
+  CHECK_FALSE(env.authorizer.roleIn(admin, newObjectId()));
 }
 
 TEST_CASE("members: owner or admin may add and remove, others may not; unknown users are user_not_found") {
@@ -519,7 +524,7 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
   CHECK(added->projectId == project->id);
   CHECK(added->userId == bob.id);
   CHECK(added->role == ProjectRole::viewer);
-  CHECK(env.accounts->roleIn(bobPrincipal, project->id) == ProjectRole::viewer);
+  CHECK(env.authorizer.roleIn(bobPrincipal, project->id) == ProjectRole::viewer);
   CHECK(env.accounts->getProject(bobPrincipal, project->id));
 
   // A viewer sees the project but may not manage it; a stranger does not even see it.
@@ -538,12 +543,12 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
 
   // Changing a role; an admin manages any project.
   REQUIRE(env.accounts->addMember(alicePrincipal, project->id, bob.id, ProjectRole::operator_));
-  CHECK(env.accounts->roleIn(bobPrincipal, project->id) == ProjectRole::operator_);
+  CHECK(env.authorizer.roleIn(bobPrincipal, project->id) == ProjectRole::operator_);
   REQUIRE(env.accounts->addMember(admin, project->id, carol.id, ProjectRole::owner));
-  CHECK(env.accounts->roleIn(carolPrincipal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(carolPrincipal, project->id) == ProjectRole::owner);
   // A co-owner may manage members too.
   REQUIRE(env.accounts->removeMember(carolPrincipal, project->id, bob.id));
-  CHECK_FALSE(env.accounts->roleIn(bobPrincipal, project->id));
+  CHECK_FALSE(env.authorizer.roleIn(bobPrincipal, project->id));
   requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, Detail::project_not_found);
 
   requireError(env.accounts->removeMember(alicePrincipal, project->id, bob.id), Errc::not_found, Detail::user_not_found);
@@ -557,7 +562,7 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
   auto remove = env.accounts->removeMember(carolPrincipal, project->id, alice.id);
   REQUIRE_FALSE(remove);
   CHECK(remove.error().code == Errc::state_conflict);
-  CHECK(env.accounts->roleIn(alicePrincipal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(alicePrincipal, project->id) == ProjectRole::owner);
 }
 
 TEST_CASE("project roles are ordered viewer < operator < owner") {
@@ -570,7 +575,7 @@ TEST_CASE("project roles are ordered viewer < operator < owner") {
   auto bobPrincipal = env.as(bob);
   for (ProjectRole role : {ProjectRole::viewer, ProjectRole::operator_, ProjectRole::owner}) {
     REQUIRE(env.accounts->addMember(alicePrincipal, alice.personalProjectId, bob.id, role));
-    auto got = env.accounts->roleIn(bobPrincipal, alice.personalProjectId);
+    auto got = env.authorizer.roleIn(bobPrincipal, alice.personalProjectId);
     REQUIRE(got);
     CHECK(*got == role);
     CHECK((*got >= ProjectRole::viewer));
@@ -579,7 +584,7 @@ TEST_CASE("project roles are ordered viewer < operator < owner") {
   }
 }
 
-TEST_CASE("checkMayMutate: expired guests and banned users may not change anything") {
+TEST_CASE("expired guests and banned users, logged in for real, may read but not change anything") {
   Env env;
   auto expired = env.newUser("old-guest", UserRole::guest, nowMillis() - 1000);
   auto current = env.newUser("new-guest", UserRole::guest, nowMillis() + 3600 * 1000);
@@ -589,18 +594,18 @@ TEST_CASE("checkMayMutate: expired guests and banned users may not change anythi
   // An expired guest still logs in and reads.
   auto expiredPrincipal = env.as(expired);
   CHECK(env.accounts->getProject(expiredPrincipal, expired.personalProjectId));
-  auto refused = env.accounts->checkMayMutate(expiredPrincipal);
+  auto refused = env.authorizer.checkMayMutate(expiredPrincipal);
   requireError(refused, Errc::permission_denied, Detail::guest_expired);
   CHECK(refused.error().message == "guest session expired");
 
-  CHECK(env.accounts->checkMayMutate(env.as(current)));
-  CHECK(env.accounts->checkMayMutate(env.as(forever)));
+  CHECK(env.authorizer.checkMayMutate(env.as(current)));
+  CHECK(env.authorizer.checkMayMutate(env.as(forever)));
   auto alicePrincipal = env.as(alice);
-  CHECK(env.accounts->checkMayMutate(alicePrincipal));
-  CHECK(env.accounts->checkMayMutate(env.admin()));
+  CHECK(env.authorizer.checkMayMutate(alicePrincipal));
+  CHECK(env.authorizer.checkMayMutate(env.admin()));
 
   alicePrincipal.user.banned = true;  // as a principal taken just before a ban
-  requireError(env.accounts->checkMayMutate(alicePrincipal), Errc::permission_denied, Detail::account_banned);
+  requireError(env.authorizer.checkMayMutate(alicePrincipal), Errc::permission_denied, Detail::account_banned);
 }
 
 TEST_CASE("the last active admin cannot be deleted, demoted or banned") {
