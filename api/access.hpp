@@ -1,39 +1,15 @@
 #pragma once
-// Who is calling and what it may do, in the check order of API.md §2:
-// authentication (401), id format (400), existence and visibility (404),
-// permission (403), expiry (403). Shared by every dialect's handlers.
-#include <string>
+// Who is calling: the bearer token of a request, read from its HTTP header
+// and handed to Accounts. What the caller may do is the Authorizer's
+// (iam/authorizer.hpp); service.cpp asks it in the check order of API.md §2.
 #include <string_view>
 
-#include "runtime/accounts.hpp"
-#include "runtime/manager.hpp"
+#include "iam/accounts.hpp"
 
 namespace berth::api {
 
 // The Authorization header ("Bearer <token>"). Absent or empty: missing_token;
 // another scheme: invalid_token; else whatever Accounts::authenticate says.
-Result<runtime::Principal> authenticateBearer(const runtime::Accounts& accounts, std::string_view authorization);
-
-struct ContainerNeed {
-  store::ProjectRole role = store::ProjectRole::viewer;
-  bool mutates = false;
-  bool allowedWhenExpired = false;
-  bool deletedVisibleToOwners = false;
-};
-
-// The container `id` (already checked to be an object id) if the principal
-// may act on it: not_found when it does not exist, is deleted or lies in a
-// project the principal has no role in; permission_denied when the role is
-// too small or the principal is a guest past expiry and the call mutates;
-// permission_denied/container_expired for a change to an expired container.
-Result<store::ContainerRecord> authorizeContainer(const runtime::ContainerManager& containers,
-                                                  const runtime::Accounts& accounts,
-                                                  const runtime::Principal& principal, const std::string& id,
-                                                  const ContainerNeed& need);
-
-// The caller's role must be at least `role` in the project; not_found
-// (project_not_found) when it has none.
-Result<void> requireProjectRole(const runtime::Accounts& accounts, const runtime::Principal& principal,
-                                const std::string& projectId, store::ProjectRole role);
+Result<iam::Principal> authenticateBearer(const iam::Accounts& accounts, std::string_view authorization);
 
 }  // namespace berth::api

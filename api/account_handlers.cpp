@@ -1,7 +1,6 @@
 // Handlers of /api/v1/auth, /users and /projects (API.md §3). Accounts owns
-// the rules (who may add members, what a username may be); these handlers
-// parse, call it and render.
-#include "api/access.hpp"
+// the rules of accounts (what a username may be), asking the Authorizer who
+// may see or manage a project; these handlers parse, call it and render.
 #include "api/envelope.hpp"
 #include "api/handlers.hpp"
 #include "api/json_shapes.hpp"

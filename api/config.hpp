@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 #include "runtime/config.hpp"
 
 namespace berth::api {
@@ -38,7 +38,7 @@ struct ServiceConfig {
   std::string tlsKey;
   size_t httpWorkers = 256;  // threads serving TCP connections (a keep-alive connection holds one)
   runtime::RuntimeConfig runtime;
-  runtime::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)
+  iam::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)
   std::string logLevel = "info";
 };
 

@@ -3,7 +3,6 @@
 // checked visibility, role, guest expiry and container expiry.
 #include <chrono>
 
-#include "api/access.hpp"
 #include "api/envelope.hpp"
 #include "api/errors.hpp"
 #include "api/handlers.hpp"
@@ -62,16 +61,16 @@ bool isLive(ContainerStatus status) { return status == ContainerStatus::running 
 HandlerResult listContainers(Core& core, Call& call) {
   BERTH_TRY(auto query, parseContainerListQuery(call.http.query, true));
   if (query.projectId) {
-    BERTH_TRYV(requireProjectRole(core.accounts, call.caller(), *query.projectId, store::ProjectRole::viewer));
+    BERTH_TRYV(core.authorizer.requireProjectRole(call.caller(), *query.projectId, store::ProjectRole::viewer));
     return listIn(core, query, std::vector<std::string>{*query.projectId});
   }
-  return listIn(core, query, core.accounts.visibleProjects(call.caller()));
+  return listIn(core, query, core.authorizer.visibleProjectsFailClosed(call.caller()));
 }
 
 HandlerResult listProjectContainers(Core& core, Call& call) {
   BERTH_TRY(auto query, parseContainerListQuery(call.http.query, false));
   std::string projectId = call.params.get("id");
-  BERTH_TRYV(requireProjectRole(core.accounts, call.caller(), projectId, store::ProjectRole::viewer));
+  BERTH_TRYV(core.authorizer.requireProjectRole(call.caller(), projectId, store::ProjectRole::viewer));
   return listIn(core, query, std::vector<std::string>{projectId});
 }
 
@@ -79,10 +78,10 @@ HandlerResult createContainer(Core& core, Call& call) {
   BERTH_TRYV(expectNoQuery(call.http.query));
   BERTH_TRY(auto request, parseCreateContainerBody(call.http.body, nowMillis()));
   if (request.projectId.empty()) request.projectId = call.caller().user.personalProjectId;
-  BERTH_TRYV(requireProjectRole(core.accounts, call.caller(), request.projectId, store::ProjectRole::owner));
+  BERTH_TRYV(core.authorizer.requireProjectRole(call.caller(), request.projectId, store::ProjectRole::owner));
   if (!core.containers.hasImage(request.image))
     return tl::unexpected(Failure(
-        Error{Errc::not_found, 0, "image " + request.image + " not found", std::string(api_detail::imageNotFound)}));
+        Error{Errc::not_found, 0, "image " + request.image + " not found", Detail::image_not_found}));
   auto made = measured(core, "create", [&] { return core.containers.create(call.caller().user.id, request); });
   if (!made) return tl::unexpected(Failure(std::move(made.error())));
   if (made->startError) return tl::unexpected(withManageData(core, std::move(*made->startError), made->record.id, "start"));

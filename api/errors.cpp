@@ -1,7 +1,5 @@
 #include "api/errors.hpp"
 
-#include "runtime/accounts.hpp"
-
 namespace berth::api {
 
 namespace {
@@ -11,38 +9,50 @@ std::string orDefault(const std::string& message, std::string_view fallback) {
 }
 
 WireError invalidArgument(const Error& error) {
-  if (error.detail == api_detail::invalidIdFormat) return {400, "INVALID_ID_FORMAT", orDefault(error.message, "Invalid ID format")};
-  if (error.detail == api_detail::methodNotAllowed) return {405, "METHOD_NOT_ALLOWED", error.message};
-  if (error.detail == api_detail::payloadTooLarge) return {413, "PAYLOAD_TOO_LARGE", error.message};
-  return {400, "VALIDATION_ERROR", orDefault(error.message, "Invalid request")};
+  switch (error.detail) {
+    case Detail::invalid_id_format: return {400, "INVALID_ID_FORMAT", orDefault(error.message, "Invalid ID format")};
+    case Detail::method_not_allowed: return {405, "METHOD_NOT_ALLOWED", error.message};
+    case Detail::payload_too_large: return {413, "PAYLOAD_TOO_LARGE", error.message};
+    default: return {400, "VALIDATION_ERROR", orDefault(error.message, "Invalid request")};
+  }
 }
 
 WireError notFound(const Error& error) {
-  namespace ad = runtime::auth_detail;
-  if (error.detail == ad::userNotFound) return {404, "USER_NOT_FOUND", "User not found"};
-  if (error.detail == ad::projectNotFound) return {404, "PROJECT_NOT_FOUND", "Project not found"};
-  if (error.detail == api_detail::imageNotFound) return {404, "IMAGE_NOT_FOUND", orDefault(error.message, "Image not found")};
-  if (error.detail == api_detail::routeNotFound) return {404, "NOT_FOUND", orDefault(error.message, "Route not found")};
-  // Fixed text: a container the caller may not see must look exactly like one that does not exist.
-  return {404, "CONTAINER_NOT_FOUND", "Container not found"};
+  switch (error.detail) {
+    case Detail::user_not_found: return {404, "USER_NOT_FOUND", "User not found"};
+    case Detail::project_not_found: return {404, "PROJECT_NOT_FOUND", "Project not found"};
+    case Detail::image_not_found: return {404, "IMAGE_NOT_FOUND", orDefault(error.message, "Image not found")};
+    case Detail::route_not_found: return {404, "NOT_FOUND", orDefault(error.message, "Route not found")};
+    // Fixed text: a container the caller may not see must look exactly like one that does not exist.
+    default: return {404, "CONTAINER_NOT_FOUND", "Container not found"};
+  }
 }
 
 WireError unauthenticated(const Error& error) {
-  namespace ad = runtime::auth_detail;
   // Fixed texts: token parsing details are of no use to a client and may help an attacker.
-  if (error.detail == ad::missingToken) return {401, "MISSING_TOKEN", "Authentication token required"};
-  if (error.detail == ad::tokenExpired) return {401, "TOKEN_EXPIRED", "Authentication token expired"};
-  if (error.detail == ad::invalidCredentials) return {401, "INVALID_CREDENTIALS", "Invalid username or password"};
-  return {401, "INVALID_TOKEN", "Invalid authentication token"};
+  switch (error.detail) {
+    case Detail::missing_token: return {401, "MISSING_TOKEN", "Authentication token required"};
+    case Detail::token_expired: return {401, "TOKEN_EXPIRED", "Authentication token expired"};
+    case Detail::invalid_credentials: return {401, "INVALID_CREDENTIALS", "Invalid username or password"};
+    default: return {401, "INVALID_TOKEN", "Invalid authentication token"};
+  }
 }
 
 WireError permissionDenied(const Error& error) {
-  namespace ad = runtime::auth_detail;
-  if (error.detail == ad::accountBanned) return {403, "ACCOUNT_BANNED", "Account banned"};
-  if (error.detail == ad::guestExpired) return {403, "INSUFFICIENT_PERMISSIONS", "guest session expired"};
-  if (error.detail == api_detail::containerExpired)
-    return {403, "OPERATION_NOT_PERMITTED_ON_EXPIRED", "Operation not permitted on an expired container"};
-  return {403, "INSUFFICIENT_PERMISSIONS", orDefault(error.message, "Insufficient permissions")};
+  switch (error.detail) {
+    case Detail::account_banned: return {403, "ACCOUNT_BANNED", "Account banned"};
+    case Detail::guest_expired: return {403, "INSUFFICIENT_PERMISSIONS", "guest session expired"};
+    case Detail::container_expired:
+      return {403, "OPERATION_NOT_PERMITTED_ON_EXPIRED", "Operation not permitted on an expired container"};
+    default: return {403, "INSUFFICIENT_PERMISSIONS", orDefault(error.message, "Insufficient permissions")};
+  }
+}
+
+WireError resourceExhausted(const Error& error) {
+  switch (error.detail) {
+    case Detail::rate_limited: return {429, "RATE_LIMITED", error.message};
+    default: return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
+  }
 }
 
 }  // namespace
@@ -56,9 +66,7 @@ WireError toWireError(const Error& error) {
     case Errc::unauthenticated: return unauthenticated(error);
     case Errc::permission_denied: return permissionDenied(error);
     case Errc::container_config: return {422, "START_FAILED", error.describe()};
-    case Errc::resource_exhausted:
-      if (error.detail == runtime::auth_detail::rateLimited) return {429, "RATE_LIMITED", error.message};
-      return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
+    case Errc::resource_exhausted: return resourceExhausted(error);
     // What the host said stays in the service's log; the client learns the kind of failure only.
     case Errc::host_refused:
     case Errc::deadline_exceeded: return {503, "EXTERNAL_SERVICE_ERROR", error.describeForClient()};
@@ -97,7 +105,7 @@ std::string_view reasonPhrase(int status) {
 }
 
 tl::unexpected<Error> invalidIdFormat(std::string_view field) {
-  return fail(Errc::invalid_argument, std::string(api_detail::invalidIdFormat),
+  return fail(Errc::invalid_argument, Detail::invalid_id_format,
               std::string(field) + " must be 24 lowercase hex characters");
 }
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {

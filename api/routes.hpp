@@ -13,7 +13,8 @@
 #include "api/http_types.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
+#include "iam/authorizer.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {
@@ -21,7 +22,8 @@ namespace berth::api {
 // What the handlers work with; the same for every dialect.
 struct Core {
   runtime::ContainerManager& containers;
-  runtime::Accounts& accounts;
+  iam::Accounts& accounts;
+  const iam::Authorizer& authorizer;
   Metrics& metrics;
 };
 
@@ -36,11 +38,11 @@ enum class Access {
 struct Call {
   const HttpRequest& http;
   PathParams params;
-  std::optional<runtime::Principal> principal;       // set unless Access::anyone
+  std::optional<iam::Principal> principal;       // set unless Access::anyone
   std::optional<store::ContainerRecord> container;   // set for Access::container, already authorized
   std::string callerId;                              // for the access log (login sets it too)
 
-  const runtime::Principal& caller() const { return *principal; }
+  const iam::Principal& caller() const { return *principal; }
 };
 
 // An error on its way to the envelope; `data` is the envelope's optional data.

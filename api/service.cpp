@@ -22,7 +22,7 @@ std::string describeRequest(std::string_view method, std::string_view path) {
 
 HttpResponse routeNotFound(const HttpRequest& request, std::string_view method) {
   return errorResponse(
-      Error{Errc::not_found, 0, "no route for " + describeRequest(method, request.path), std::string(api_detail::routeNotFound)});
+      Error{Errc::not_found, 0, "no route for " + describeRequest(method, request.path), Detail::route_not_found});
 }
 
 HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std::string>& allowed) {
@@ -31,12 +31,13 @@ HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std:
   HttpResponse response = errorResponse(Error{Errc::invalid_argument, 0,
                                               "method " + request.method.substr(0, 16) + " not allowed on " +
                                                   request.path.substr(0, kMaxEchoedPath) + " (allowed: " + list + ")",
-                                              std::string(api_detail::methodNotAllowed)});
+                                              Detail::method_not_allowed});
   response.headers.emplace_back("Allow", list);
   return response;
 }
 
 // The checks of the route table, in the order of API.md §2, then the handler.
+// Every decision is the Authorizer's; a container is loaded here for it.
 HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   if (route.access != Access::anyone) {
     BERTH_TRY(call.principal, authenticateBearer(core.accounts, call.http.authorization));
@@ -46,15 +47,16 @@ HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   for (const auto& [name, value] : call.params.all()) {
     if ((name == "id" || name.ends_with("_id")) && !isObjectId(value)) return invalidIdFormat(name);
   }
-  if (route.access == Access::admin && !call.principal->isAdmin())
-    return fail(Errc::permission_denied, std::string(runtime::auth_detail::insufficientPermissions),
-                "Insufficient permissions");
+  if (route.access == Access::admin) BERTH_TRYV(core.authorizer.requireAdmin(*call.principal));
   if (route.access == Access::container) {
-    ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
-    BERTH_TRY(call.container,
-              authorizeContainer(core.containers, core.accounts, *call.principal, call.params.get("id"), need));
+    iam::ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
+    const std::string id = call.params.get("id");
+    BERTH_TRY(auto record,
+              need.deletedVisibleToOwners ? core.containers.getIncludingDeleted(id) : core.containers.get(id));
+    BERTH_TRYV(core.authorizer.authorizeContainer(*call.principal, record, need));
+    call.container = std::move(record);
   } else if (route.mutates) {
-    BERTH_TRYV(core.accounts.checkMayMutate(*call.principal));
+    BERTH_TRYV(core.authorizer.checkMayMutate(*call.principal));
   }
   return route.handler(core, call);
 }
@@ -78,8 +80,9 @@ struct Api::Impl {
   Core core;
 };
 
-Api::Api(runtime::ContainerManager& containers, runtime::Accounts& accounts, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, metrics}})) {}
+Api::Api(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
+         Metrics& metrics)
+    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, authorizer, metrics}})) {}
 
 Api::~Api() = default;
 

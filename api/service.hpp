@@ -9,14 +9,16 @@
 
 #include "api/http_types.hpp"
 #include "api/metrics.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
+#include "iam/authorizer.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {
 
 class Api {
  public:
-  Api(runtime::ContainerManager& containers, runtime::Accounts& accounts, Metrics& metrics);
+  Api(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
+      Metrics& metrics);
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

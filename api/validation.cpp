@@ -68,7 +68,7 @@ class DuplicateKeyCheck {
 
 Result<Json> parseObject(std::string_view body) {
   if (body.size() > kMaxBodyBytes)
-    return fail(Errc::invalid_argument, std::string(api_detail::payloadTooLarge),
+    return fail(Errc::invalid_argument, Detail::payload_too_large,
                 "request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes");
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return validationError("request body must be a JSON object");
@@ -531,10 +531,10 @@ Result<Credentials> parseLoginBody(std::string_view body) {
   return credentials;
 }
 
-Result<runtime::NewUser> parseNewUserBody(std::string_view body) {
+Result<iam::NewUser> parseNewUserBody(std::string_view body) {
   BERTH_TRY(Json object, parseObject(body));
   BERTH_TRYV(rejectUnknownFields(object, {"username", "password", "role", "guest_expires_at"}));
-  runtime::NewUser user;
+  iam::NewUser user;
   BERTH_TRY(user.username, requireString(object, "username", 256));
   BERTH_TRY(user.password, requireString(object, "password", 1024));
   if (const Json* value = field(object, "role")) {
@@ -546,10 +546,10 @@ Result<runtime::NewUser> parseNewUserBody(std::string_view body) {
   return user;
 }
 
-Result<runtime::UserChange> parseUserChangeBody(std::string_view body) {
+Result<iam::UserChange> parseUserChangeBody(std::string_view body) {
   BERTH_TRY(Json object, parseObject(body));
   BERTH_TRYV(rejectUnknownFields(object, {"password", "role", "banned", "guest_expires_at"}));
-  runtime::UserChange change;
+  iam::UserChange change;
   if (const Json* value = field(object, "password")) {
     BERTH_TRY(change.password, readString(*value, "password", 1024));
   }

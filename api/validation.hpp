@@ -16,7 +16,7 @@
 #include "api/http_types.hpp"
 #include "common/clock.hpp"
 #include "common/error.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 #include "runtime/manager.hpp"
 
 namespace berth::api {
@@ -83,9 +83,9 @@ struct Credentials {
 // POST /api/v1/auth/login
 Result<Credentials> parseLoginBody(std::string_view body);
 // POST /api/v1/users
-Result<runtime::NewUser> parseNewUserBody(std::string_view body);
+Result<iam::NewUser> parseNewUserBody(std::string_view body);
 // PATCH /api/v1/users/{id}
-Result<runtime::UserChange> parseUserChangeBody(std::string_view body);
+Result<iam::UserChange> parseUserChangeBody(std::string_view body);
 // POST /api/v1/projects: the project name.
 Result<std::string> parseNewProjectBody(std::string_view body);
 struct NewMember {

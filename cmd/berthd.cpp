@@ -25,7 +25,8 @@
 #include "api/service.hpp"
 #include "common/files.hpp"
 #include "common/unique_fd.hpp"
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
+#include "iam/authorizer.hpp"
 #include "runtime/manager.hpp"
 #include "store/store.hpp"
 
@@ -94,12 +95,13 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   BERTH_TRYV(berth::makeDirs(config.runtime.dataDir, 0700));
   BERTH_TRY(auto store, withContext(berth::store::Store::open(config.runtime.dataDir + "/db"), "opening the store"));
   BERTH_TRY(auto containers, withContext(berth::runtime::ContainerManager::open(config.runtime, *store), "runtime"));
-  BERTH_TRY(auto accounts, withContext(berth::runtime::Accounts::open(config.accounts, *store), "accounts"));
+  berth::iam::Authorizer authorizer(*store);
+  BERTH_TRY(auto accounts, withContext(berth::iam::Accounts::open(config.accounts, *store, authorizer), "accounts"));
   if (auto passwordFile = accounts->bootstrapPasswordFile())
     spdlog::warn("created user admin; its password is in {} (readable by root only)", *passwordFile);
 
   berth::api::Metrics metrics;
-  berth::api::Api api(*containers, *accounts, metrics);
+  berth::api::Api api(*containers, *accounts, authorizer, metrics);
   BERTH_TRY(auto address, berth::api::parseListenAddress(config.listen));
   berth::api::ServerOptions options;
   options.host = address.host;

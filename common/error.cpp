@@ -22,6 +22,30 @@ std::string_view errcName(Errc code) {
   return "unknown";
 }
 
+std::string_view detailName(Detail detail) {
+  switch (detail) {
+    case Detail::none: return "none";
+    case Detail::missing_token: return "missing_token";
+    case Detail::invalid_token: return "invalid_token";
+    case Detail::token_expired: return "token_expired";
+    case Detail::invalid_credentials: return "invalid_credentials";
+    case Detail::account_banned: return "account_banned";
+    case Detail::guest_expired: return "guest_expired";
+    case Detail::insufficient_permissions: return "insufficient_permissions";
+    case Detail::container_expired: return "container_expired";
+    case Detail::user_not_found: return "user_not_found";
+    case Detail::project_not_found: return "project_not_found";
+    case Detail::image_not_found: return "image_not_found";
+    case Detail::route_not_found: return "route_not_found";
+    case Detail::username_taken: return "username_taken";
+    case Detail::rate_limited: return "rate_limited";
+    case Detail::invalid_id_format: return "invalid_id_format";
+    case Detail::method_not_allowed: return "method_not_allowed";
+    case Detail::payload_too_large: return "payload_too_large";
+  }
+  return "unknown";
+}
+
 Error Error::wrap(std::string_view context) const& {
   Error copy = *this;
   return std::move(copy).wrap(context);

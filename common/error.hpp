@@ -29,13 +29,43 @@ enum class Errc {
 
 std::string_view errcName(Errc code);
 
+// A finer, machine-readable reason inside a category, where callers must tell
+// cases apart (api/errors.cpp gives each its own wire code); none otherwise.
+enum class Detail {
+  none,
+  // unauthenticated
+  missing_token,
+  invalid_token,
+  token_expired,
+  invalid_credentials,
+  // permission_denied
+  account_banned,
+  guest_expired,
+  insufficient_permissions,
+  container_expired,
+  // not_found
+  user_not_found,
+  project_not_found,
+  image_not_found,
+  route_not_found,
+  // already_exists
+  username_taken,
+  // resource_exhausted
+  rate_limited,
+  // invalid_argument
+  invalid_id_format,
+  method_not_allowed,
+  payload_too_large,
+};
+
+// "token_expired"
+std::string_view detailName(Detail detail);
+
 struct Error {
   Errc code = Errc::internal;
   int sysErrno = 0;
   std::string message;
-  // A finer, machine-readable reason inside the category where callers must
-  // tell cases apart ("token_expired", "account_banned"); empty otherwise.
-  std::string detail;
+  Detail detail = Detail::none;
 
   // Prefixes context: "starting container: clone3: Operation not permitted".
   Error wrap(std::string_view context) const&;
@@ -56,8 +86,8 @@ inline tl::unexpected<Error> fail(Errc code, std::string message) {
   return tl::unexpected<Error>(Error{code, 0, std::move(message), {}});
 }
 
-inline tl::unexpected<Error> fail(Errc code, std::string detail, std::string message) {
-  return tl::unexpected<Error>(Error{code, 0, std::move(message), std::move(detail)});
+inline tl::unexpected<Error> fail(Errc code, Detail detail, std::string message) {
+  return tl::unexpected<Error>(Error{code, 0, std::move(message), detail});
 }
 
 // For a failed system call: captures errno now. The category is host_refused

@@ -50,31 +50,56 @@ Result<void> writeFile(const std::string& path, std::string_view content) {
   return {};
 }
 
-Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode, Durability durability) {
-  std::string tmp = path + ".tmp";
-  {
-    BERTH_TRY(UniqueFd fd, openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
-    size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return sysFail("write " + tmp, err);
-      }
-      done += static_cast<size_t>(n);
+namespace {
+
+// A regular file may take the content in several write(2) calls.
+Result<void> writeAll(int fd, std::string_view content, const std::string& path) {
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("write " + path);
     }
-    if (durability == Durability::hostCrash && ::fsync(fd.get()) != 0) {
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode, Durability durability,
+                             IfExists ifExists) {
+  // The pid keeps two processes writing the same file out of each other's temp file.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return sysFail("unlink " + tmp);  // left by a crash
+  {
+    // O_EXCL | O_NOFOLLOW: our own new file, never one planted at that name.
+    BERTH_TRY(UniqueFd fd, openFile(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
+    auto discard = [&](Error error) {
+      ::unlink(tmp.c_str());
+      return tl::unexpected<Error>(std::move(error));
+    };
+    // The umask may only have taken bits away; make the mode exactly `mode`.
+    if (::fchmod(fd.get(), mode) != 0) return discard(sysFail("chmod " + tmp).value());
+    if (auto written = writeAll(fd.get(), content, tmp); !written) return discard(std::move(written.error()));
+    if (durability == Durability::hostCrash && ::fsync(fd.get()) != 0) return discard(sysFail("fsync " + tmp).value());
+  }
+  if (ifExists == IfExists::replace) {
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
       int err = errno;
       ::unlink(tmp.c_str());
-      return sysFail("fsync " + tmp, err);
+      return sysFail("rename " + tmp, err);
     }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  } else {
+    // link(2), unlike rename, refuses a name that exists.
+    int rc = ::link(tmp.c_str(), path.c_str());
     int err = errno;
     ::unlink(tmp.c_str());
-    return sysFail("rename " + tmp, err);
+    if (rc != 0) {
+      if (err == EEXIST) return fail(Errc::already_exists, path + " already exists");
+      return sysFail("link " + path, err);
+    }
   }
   if (durability == Durability::processCrash) return {};
   std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
@@ -147,15 +172,6 @@ bool pathExists(const std::string& path) {
 namespace berth {
 Result<void> writeFileFast(const std::string& path, std::string_view content, mode_t mode) {
   BERTH_TRY(UniqueFd fd, openFile(path, O_WRONLY | O_CREAT | O_TRUNC, mode));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sysFail("write " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return {};
+  return writeAll(fd.get(), content, path);
 }
 }  // namespace berth

@@ -18,10 +18,14 @@ Result<void> writeFile(const std::string& path, std::string_view content);
 // What a replaced file must outlive. Files in the run dir (a tmpfs, emptied by
 // a host crash anyway) need only outlive a crash of berth's processes.
 enum class Durability { processCrash, hostCrash };
-// Atomic replace: a temp file beside it, renamed over it (readers see the old
-// or the new content, never a mix); for hostCrash, fsynced with its directory.
+// What an atomic write does to a file already at the path.
+enum class IfExists { replace, keep };  // keep: already_exists, the file left as it was
+// Atomic write: a fresh temp file beside it, created with exactly `mode`
+// (never wider, not even for a moment), then renamed over the file (readers
+// see the old or the new content, never a mix) or, for IfExists::keep, linked
+// to its name; for hostCrash, fsynced with its directory.
 Result<void> writeFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644,
-                             Durability durability = Durability::hostCrash);
+                             Durability durability = Durability::hostCrash, IfExists ifExists = IfExists::replace);
 // mkdir -p; succeeds if the directory already exists.
 Result<void> makeDirs(const std::string& path, mode_t mode = 0755);
 // rm -rf that never crosses into another filesystem (a mount left inside is an error).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a module includes a header of a module it may not depend on.
-# Allowed edges (DESIGN.md): api -> runtime -> {store, namespaces, cgroup} -> common.
+# Allowed edges (DESIGN.md): api -> {runtime, iam} -> {store, namespaces, cgroup} -> common.
 set -u
 root=${1:-.}
 declare -A allowed=(
@@ -9,11 +9,12 @@ declare -A allowed=(
   [namespaces]="namespaces common"
   [store]="store common"
   [runtime]="runtime store namespaces cgroup common"
-  [api]="api runtime common"
+  [iam]="iam store common"
+  [api]="api runtime iam common"
 )
 # Third-party headers stay in one module each (tokens and password hashes are
-# made by runtime/accounts.cpp; api/ only passes the opaque token along).
-declare -A owner=([lmdb.h]=store [seccomp.h]=namespaces [sys/capability.h]=namespaces [httplib.h]=api [jwt.h]=runtime [sodium.h]=runtime)
+# made by iam/accounts.cpp; api/ only passes the opaque token along).
+declare -A owner=([lmdb.h]=store [seccomp.h]=namespaces [sys/capability.h]=namespaces [httplib.h]=api [jwt.h]=iam [sodium.h]=iam)
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "$root/$module" ] || continue

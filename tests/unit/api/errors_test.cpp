@@ -3,7 +3,6 @@
 
 #include "api/envelope.hpp"
 #include "api/errors.hpp"
-#include "runtime/accounts.hpp"
 
 using namespace berth;
 using namespace berth::api;
@@ -11,42 +10,41 @@ using namespace berth::api;
 TEST_CASE("every category and detail maps to its status and code") {
   struct Row {
     Errc code;
-    std::string_view detail;
+    Detail detail;
     int status;
     const char* wireCode;
   };
-  namespace ad = runtime::auth_detail;
   const Row rows[] = {
-      {Errc::invalid_argument, "", 400, "VALIDATION_ERROR"},
-      {Errc::invalid_argument, api_detail::invalidIdFormat, 400, "INVALID_ID_FORMAT"},
-      {Errc::invalid_argument, api_detail::methodNotAllowed, 405, "METHOD_NOT_ALLOWED"},
-      {Errc::invalid_argument, api_detail::payloadTooLarge, 413, "PAYLOAD_TOO_LARGE"},
-      {Errc::not_found, "", 404, "CONTAINER_NOT_FOUND"},
-      {Errc::not_found, ad::userNotFound, 404, "USER_NOT_FOUND"},
-      {Errc::not_found, ad::projectNotFound, 404, "PROJECT_NOT_FOUND"},
-      {Errc::not_found, api_detail::imageNotFound, 404, "IMAGE_NOT_FOUND"},
-      {Errc::not_found, api_detail::routeNotFound, 404, "NOT_FOUND"},
-      {Errc::already_exists, "", 409, "NAME_CONFLICT"},
-      {Errc::state_conflict, "", 400, "OPERATION_STATE_CONFLICT"},
-      {Errc::unauthenticated, ad::missingToken, 401, "MISSING_TOKEN"},
-      {Errc::unauthenticated, ad::invalidToken, 401, "INVALID_TOKEN"},
-      {Errc::unauthenticated, ad::tokenExpired, 401, "TOKEN_EXPIRED"},
-      {Errc::unauthenticated, ad::invalidCredentials, 401, "INVALID_CREDENTIALS"},
-      {Errc::unauthenticated, "", 401, "INVALID_TOKEN"},
-      {Errc::permission_denied, "", 403, "INSUFFICIENT_PERMISSIONS"},
-      {Errc::permission_denied, ad::insufficientPermissions, 403, "INSUFFICIENT_PERMISSIONS"},
-      {Errc::permission_denied, ad::accountBanned, 403, "ACCOUNT_BANNED"},
-      {Errc::permission_denied, ad::guestExpired, 403, "INSUFFICIENT_PERMISSIONS"},
-      {Errc::permission_denied, api_detail::containerExpired, 403, "OPERATION_NOT_PERMITTED_ON_EXPIRED"},
-      {Errc::container_config, "", 422, "START_FAILED"},
-      {Errc::resource_exhausted, "", 422, "RESOURCE_LIMIT_EXCEEDED"},
-      {Errc::host_refused, "", 503, "EXTERNAL_SERVICE_ERROR"},
-      {Errc::deadline_exceeded, "", 503, "EXTERNAL_SERVICE_ERROR"},
-      {Errc::internal, "", 500, "INTERNAL_SERVER_ERROR"},
+      {Errc::invalid_argument, Detail::none, 400, "VALIDATION_ERROR"},
+      {Errc::invalid_argument, Detail::invalid_id_format, 400, "INVALID_ID_FORMAT"},
+      {Errc::invalid_argument, Detail::method_not_allowed, 405, "METHOD_NOT_ALLOWED"},
+      {Errc::invalid_argument, Detail::payload_too_large, 413, "PAYLOAD_TOO_LARGE"},
+      {Errc::not_found, Detail::none, 404, "CONTAINER_NOT_FOUND"},
+      {Errc::not_found, Detail::user_not_found, 404, "USER_NOT_FOUND"},
+      {Errc::not_found, Detail::project_not_found, 404, "PROJECT_NOT_FOUND"},
+      {Errc::not_found, Detail::image_not_found, 404, "IMAGE_NOT_FOUND"},
+      {Errc::not_found, Detail::route_not_found, 404, "NOT_FOUND"},
+      {Errc::already_exists, Detail::none, 409, "NAME_CONFLICT"},
+      {Errc::state_conflict, Detail::none, 400, "OPERATION_STATE_CONFLICT"},
+      {Errc::unauthenticated, Detail::missing_token, 401, "MISSING_TOKEN"},
+      {Errc::unauthenticated, Detail::invalid_token, 401, "INVALID_TOKEN"},
+      {Errc::unauthenticated, Detail::token_expired, 401, "TOKEN_EXPIRED"},
+      {Errc::unauthenticated, Detail::invalid_credentials, 401, "INVALID_CREDENTIALS"},
+      {Errc::unauthenticated, Detail::none, 401, "INVALID_TOKEN"},
+      {Errc::permission_denied, Detail::none, 403, "INSUFFICIENT_PERMISSIONS"},
+      {Errc::permission_denied, Detail::insufficient_permissions, 403, "INSUFFICIENT_PERMISSIONS"},
+      {Errc::permission_denied, Detail::account_banned, 403, "ACCOUNT_BANNED"},
+      {Errc::permission_denied, Detail::guest_expired, 403, "INSUFFICIENT_PERMISSIONS"},
+      {Errc::permission_denied, Detail::container_expired, 403, "OPERATION_NOT_PERMITTED_ON_EXPIRED"},
+      {Errc::container_config, Detail::none, 422, "START_FAILED"},
+      {Errc::resource_exhausted, Detail::none, 422, "RESOURCE_LIMIT_EXCEEDED"},
+      {Errc::host_refused, Detail::none, 503, "EXTERNAL_SERVICE_ERROR"},
+      {Errc::deadline_exceeded, Detail::none, 503, "EXTERNAL_SERVICE_ERROR"},
+      {Errc::internal, Detail::none, 500, "INTERNAL_SERVER_ERROR"},
   };
   for (const auto& row : rows) {
-    INFO(errcName(row.code) << " / " << row.detail);
-    WireError wire = toWireError(Error{row.code, 0, "some message", std::string(row.detail)});
+    INFO(errcName(row.code) << " / " << detailName(row.detail));
+    WireError wire = toWireError(Error{row.code, 0, "some message", row.detail});
     CHECK(wire.status == row.status);
     CHECK(wire.code == row.wireCode);
   }
@@ -57,9 +55,9 @@ TEST_CASE("messages: fixed where details would leak, the guest text of API.md §
         "An unexpected error occurred");
   CHECK(toWireError(Error{Errc::not_found, 0, "container 507f... not found in project x", {}}).message ==
         "Container not found");
-  CHECK(toWireError(Error{Errc::unauthenticated, 0, "jwt: bad signature", std::string(runtime::auth_detail::invalidToken)})
+  CHECK(toWireError(Error{Errc::unauthenticated, 0, "jwt: bad signature", Detail::invalid_token})
             .message == "Invalid authentication token");
-  CHECK(toWireError(Error{Errc::permission_denied, 0, "", std::string(runtime::auth_detail::guestExpired)}).message ==
+  CHECK(toWireError(Error{Errc::permission_denied, 0, "", Detail::guest_expired}).message ==
         "guest session expired");
   // What the host refused, and where, stays in the service's log: no host path reaches the client.
   CHECK(toWireError(Error{Errc::host_refused, EACCES, "writing /sys/fs/cgroup/unified/berth/x/memory.max", {}}).message ==

@@ -1,7 +1,7 @@
 #pragma once
 // Users, projects, memberships and bearer tokens (API.md §3). The HTTP layer
-// asks this class who a caller is and what it may do; it never sees a
-// password hash, the signing secret or the store.
+// asks this class who a caller is (and the Authorizer what it may do); it
+// never sees a password hash, the signing secret or the store.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -10,14 +10,17 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "runtime/login_throttle.hpp"
+#include "iam/login_throttle.hpp"
+#include "iam/principal.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
 class Store;
 }
 
-namespace berth::runtime {
+namespace berth::iam {
+
+class Authorizer;
 
 using store::Membership;
 using store::ProjectRecord;
@@ -31,14 +34,6 @@ struct AccountsConfig {
   // Argon2id cost; tests and benchmarks lower it (libsodium's INTERACTIVE by default).
   bool fastPasswordHashing = false;
   LoginThrottleConfig loginThrottle;
-};
-
-// The authenticated caller of one request.
-struct Principal {
-  UserRecord user;
-  std::string tokenId;       // jti
-  UnixMillis tokenExpiresAt = 0;
-  bool isAdmin() const { return user.role == UserRole::admin; }
 };
 
 struct LoginResult {
@@ -61,33 +56,15 @@ struct UserChange {
   std::optional<std::optional<UnixMillis>> guestExpiresAt;  // set, or clear with nullopt inside
 };
 
-// Error details (Error::detail) the HTTP layer maps to wire codes:
-//   unauthenticated: "missing_token", "invalid_token", "token_expired", "invalid_credentials"
-//   permission_denied: "account_banned", "guest_expired", "insufficient_permissions"
-//   not_found: "user_not_found", "project_not_found"
-//   already_exists: "username_taken"
-//   invalid_argument: message names the field
-namespace auth_detail {
-inline constexpr std::string_view missingToken = "missing_token";
-inline constexpr std::string_view invalidToken = "invalid_token";
-inline constexpr std::string_view tokenExpired = "token_expired";
-inline constexpr std::string_view invalidCredentials = "invalid_credentials";
-inline constexpr std::string_view accountBanned = "account_banned";
-inline constexpr std::string_view guestExpired = "guest_expired";
-inline constexpr std::string_view insufficientPermissions = "insufficient_permissions";
-inline constexpr std::string_view userNotFound = "user_not_found";
-inline constexpr std::string_view projectNotFound = "project_not_found";
-inline constexpr std::string_view rateLimited = "rate_limited";  // resource_exhausted
-inline constexpr std::string_view usernameTaken = "username_taken";
-}  // namespace auth_detail
-
 class Accounts {
  public:
   // Loads or creates <dataDir>/jwt.secret (32 random bytes, 0600). On a store
   // without users, creates `admin` (with its personal project) and writes its
   // password to <dataDir>/admin.password (0600); bootstrapPasswordFile() then
-  // names that file so the caller can log it.
-  static Result<std::unique_ptr<Accounts>> open(const AccountsConfig& config, store::Store& store);
+  // names that file so the caller can log it. Decisions on projects are the
+  // authorizer's, which must outlive the Accounts.
+  static Result<std::unique_ptr<Accounts>> open(const AccountsConfig& config, store::Store& store,
+                                                const Authorizer& authorizer);
   ~Accounts();
   Accounts(const Accounts&) = delete;
   Accounts& operator=(const Accounts&) = delete;
@@ -105,7 +82,7 @@ class Accounts {
   Result<Principal> authenticate(std::string_view token) const;
   Result<void> logout(const Principal& principal);
 
-  // --- users (admin only; the caller checks isAdmin()) ---
+  // --- users (admin only; the caller asks Authorizer::requireAdmin) ---
   // Creates the user and its personal project (the user its owner).
   Result<UserRecord> createUser(const NewUser& user);
   Result<UserRecord> getUser(const std::string& id) const;         // user_not_found
@@ -115,23 +92,15 @@ class Accounts {
 
   // --- projects ---
   Result<ProjectRecord> createProject(const Principal& owner, std::string_view name);
-  // project_not_found for unknown ones and for projects the principal cannot see.
+  // The projects the Authorizer lets the principal see (Authorizer::visibleProject,
+  // visibleProjects): project_not_found for one it cannot; the list sorted by id.
   Result<ProjectRecord> getProject(const Principal& principal, const std::string& id) const;
-  // Admins: all projects; others: those they are members of.
   Result<std::vector<ProjectRecord>> listProjects(const Principal& principal) const;
-  // Owner of the project or admin; user_not_found for an unknown user.
+  // For principals the Authorizer lets manage the project (managedProject);
+  // user_not_found for an unknown user.
   Result<Membership> addMember(const Principal& principal, const std::string& projectId,
                                const std::string& userId, ProjectRole role);
   Result<void> removeMember(const Principal& principal, const std::string& projectId, const std::string& userId);
-
-  // --- permissions ---
-  // The principal's role in a project: owner for admins, the membership role
-  // otherwise, nullopt when it cannot see the project (the API answers 404 then).
-  std::optional<ProjectRole> roleIn(const Principal& principal, const std::string& projectId) const;
-  // Projects whose containers the principal may list; nullopt = all (admin).
-  std::optional<std::vector<std::string>> visibleProjects(const Principal& principal) const;
-  // A guest past guest_expires_at may read but not change anything: guest_expired.
-  Result<void> checkMayMutate(const Principal& principal) const;
 
  private:
   struct Impl;
@@ -139,4 +108,4 @@ class Accounts {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::iam

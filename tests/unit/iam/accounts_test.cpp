@@ -1,4 +1,4 @@
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 
 #include <sys/stat.h>
 
@@ -13,12 +13,12 @@
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/ids.hpp"
+#include "iam/authorizer.hpp"
 #include "store/store.hpp"
 #include "support/test_support.hpp"
 
 using namespace berth;
-using namespace berth::runtime;
-namespace detail = berth::runtime::auth_detail;
+using namespace berth::iam;
 
 namespace {
 
@@ -28,13 +28,13 @@ std::unique_ptr<store::Store> openStore(const std::string& dir) {
   return std::move(*store);
 }
 
-std::unique_ptr<Accounts> openAccounts(const std::string& dataDir, store::Store& store,
+std::unique_ptr<Accounts> openAccounts(const std::string& dataDir, store::Store& store, const Authorizer& authorizer,
                                        int64_t lifetimeSeconds = 3600) {
   AccountsConfig config;
   config.dataDir = dataDir;
   config.tokenLifetimeSeconds = lifetimeSeconds;
   config.fastPasswordHashing = true;
-  auto accounts = Accounts::open(config, store);
+  auto accounts = Accounts::open(config, store, authorizer);
   if (!accounts) FAIL(accounts.error().describe());
   return std::move(*accounts);
 }
@@ -54,11 +54,11 @@ unsigned fileMode(const std::string& path) {
 }
 
 template <typename T>
-void requireError(const Result<T>& result, Errc code, std::string_view detailText) {
+void requireError(const Result<T>& result, Errc code, Detail detail) {
   REQUIRE_FALSE(result);
-  INFO(result.error().describe());
+  INFO(result.error().describe() << " (detail " << detailName(result.error().detail) << ")");
   CHECK(result.error().code == code);
-  CHECK(result.error().detail == detailText);
+  CHECK(result.error().detail == detail);
 }
 
 // base64url (no padding) of the JWT parts, so tests can forge tokens.
@@ -101,7 +101,8 @@ std::vector<std::string> splitToken(const std::string& token) {
 struct Env {
   testing::TempDir dir{"berth-accounts"};
   std::unique_ptr<store::Store> store = openStore(dir.sub("db"));
-  std::unique_ptr<Accounts> accounts = openAccounts(dir.path(), *store);
+  Authorizer authorizer{*store};
+  std::unique_ptr<Accounts> accounts = openAccounts(dir.path(), *store, authorizer);
 
   Principal loginAs(const std::string& username, const std::string& password) {
     auto login = accounts->login(username, password);
@@ -125,10 +126,11 @@ struct Env {
 TEST_CASE("first open bootstraps admin with a 0600 password file; the second open does not") {
   testing::TempDir dir{"berth-accounts"};
   auto store = openStore(dir.sub("db"));
+  Authorizer authorizer(*store);
   std::string password;
   std::string adminId;
   {
-    auto accounts = openAccounts(dir.path(), *store);
+    auto accounts = openAccounts(dir.path(), *store, authorizer);
     REQUIRE(accounts->bootstrapPasswordFile() == dir.path() + "/admin.password");
     CHECK(fileMode(dir.path() + "/admin.password") == 0600);
     CHECK(fileMode(dir.path() + "/jwt.secret") == 0600);
@@ -157,7 +159,7 @@ TEST_CASE("first open bootstraps admin with a 0600 password file; the second ope
   REQUIRE(secretBefore);
   CHECK(secretBefore->size() == 32);
 
-  auto again = openAccounts(dir.path(), *store);
+  auto again = openAccounts(dir.path(), *store, authorizer);
   CHECK_FALSE(again->bootstrapPasswordFile());
   CHECK(readAdminPassword(dir.path()) == password);
   CHECK(readFile(dir.path() + "/jwt.secret").value() == *secretBefore);
@@ -171,15 +173,16 @@ TEST_CASE("first open bootstraps admin with a 0600 password file; the second ope
 TEST_CASE("a token survives a restart; a secret file of the wrong size is refused") {
   testing::TempDir dir{"berth-accounts"};
   auto store = openStore(dir.sub("db"));
+  Authorizer authorizer(*store);
   std::string token;
   {
-    auto accounts = openAccounts(dir.path(), *store);
+    auto accounts = openAccounts(dir.path(), *store, authorizer);
     auto login = accounts->login("admin", readAdminPassword(dir.path()));
     REQUIRE(login);
     token = login->token;
   }
   {
-    auto accounts = openAccounts(dir.path(), *store);
+    auto accounts = openAccounts(dir.path(), *store, authorizer);
     auto principal = accounts->authenticate(token);
     REQUIRE(principal);
     CHECK(principal->user.username == "admin");
@@ -188,7 +191,7 @@ TEST_CASE("a token survives a restart; a secret file of the wrong size is refuse
   AccountsConfig config;
   config.dataDir = dir.path();
   config.fastPasswordHashing = true;
-  auto refused = Accounts::open(config, *store);
+  auto refused = Accounts::open(config, *store, authorizer);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("jwt.secret") != std::string::npos);
   CHECK(refused.error().message.find("expected 32") != std::string::npos);
@@ -205,17 +208,17 @@ TEST_CASE("login: right password, wrong password, unknown user, banned user") {
   CHECK(ok->expiresAt > nowMillis());
   CHECK(ok->expiresAt <= nowMillis() + 3600 * 1000 + 1000);
 
-  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, detail::invalidCredentials);
-  requireError(env.accounts->login("nobody", "password-alice"), Errc::unauthenticated, detail::invalidCredentials);
-  requireError(env.accounts->login("", ""), Errc::unauthenticated, detail::invalidCredentials);
-  requireError(env.accounts->login("bad name!", "password-alice"), Errc::unauthenticated, detail::invalidCredentials);
+  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, Detail::invalid_credentials);
+  requireError(env.accounts->login("nobody", "password-alice"), Errc::unauthenticated, Detail::invalid_credentials);
+  requireError(env.accounts->login("", ""), Errc::unauthenticated, Detail::invalid_credentials);
+  requireError(env.accounts->login("bad name!", "password-alice"), Errc::unauthenticated, Detail::invalid_credentials);
 
   UserChange ban;
   ban.banned = true;
   REQUIRE(env.accounts->updateUser(alice.id, ban));
-  requireError(env.accounts->login("alice", "password-alice"), Errc::permission_denied, detail::accountBanned);
+  requireError(env.accounts->login("alice", "password-alice"), Errc::permission_denied, Detail::account_banned);
   // A wrong password for a banned account reveals nothing beyond invalid credentials.
-  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, detail::invalidCredentials);
+  requireError(env.accounts->login("alice", "wrong-password"), Errc::unauthenticated, Detail::invalid_credentials);
 }
 
 TEST_CASE("token round trip carries the user, jti and expiry") {
@@ -243,11 +246,12 @@ TEST_CASE("token round trip carries the user, jti and expiry") {
 TEST_CASE("an expired token is token_expired") {
   testing::TempDir dir{"berth-accounts"};
   auto store = openStore(dir.sub("db"));
-  auto accounts = openAccounts(dir.path(), *store, -1);
+  Authorizer authorizer(*store);
+  auto accounts = openAccounts(dir.path(), *store, authorizer, -1);
   auto login = accounts->login("admin", readAdminPassword(dir.path()));
   REQUIRE(login);
   CHECK(login->expiresAt < nowMillis());
-  requireError(accounts->authenticate(login->token), Errc::unauthenticated, detail::tokenExpired);
+  requireError(accounts->authenticate(login->token), Errc::unauthenticated, Detail::token_expired);
 }
 
 TEST_CASE("missing, garbage, tampered, alg none and foreign tokens are refused") {
@@ -258,51 +262,51 @@ TEST_CASE("missing, garbage, tampered, alg none and foreign tokens are refused")
   auto parts = splitToken(token);
   REQUIRE(parts.size() == 3);
 
-  requireError(env.accounts->authenticate(""), Errc::unauthenticated, detail::missingToken);
+  requireError(env.accounts->authenticate(""), Errc::unauthenticated, Detail::missing_token);
 
   for (const std::string& garbage :
        std::vector<std::string>{"garbage", "a.b.c", "a.b", "....", token + ".extra", parts[0] + "." + parts[1] + ".",
                                 std::string(10000, 'a'), token + " ", std::string("\0", 1) + token}) {
     INFO(garbage.substr(0, 80));
-    requireError(env.accounts->authenticate(garbage), Errc::unauthenticated, detail::invalidToken);
+    requireError(env.accounts->authenticate(garbage), Errc::unauthenticated, Detail::invalid_token);
   }
 
   SECTION("tampered signature") {
     std::string sig = parts[2];
     sig[5] = sig[5] == 'A' ? 'B' : 'A';
     requireError(env.accounts->authenticate(parts[0] + "." + parts[1] + "." + sig), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("tampered payload (another subject) with the original signature") {
     auto bob = env.newUser("bob");
     std::string payload = base64url(R"({"sub":")" + bob.id + R"(","jti":")" + std::string(32, 'a') +
                                     R"(","iat":1700000000,"exp":4102444800})");
     requireError(env.accounts->authenticate(parts[0] + "." + payload + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("alg none, with and without a signature") {
     std::string none = base64url(R"({"alg":"none","typ":"JWT"})");
-    requireError(env.accounts->authenticate(none + "." + parts[1] + "."), Errc::unauthenticated, detail::invalidToken);
+    requireError(env.accounts->authenticate(none + "." + parts[1] + "."), Errc::unauthenticated, Detail::invalid_token);
     requireError(env.accounts->authenticate(none + "." + parts[1] + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
     std::string noneUpper = base64url(R"({"alg":"NONE"})");
     requireError(env.accounts->authenticate(noneUpper + "." + parts[1] + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("another algorithm named in the header") {
     std::string hs512 = base64url(R"({"alg":"HS512","typ":"JWT"})");
     requireError(env.accounts->authenticate(hs512 + "." + parts[1] + "." + parts[2]), Errc::unauthenticated,
-                 detail::invalidToken);
+                 Detail::invalid_token);
   }
   SECTION("signed with another secret") {
     testing::TempDir otherDir{"berth-accounts-other"};
-    auto other = openAccounts(otherDir.path(), *env.store);  // same users, its own jwt.secret
+    auto other = openAccounts(otherDir.path(), *env.store, env.authorizer);  // same users, its own jwt.secret
     CHECK_FALSE(other->bootstrapPasswordFile());
     auto foreign = other->login("admin", readAdminPassword(env.dir.path()));
     REQUIRE(foreign);
     REQUIRE(other->authenticate(foreign->token));  // valid where it was made
-    requireError(env.accounts->authenticate(foreign->token), Errc::unauthenticated, detail::invalidToken);
-    requireError(other->authenticate(token), Errc::unauthenticated, detail::invalidToken);
+    requireError(env.accounts->authenticate(foreign->token), Errc::unauthenticated, Detail::invalid_token);
+    requireError(other->authenticate(token), Errc::unauthenticated, Detail::invalid_token);
   }
   // The untouched token still works after all that.
   CHECK(env.accounts->authenticate(token));
@@ -318,7 +322,7 @@ TEST_CASE("logout revokes only the presented token") {
   auto principal = env.accounts->authenticate(first->token);
   REQUIRE(principal);
   REQUIRE(env.accounts->logout(*principal));
-  requireError(env.accounts->authenticate(first->token), Errc::unauthenticated, detail::invalidToken);
+  requireError(env.accounts->authenticate(first->token), Errc::unauthenticated, Detail::invalid_token);
   CHECK(env.accounts->authenticate(second->token));
 }
 
@@ -335,17 +339,17 @@ TEST_CASE("a deleted user's token is invalid; a banned user's token is account_b
   REQUIRE(env.accounts->authenticate(bobLogin->token));
 
   REQUIRE(env.accounts->deleteUser(alice.id));
-  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, detail::invalidToken);
-  requireError(env.accounts->getUser(alice.id), Errc::not_found, detail::userNotFound);
-  requireError(env.accounts->deleteUser(alice.id), Errc::not_found, detail::userNotFound);
+  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, Detail::invalid_token);
+  requireError(env.accounts->getUser(alice.id), Errc::not_found, Detail::user_not_found);
+  requireError(env.accounts->deleteUser(alice.id), Errc::not_found, Detail::user_not_found);
   // A new alice is another user: the old token stays dead.
   env.newUser("alice");
-  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, detail::invalidToken);
+  requireError(env.accounts->authenticate(aliceLogin->token), Errc::unauthenticated, Detail::invalid_token);
 
   UserChange ban;
   ban.banned = true;
   REQUIRE(env.accounts->updateUser(bob.id, ban));
-  requireError(env.accounts->authenticate(bobLogin->token), Errc::permission_denied, detail::accountBanned);
+  requireError(env.accounts->authenticate(bobLogin->token), Errc::permission_denied, Detail::account_banned);
   UserChange unban;
   unban.banned = false;
   REQUIRE(env.accounts->updateUser(bob.id, unban));
@@ -376,9 +380,9 @@ TEST_CASE("createUser validates its input and refuses a taken username") {
 
   env.newUser("dave");
   auto taken = env.accounts->createUser(NewUser{"dave", "another-password", UserRole::user, {}});
-  requireError(taken, Errc::already_exists, detail::usernameTaken);
+  requireError(taken, Errc::already_exists, Detail::username_taken);
   requireError(env.accounts->createUser(NewUser{"admin", "another-password", UserRole::admin, {}}),
-               Errc::already_exists, detail::usernameTaken);
+               Errc::already_exists, Detail::username_taken);
 }
 
 TEST_CASE("createUser makes a personal project owned by the user") {
@@ -396,7 +400,7 @@ TEST_CASE("createUser makes a personal project owned by the user") {
   REQUIRE(project);
   CHECK(project->name == "alice");
   CHECK(project->ownerId == alice.id);
-  CHECK(env.accounts->roleIn(principal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(principal, project->id) == ProjectRole::owner);
   auto listed = env.accounts->listProjects(principal);
   REQUIRE(listed);
   REQUIRE(listed->size() == 1);
@@ -406,9 +410,9 @@ TEST_CASE("createUser makes a personal project owned by the user") {
 TEST_CASE("getUser, listUsers and updateUser") {
   Env env;
   auto alice = env.newUser("alice");
-  requireError(env.accounts->getUser("not-an-id"), Errc::not_found, detail::userNotFound);
-  requireError(env.accounts->getUser(newObjectId()), Errc::not_found, detail::userNotFound);
-  requireError(env.accounts->updateUser(newObjectId(), UserChange{}), Errc::not_found, detail::userNotFound);
+  requireError(env.accounts->getUser("not-an-id"), Errc::not_found, Detail::user_not_found);
+  requireError(env.accounts->getUser(newObjectId()), Errc::not_found, Detail::user_not_found);
+  requireError(env.accounts->updateUser(newObjectId(), UserChange{}), Errc::not_found, Detail::user_not_found);
   auto got = env.accounts->getUser(alice.id);
   REQUIRE(got);
   CHECK(got->username == "alice");
@@ -421,7 +425,7 @@ TEST_CASE("getUser, listUsers and updateUser") {
   UserChange password;
   password.password = "a-new-password";
   REQUIRE(env.accounts->updateUser(alice.id, password));
-  requireError(env.accounts->login("alice", "password-alice"), Errc::unauthenticated, detail::invalidCredentials);
+  requireError(env.accounts->login("alice", "password-alice"), Errc::unauthenticated, Detail::invalid_credentials);
   CHECK(env.accounts->login("alice", "a-new-password"));
   UserChange shortPassword;
   shortPassword.password = "short";
@@ -462,7 +466,7 @@ TEST_CASE("project visibility: members see theirs, others get project_not_found,
   REQUIRE(project);
   CHECK(project->ownerId == alice.id);
   CHECK(project->name == "web-app");
-  CHECK(env.accounts->roleIn(alicePrincipal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(alicePrincipal, project->id) == ProjectRole::owner);
 
   for (const std::string& bad : std::vector<std::string>{"", "has space", "under_score", std::string(65, 'x')}) {
     auto refused = env.accounts->createProject(alicePrincipal, bad);
@@ -472,11 +476,11 @@ TEST_CASE("project visibility: members see theirs, others get project_not_found,
   }
 
   CHECK(env.accounts->getProject(alicePrincipal, project->id));
-  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, detail::projectNotFound);
-  requireError(env.accounts->getProject(bobPrincipal, newObjectId()), Errc::not_found, detail::projectNotFound);
-  requireError(env.accounts->getProject(bobPrincipal, "bad-id"), Errc::not_found, detail::projectNotFound);
+  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, Detail::project_not_found);
+  requireError(env.accounts->getProject(bobPrincipal, newObjectId()), Errc::not_found, Detail::project_not_found);
+  requireError(env.accounts->getProject(bobPrincipal, "bad-id"), Errc::not_found, Detail::project_not_found);
   CHECK(env.accounts->getProject(admin, project->id));
-  requireError(env.accounts->getProject(admin, newObjectId()), Errc::not_found, detail::projectNotFound);
+  requireError(env.accounts->getProject(admin, newObjectId()), Errc::not_found, Detail::project_not_found);
 
   auto aliceList = env.accounts->listProjects(alicePrincipal);
   REQUIRE(aliceList);
@@ -489,18 +493,18 @@ TEST_CASE("project visibility: members see theirs, others get project_not_found,
   REQUIRE(adminList);
   CHECK(adminList->size() == 4);  // admin, alice, bob, web-app
 
-  CHECK_FALSE(env.accounts->visibleProjects(admin));
-  auto aliceVisible = env.accounts->visibleProjects(alicePrincipal);
+  CHECK_FALSE(env.authorizer.visibleProjectsFailClosed(admin));
+  auto aliceVisible = env.authorizer.visibleProjectsFailClosed(alicePrincipal);
   REQUIRE(aliceVisible);
   CHECK(aliceVisible->size() == 2);
   CHECK(std::count(aliceVisible->begin(), aliceVisible->end(), project->id) == 1);
-  auto bobVisible = env.accounts->visibleProjects(bobPrincipal);
+  auto bobVisible = env.authorizer.visibleProjectsFailClosed(bobPrincipal);
   REQUIRE(bobVisible);
   CHECK(*bobVisible == std::vector<std::string>{bob.personalProjectId});
 
-  CHECK_FALSE(env.accounts->roleIn(bobPrincipal, project->id));
-  CHECK(env.accounts->roleIn(admin, project->id) == ProjectRole::owner);
-  CHECK_FALSE(env.accounts->roleIn(admin, newObjectId()));
+  CHECK_FALSE(env.authorizer.roleIn(bobPrincipal, project->id));
+  CHECK(env.authorizer.roleIn(admin, project->id) == ProjectRole::owner);
+  CHECK_FALSE(env.authorizer.roleIn(admin, newObjectId()));
 }
 
 TEST_CASE("members: owner or admin may add and remove, others may not; unknown users are user_not_found") {
@@ -520,36 +524,36 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
   CHECK(added->projectId == project->id);
   CHECK(added->userId == bob.id);
   CHECK(added->role == ProjectRole::viewer);
-  CHECK(env.accounts->roleIn(bobPrincipal, project->id) == ProjectRole::viewer);
+  CHECK(env.authorizer.roleIn(bobPrincipal, project->id) == ProjectRole::viewer);
   CHECK(env.accounts->getProject(bobPrincipal, project->id));
 
   // A viewer sees the project but may not manage it; a stranger does not even see it.
   requireError(env.accounts->addMember(bobPrincipal, project->id, carol.id, ProjectRole::viewer),
-               Errc::permission_denied, detail::insufficientPermissions);
+               Errc::permission_denied, Detail::insufficient_permissions);
   requireError(env.accounts->addMember(carolPrincipal, project->id, carol.id, ProjectRole::owner), Errc::not_found,
-               detail::projectNotFound);
+               Detail::project_not_found);
   requireError(env.accounts->removeMember(bobPrincipal, project->id, bob.id), Errc::permission_denied,
-               detail::insufficientPermissions);
+               Detail::insufficient_permissions);
   requireError(env.accounts->addMember(alicePrincipal, project->id, newObjectId(), ProjectRole::viewer),
-               Errc::not_found, detail::userNotFound);
+               Errc::not_found, Detail::user_not_found);
   requireError(env.accounts->addMember(alicePrincipal, project->id, "nonsense", ProjectRole::viewer), Errc::not_found,
-               detail::userNotFound);
+               Detail::user_not_found);
   requireError(env.accounts->addMember(alicePrincipal, newObjectId(), bob.id, ProjectRole::viewer), Errc::not_found,
-               detail::projectNotFound);
+               Detail::project_not_found);
 
   // Changing a role; an admin manages any project.
   REQUIRE(env.accounts->addMember(alicePrincipal, project->id, bob.id, ProjectRole::operator_));
-  CHECK(env.accounts->roleIn(bobPrincipal, project->id) == ProjectRole::operator_);
+  CHECK(env.authorizer.roleIn(bobPrincipal, project->id) == ProjectRole::operator_);
   REQUIRE(env.accounts->addMember(admin, project->id, carol.id, ProjectRole::owner));
-  CHECK(env.accounts->roleIn(carolPrincipal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(carolPrincipal, project->id) == ProjectRole::owner);
   // A co-owner may manage members too.
   REQUIRE(env.accounts->removeMember(carolPrincipal, project->id, bob.id));
-  CHECK_FALSE(env.accounts->roleIn(bobPrincipal, project->id));
-  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, detail::projectNotFound);
+  CHECK_FALSE(env.authorizer.roleIn(bobPrincipal, project->id));
+  requireError(env.accounts->getProject(bobPrincipal, project->id), Errc::not_found, Detail::project_not_found);
 
-  requireError(env.accounts->removeMember(alicePrincipal, project->id, bob.id), Errc::not_found, detail::userNotFound);
+  requireError(env.accounts->removeMember(alicePrincipal, project->id, bob.id), Errc::not_found, Detail::user_not_found);
   requireError(env.accounts->removeMember(alicePrincipal, project->id, newObjectId()), Errc::not_found,
-               detail::userNotFound);
+               Detail::user_not_found);
 
   // The project's owner keeps its ownership.
   auto demote = env.accounts->addMember(admin, project->id, alice.id, ProjectRole::viewer);
@@ -558,7 +562,7 @@ TEST_CASE("members: owner or admin may add and remove, others may not; unknown u
   auto remove = env.accounts->removeMember(carolPrincipal, project->id, alice.id);
   REQUIRE_FALSE(remove);
   CHECK(remove.error().code == Errc::state_conflict);
-  CHECK(env.accounts->roleIn(alicePrincipal, project->id) == ProjectRole::owner);
+  CHECK(env.authorizer.roleIn(alicePrincipal, project->id) == ProjectRole::owner);
 }
 
 TEST_CASE("project roles are ordered viewer < operator < owner") {
@@ -571,7 +575,7 @@ TEST_CASE("project roles are ordered viewer < operator < owner") {
   auto bobPrincipal = env.as(bob);
   for (ProjectRole role : {ProjectRole::viewer, ProjectRole::operator_, ProjectRole::owner}) {
     REQUIRE(env.accounts->addMember(alicePrincipal, alice.personalProjectId, bob.id, role));
-    auto got = env.accounts->roleIn(bobPrincipal, alice.personalProjectId);
+    auto got = env.authorizer.roleIn(bobPrincipal, alice.personalProjectId);
     REQUIRE(got);
     CHECK(*got == role);
     CHECK((*got >= ProjectRole::viewer));
@@ -580,7 +584,7 @@ TEST_CASE("project roles are ordered viewer < operator < owner") {
   }
 }
 
-TEST_CASE("checkMayMutate: expired guests and banned users may not change anything") {
+TEST_CASE("expired guests and banned users, logged in for real, may read but not change anything") {
   Env env;
   auto expired = env.newUser("old-guest", UserRole::guest, nowMillis() - 1000);
   auto current = env.newUser("new-guest", UserRole::guest, nowMillis() + 3600 * 1000);
@@ -590,18 +594,18 @@ TEST_CASE("checkMayMutate: expired guests and banned users may not change anythi
   // An expired guest still logs in and reads.
   auto expiredPrincipal = env.as(expired);
   CHECK(env.accounts->getProject(expiredPrincipal, expired.personalProjectId));
-  auto refused = env.accounts->checkMayMutate(expiredPrincipal);
-  requireError(refused, Errc::permission_denied, detail::guestExpired);
+  auto refused = env.authorizer.checkMayMutate(expiredPrincipal);
+  requireError(refused, Errc::permission_denied, Detail::guest_expired);
   CHECK(refused.error().message == "guest session expired");
 
-  CHECK(env.accounts->checkMayMutate(env.as(current)));
-  CHECK(env.accounts->checkMayMutate(env.as(forever)));
+  CHECK(env.authorizer.checkMayMutate(env.as(current)));
+  CHECK(env.authorizer.checkMayMutate(env.as(forever)));
   auto alicePrincipal = env.as(alice);
-  CHECK(env.accounts->checkMayMutate(alicePrincipal));
-  CHECK(env.accounts->checkMayMutate(env.admin()));
+  CHECK(env.authorizer.checkMayMutate(alicePrincipal));
+  CHECK(env.authorizer.checkMayMutate(env.admin()));
 
   alicePrincipal.user.banned = true;  // as a principal taken just before a ban
-  requireError(env.accounts->checkMayMutate(alicePrincipal), Errc::permission_denied, detail::accountBanned);
+  requireError(env.authorizer.checkMayMutate(alicePrincipal), Errc::permission_denied, Detail::account_banned);
 }
 
 TEST_CASE("the last active admin cannot be deleted, demoted or banned") {

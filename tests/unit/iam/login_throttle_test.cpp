@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "runtime/login_throttle.hpp"
+#include "iam/login_throttle.hpp"
 
-using namespace berth::runtime;
+using namespace berth::iam;
 using namespace std::chrono_literals;
 
 TEST_CASE("failed logins lock a username out for a while; others and successes are unaffected") {

@@ -1,8 +1,8 @@
-#include "runtime/login_throttle.hpp"
+#include "iam/login_throttle.hpp"
 
 #include <algorithm>
 
-namespace berth::runtime {
+namespace berth::iam {
 
 std::optional<std::chrono::seconds> LoginThrottle::retryAfter(std::string_view username, Clock::time_point now) {
   std::lock_guard lock(mutex_);
@@ -43,4 +43,4 @@ void LoginThrottle::evictStalest() {
   if (stalest != attempts_.end()) attempts_.erase(stalest);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::iam

@@ -1,8 +1,7 @@
-#include "runtime/accounts.hpp"
+#include "iam/accounts.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -28,9 +27,10 @@
 #include "common/files.hpp"
 #include "common/ids.hpp"
 #include "common/unique_fd.hpp"
+#include "iam/authorizer.hpp"
 #include "store/store.hpp"
 
-namespace berth::runtime {
+namespace berth::iam {
 
 namespace {
 
@@ -46,20 +46,12 @@ constexpr const char* kSecretFile = "jwt.secret";
 constexpr const char* kBootstrapFile = "admin.password";
 constexpr const char* kBootstrapUser = "admin";
 
-tl::unexpected<Error> authFail(Errc code, std::string_view detail, std::string message) {
-  return fail(code, std::string(detail), std::move(message));
-}
-
 tl::unexpected<Error> invalidToken(std::string message) {
-  return authFail(Errc::unauthenticated, auth_detail::invalidToken, std::move(message));
+  return fail(Errc::unauthenticated, Detail::invalid_token, std::move(message));
 }
 
 tl::unexpected<Error> userNotFound(const std::string& id) {
-  return authFail(Errc::not_found, auth_detail::userNotFound, "user " + id + " not found");
-}
-
-tl::unexpected<Error> projectNotFound(const std::string& id) {
-  return authFail(Errc::not_found, auth_detail::projectNotFound, "project " + id + " not found");
+  return fail(Errc::not_found, Detail::user_not_found, "user " + id + " not found");
 }
 
 // What leaves this class never carries the password hash.
@@ -109,58 +101,6 @@ std::string randomHex(size_t bytes) {
   return toHex(buf.data(), buf.size());
 }
 
-Result<void> fsyncDir(const std::string& dir) {
-  BERTH_TRY(UniqueFd fd, openFile(dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return sysFail("fsync " + dir);
-  return {};
-}
-
-// Writes a file that only its owner may read: the content goes to a fresh
-// temp file created 0600 (never wider, not even for a moment), is fsynced and
-// then put in place. replace=false links it instead of renaming, so an
-// existing file is never clobbered (already_exists then).
-Result<void> writePrivateFile(const std::string& dir, const std::string& name, std::string_view content, bool replace) {
-  const std::string path = dir + "/" + name;
-  const std::string tmp = dir + "/." + name + ".tmp." + std::to_string(::getpid());
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return sysFail("unlink " + tmp);
-  {
-    BERTH_TRY(UniqueFd fd, openFile(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
-    auto cleanup = [&](const char* what) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return sysFail(std::string(what) + " " + tmp, err);
-    };
-    // The umask may only take bits away; make the mode exactly 0600.
-    if (::fchmod(fd.get(), 0600) != 0) return cleanup("chmod");
-    size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return cleanup("write");
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return cleanup("fsync");
-  }
-  if (replace) {
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      int err = errno;
-      ::unlink(tmp.c_str());
-      return sysFail("rename " + tmp, err);
-    }
-  } else {
-    int rc = ::link(tmp.c_str(), path.c_str());
-    int err = errno;
-    ::unlink(tmp.c_str());
-    if (rc != 0) {
-      if (err == EEXIST) return fail(Errc::already_exists, path + " already exists");
-      return sysFail("link " + path, err);
-    }
-  }
-  return fsyncDir(dir);
-}
-
 Result<std::array<unsigned char, kSecretBytes>> readSecret(const std::string& path, UniqueFd fd) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sysFail("stat " + path);
@@ -190,9 +130,8 @@ Result<std::array<unsigned char, kSecretBytes>> loadOrCreateSecret(const std::st
     if (errno != ENOENT) return sysFail("open " + path);
     std::array<unsigned char, kSecretBytes> secret{};
     randombytes_buf(secret.data(), secret.size());
-    auto written = writePrivateFile(dir, kSecretFile,
-                                    std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()),
-                                    /*replace=*/false);
+    auto written = writeFileAtomic(path, std::string_view(reinterpret_cast<const char*>(secret.data()), secret.size()),
+                                   0600, Durability::hostCrash, IfExists::keep);
     if (written) return secret;
     sodium_memzero(secret.data(), secret.size());
     // Someone else created it between our open and link: use theirs.
@@ -260,6 +199,7 @@ std::optional<std::string> stringClaim(const nlohmann::json& claims, const char*
 struct Accounts::Impl {
   AccountsConfig config;
   store::Store& db;
+  const Authorizer& authorizer;
   std::array<unsigned char, kSecretBytes> secret{};
   unsigned long long opsLimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
   size_t memLimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -310,9 +250,10 @@ struct Accounts::Impl {
   // The last member: it is destroyed (waiting for that thread) before the rest.
   std::shared_future<Result<std::string>> dummyHash;
 
-  Impl(const AccountsConfig& cfg, store::Store& st)
+  Impl(const AccountsConfig& cfg, store::Store& st, const Authorizer& auth)
       : config(cfg),
         db(st),
+        authorizer(auth),
         hashSlots(static_cast<std::ptrdiff_t>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u))),
         throttle(cfg.loginThrottle) {
     if (config.fastPasswordHashing) {
@@ -372,31 +313,6 @@ struct Accounts::Impl {
     return user;
   }
 
-  // The project if the principal may see it (admins: all; others: members), else project_not_found.
-  Result<ProjectRecord> visibleProject(const Principal& principal, const std::string& id) const {
-    if (!isObjectId(id)) return projectNotFound(id);
-    auto project = db.getProject(id);
-    if (!project) {
-      if (project.error().code == Errc::not_found) return projectNotFound(id);
-      return project;
-    }
-    if (principal.isAdmin()) return project;
-    BERTH_TRY(auto membership, db.getMembership(id, principal.user.id));
-    if (!membership) return projectNotFound(id);
-    return project;
-  }
-
-  // For addMember/removeMember: visible, and the principal owns it (or is admin).
-  Result<ProjectRecord> managedProject(const Principal& principal, const std::string& id) const {
-    BERTH_TRY(auto project, visibleProject(principal, id));
-    if (principal.isAdmin()) return project;
-    BERTH_TRY(auto membership, db.getMembership(id, principal.user.id));
-    if (!membership || membership->role != ProjectRole::owner)
-      return authFail(Errc::permission_denied, auth_detail::insufficientPermissions,
-                      "only the project's owner or an admin may manage its members");
-    return project;
-  }
-
   // A user and its personal project (the user its owner). Call with writeMutex held.
   Result<UserRecord> createUserWithProject(const std::string& username, std::string passwordHash, UserRole role,
                                            std::optional<UnixMillis> guestExpiresAt) {
@@ -414,7 +330,7 @@ struct Accounts::Impl {
     auto created = db.createUser(user);
     if (!created) {
       if (created.error().code == Errc::already_exists)
-        return fail(Errc::already_exists, std::string(auth_detail::usernameTaken),
+        return fail(Errc::already_exists, Detail::username_taken,
                     "username " + username + " is already taken");
       return tl::unexpected<Error>(std::move(created.error()));
     }
@@ -438,7 +354,7 @@ struct Accounts::Impl {
     BERTH_TRY(std::string hash, hashPassword(password));
     // The file first: if the store write then fails, the next start tries
     // again and replaces it; the other order could lose the only admin password.
-    BERTH_TRYV(withContext(writePrivateFile(config.dataDir, kBootstrapFile, password + "\n", /*replace=*/true),
+    BERTH_TRYV(withContext(writeFileAtomic(config.dataDir + "/" + kBootstrapFile, password + "\n", 0600),
                            "writing the admin password"));
     std::lock_guard lock(writeMutex);
     BERTH_TRYV(withContext(createUserWithProject(kBootstrapUser, std::move(hash), UserRole::admin, {}),
@@ -452,13 +368,14 @@ struct Accounts::Impl {
 Accounts::Accounts(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Accounts::~Accounts() = default;
 
-Result<std::unique_ptr<Accounts>> Accounts::open(const AccountsConfig& config, store::Store& store) {
+Result<std::unique_ptr<Accounts>> Accounts::open(const AccountsConfig& config, store::Store& store,
+                                                  const Authorizer& authorizer) {
   if (config.dataDir.empty()) return fail(Errc::invalid_argument, "accounts: dataDir must be set");
   if (config.tokenLifetimeSeconds > kMaxTokenLifetimeSeconds || config.tokenLifetimeSeconds < -kMaxTokenLifetimeSeconds)
     return fail(Errc::invalid_argument, "token lifetime must be at most 10 years");
   BERTH_TRYV(initSodium());
   BERTH_TRYV(makeDirs(config.dataDir, 0700));
-  auto impl = std::make_unique<Impl>(config, store);
+  auto impl = std::make_unique<Impl>(config, store, authorizer);
   BERTH_TRY(impl->secret, loadOrCreateSecret(config.dataDir));
   impl->dummyHash = std::async(std::launch::async, [raw = impl.get()] { return raw->hashPassword(randomHex(16)); }).share();
   BERTH_TRYV(impl->bootstrap());
@@ -475,11 +392,11 @@ std::optional<std::chrono::seconds> Accounts::loginRetryAfter(std::string_view u
 
 Result<LoginResult> Accounts::login(std::string_view username, std::string_view password) {
   if (auto wait = impl_->throttle.retryAfter(username))
-    return authFail(Errc::resource_exhausted, auth_detail::rateLimited,
-                    "too many failed logins; retry in " + std::to_string(wait->count()) + " s");
+    return fail(Errc::resource_exhausted, Detail::rate_limited,
+                "too many failed logins; retry in " + std::to_string(wait->count()) + " s");
   auto badCredentials = [this, username] {
     impl_->throttle.recordFailure(username);
-    return authFail(Errc::unauthenticated, auth_detail::invalidCredentials, "invalid username or password");
+    return fail(Errc::unauthenticated, Detail::invalid_credentials, "invalid username or password");
   };
   std::optional<UserRecord> user;
   if (isValidUsername(username) && password.size() <= kPasswordMax) {
@@ -495,12 +412,12 @@ Result<LoginResult> Accounts::login(std::string_view username, std::string_view 
   if (!impl_->verifyPassword(user->passwordHash, password)) return badCredentials();
   impl_->throttle.recordSuccess(username);
   if (user->banned)
-    return authFail(Errc::permission_denied, auth_detail::accountBanned, "account " + user->username + " is banned");
+    return fail(Errc::permission_denied, Detail::account_banned, "account " + user->username + " is banned");
   return impl_->issueToken(*user);
 }
 
 Result<Principal> Accounts::authenticate(std::string_view token) const {
-  if (token.empty()) return authFail(Errc::unauthenticated, auth_detail::missingToken, "missing bearer token");
+  if (token.empty()) return fail(Errc::unauthenticated, Detail::missing_token, "missing bearer token");
   if (token.size() > kMaxTokenBytes) return invalidToken("token is too long");
   // base64url parts and dots only (also keeps a NUL from cutting the token short for libjwt).
   if (!std::all_of(token.begin(), token.end(), [](char c) {
@@ -510,7 +427,7 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
     return invalidToken("token contains characters outside base64url");
   if (auto known = impl_->findVerified(token)) {
     if (nowMillis() >= known->tokenExpiresAt)
-      return authFail(Errc::unauthenticated, auth_detail::tokenExpired, "token has expired");
+      return fail(Errc::unauthenticated, Detail::token_expired, "token has expired");
     return *known;
   }
   if (!headerIsHs256(token)) return invalidToken("token is malformed or not signed with HS256");
@@ -536,7 +453,7 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
     return invalidToken("token claims are missing or malformed");
 
   const UnixMillis expiresAt = *exp * 1000;
-  if (nowMillis() >= expiresAt) return authFail(Errc::unauthenticated, auth_detail::tokenExpired, "token has expired");
+  if (nowMillis() >= expiresAt) return fail(Errc::unauthenticated, Detail::token_expired, "token has expired");
   BERTH_TRY(bool revoked, impl_->db.isTokenRevoked(*jti));
   if (revoked) return invalidToken("token has been revoked");
   auto user = impl_->db.getUser(*sub);
@@ -545,7 +462,7 @@ Result<Principal> Accounts::authenticate(std::string_view token) const {
     return tl::unexpected<Error>(std::move(user.error()));
   }
   if (user->banned)
-    return authFail(Errc::permission_denied, auth_detail::accountBanned, "account " + user->username + " is banned");
+    return fail(Errc::permission_denied, Detail::account_banned, "account " + user->username + " is banned");
   Principal principal{publicUser(std::move(*user)), *jti, expiresAt};
   impl_->rememberVerified(std::move(text), principal, generation);
   return principal;
@@ -569,7 +486,7 @@ Result<UserRecord> Accounts::createUser(const NewUser& newUser) {
   // Cheap check before the expensive hash; the store's own check below settles races.
   BERTH_TRY(auto existing, impl_->db.findUserByName(newUser.username));
   if (existing)
-    return fail(Errc::already_exists, std::string(auth_detail::usernameTaken),
+    return fail(Errc::already_exists, Detail::username_taken,
                 "username " + newUser.username + " is already taken");
   BERTH_TRY(std::string hash, impl_->hashPassword(newUser.password));
   std::lock_guard lock(impl_->writeMutex);
@@ -648,30 +565,29 @@ Result<ProjectRecord> Accounts::createProject(const Principal& owner, std::strin
 }
 
 Result<ProjectRecord> Accounts::getProject(const Principal& principal, const std::string& id) const {
-  return impl_->visibleProject(principal, id);
+  return impl_->authorizer.visibleProject(principal, id);
 }
 
 Result<std::vector<ProjectRecord>> Accounts::listProjects(const Principal& principal) const {
-  if (principal.isAdmin()) return impl_->db.listProjects();
-  BERTH_TRY(auto memberships, impl_->db.membershipsOfUser(principal.user.id));
+  BERTH_TRY(auto visible, impl_->authorizer.visibleProjects(principal));
+  if (!visible) return impl_->db.listProjects();
   std::vector<ProjectRecord> projects;
-  projects.reserve(memberships.size());
-  for (const auto& membership : memberships) {
-    auto project = impl_->db.getProject(membership.projectId);
+  projects.reserve(visible->size());
+  for (const auto& id : *visible) {  // sorted by id, so the list is too
+    auto project = impl_->db.getProject(id);
     if (!project) {
       if (project.error().code == Errc::not_found) continue;  // a dangling membership hides nothing
       return tl::unexpected<Error>(std::move(project.error()));
     }
     projects.push_back(std::move(*project));
   }
-  std::sort(projects.begin(), projects.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return projects;
 }
 
 Result<Membership> Accounts::addMember(const Principal& principal, const std::string& projectId,
                                        const std::string& userId, ProjectRole role) {
   std::lock_guard lock(impl_->writeMutex);
-  BERTH_TRY(auto project, impl_->managedProject(principal, projectId));
+  BERTH_TRY(auto project, impl_->authorizer.managedProject(principal, projectId));
   BERTH_TRYV(impl_->loadUser(userId));
   if (userId == project.ownerId && role != ProjectRole::owner)
     return fail(Errc::state_conflict, "the project's owner cannot be given a lesser role");
@@ -683,53 +599,14 @@ Result<Membership> Accounts::addMember(const Principal& principal, const std::st
 Result<void> Accounts::removeMember(const Principal& principal, const std::string& projectId,
                                     const std::string& userId) {
   std::lock_guard lock(impl_->writeMutex);
-  BERTH_TRY(auto project, impl_->managedProject(principal, projectId));
+  BERTH_TRY(auto project, impl_->authorizer.managedProject(principal, projectId));
   BERTH_TRYV(impl_->loadUser(userId));
   if (userId == project.ownerId) return fail(Errc::state_conflict, "the project's owner cannot be removed from it");
   auto removed = impl_->db.removeMembership(project.id, userId);
   if (!removed && removed.error().code == Errc::not_found)
-    return authFail(Errc::not_found, auth_detail::userNotFound,
-                    "user " + userId + " is not a member of project " + project.id);
+    return fail(Errc::not_found, Detail::user_not_found,
+                "user " + userId + " is not a member of project " + project.id);
   return removed;
 }
 
-// --- permissions ---
-
-std::optional<ProjectRole> Accounts::roleIn(const Principal& principal, const std::string& projectId) const {
-  if (!isObjectId(projectId)) return std::nullopt;
-  if (principal.isAdmin()) {
-    auto project = impl_->db.getProject(projectId);
-    if (!project) return std::nullopt;
-    return ProjectRole::owner;
-  }
-  auto membership = impl_->db.getMembership(projectId, principal.user.id);
-  if (!membership || !*membership) return std::nullopt;
-  return (*membership)->role;
-}
-
-std::optional<std::vector<std::string>> Accounts::visibleProjects(const Principal& principal) const {
-  if (principal.isAdmin()) return std::nullopt;
-  std::vector<std::string> ids;
-  auto memberships = impl_->db.membershipsOfUser(principal.user.id);
-  if (!memberships) {
-    // Fail closed: nothing visible rather than everything.
-    spdlog::error("listing projects of user {}: {}", principal.user.id, memberships.error().describe());
-    return ids;
-  }
-  ids.reserve(memberships->size());
-  for (const auto& membership : *memberships) ids.push_back(membership.projectId);
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-Result<void> Accounts::checkMayMutate(const Principal& principal) const {
-  if (principal.user.banned)
-    return authFail(Errc::permission_denied, auth_detail::accountBanned,
-                    "account " + principal.user.username + " is banned");
-  if (principal.user.role == UserRole::guest && principal.user.guestExpiresAt &&
-      *principal.user.guestExpiresAt <= nowMillis())
-    return authFail(Errc::permission_denied, auth_detail::guestExpired, "guest session expired");
-  return {};
-}
-
-}  // namespace berth::runtime
+}  // namespace berth::iam

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace berth::runtime {
+namespace berth::iam {
 
 struct LoginThrottleConfig {
   unsigned failuresAllowed = 5;
@@ -45,4 +45,4 @@ class LoginThrottle {
   std::map<std::string, Attempts, std::less<>> attempts_;
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::iam
