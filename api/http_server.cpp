@@ -1,5 +1,7 @@
 #include "api/http_server.hpp"
 
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,8 +72,136 @@ HttpRequest toRequest(const httplib::Request& req) {
   request.body = req.body;
   request.authorization = req.get_header_value("Authorization");
   request.remoteAddress = req.remote_addr;
+  request.headers.assign(req.headers.begin(), req.headers.end());
   return request;
 }
+
+bool waitFor(int sock, short events, int timeoutMs) {
+  pollfd pfd{sock, events, 0};
+  for (;;) {
+    int n = ::poll(&pfd, 1, timeoutMs);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0 && (pfd.revents & (events | POLLHUP | POLLERR)) != 0;
+  }
+}
+
+int toMillis(time_t seconds, time_t micros) { return static_cast<int>(seconds * 1000 + micros / 1000); }
+
+// One connection's socket as httplib reads and writes it, with httplib's own
+// semantics (a timeout on each read and write, a read buffer: its header
+// parser reads a byte at a time), plus what httplib lacks: a handler may take
+// the socket over. From then on httplib's writes go nowhere and the socket
+// is the taker's.
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int sock, int readTimeoutMs, int writeTimeoutMs)
+      : sock_(sock), readTimeoutMs_(readTimeoutMs), writeTimeoutMs_(writeTimeoutMs) {}
+
+  bool is_readable() const override { return !detached_ && waitFor(sock_, POLLIN, readTimeoutMs_); }
+  bool is_writable() const override {
+    if (detached_) return true;
+    if (!waitFor(sock_, POLLOUT, writeTimeoutMs_)) return false;
+    // Writable but closed by the peer: a read that would not block sees the end.
+    if (!waitFor(sock_, POLLIN, 0)) return true;
+    char byte;
+    return ::recv(sock_, &byte, 1, MSG_PEEK) > 0;
+  }
+  ssize_t read(char* ptr, size_t size) override {
+    if (detached_) return 0;
+    if (bufferStart_ < bufferEnd_) return copyBuffered(ptr, size);
+    if (!is_readable()) return -1;
+    if (size >= sizeof buffer_) return recvSome(ptr, size);
+    ssize_t got = recvSome(buffer_, sizeof buffer_);
+    if (got <= 0) return got;
+    bufferStart_ = 0;
+    bufferEnd_ = static_cast<size_t>(got);
+    return copyBuffered(ptr, size);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (detached_) return static_cast<ssize_t>(size);
+    if (!is_writable()) return -1;
+    for (;;) {
+      ssize_t sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+      if (sent < 0 && errno == EINTR) continue;
+      return sent;
+    }
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override { addressOf(::getpeername, ip, port); }
+  void get_local_ip_and_port(std::string& ip, int& port) const override { addressOf(::getsockname, ip, port); }
+  socket_t socket() const override { return sock_; }
+
+  void detach() { detached_ = true; }
+  bool detached() const { return detached_; }
+
+ private:
+  ssize_t recvSome(char* ptr, size_t size) {
+    for (;;) {
+      ssize_t got = ::recv(sock_, ptr, size, 0);
+      if (got < 0 && errno == EINTR) continue;
+      return got;
+    }
+  }
+  ssize_t copyBuffered(char* ptr, size_t size) {
+    size_t n = std::min(size, bufferEnd_ - bufferStart_);
+    std::memcpy(ptr, buffer_ + bufferStart_, n);
+    bufferStart_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  // The numeric address of either end; empty for a unix socket, as httplib has it.
+  void addressOf(int (*query)(int, sockaddr*, socklen_t*), std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t length = sizeof addr;
+    if (query(sock_, reinterpret_cast<sockaddr*>(&addr), &length) != 0 || addr.ss_family == AF_UNIX) return;
+    char host[NI_MAXHOST];
+    char service[NI_MAXSERV];
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), length, host, sizeof host, service, sizeof service,
+                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+      return;
+    ip = host;
+    port = std::atoi(service);
+  }
+
+  int sock_;
+  int readTimeoutMs_;
+  int writeTimeoutMs_;
+  char buffer_[4096];
+  size_t bufferStart_ = 0;
+  size_t bufferEnd_ = 0;
+  bool detached_ = false;
+};
+
+// The connection a worker serves now, and who takes it over (set by serve()).
+thread_local ConnectionStream* tConnection = nullptr;
+thread_local ConnectionTaker tTaker;
+
+// httplib's server with its keep-alive loop over a ConnectionStream, so that
+// a response can hand its connection over (httplib can only write responses).
+class PlainServer final : public httplib::Server {
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    ConnectionStream stream(sock, toMillis(read_timeout_sec_, read_timeout_usec_),
+                            toMillis(write_timeout_sec_, write_timeout_usec_));
+    bool ok = true;
+    for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
+      // Idle between requests: the next one must begin within the keep-alive timeout.
+      if (!waitFor(sock, POLLIN, static_cast<int>(keep_alive_timeout_sec_ * 1000))) break;
+      bool connectionClosed = false;
+      tConnection = &stream;
+      ok = process_request(stream, left == 1, connectionClosed, nullptr);
+      tConnection = nullptr;
+      if (stream.detached()) {
+        ConnectionTaker taker = std::move(tTaker);
+        tTaker = nullptr;
+        taker(UniqueFd(sock));
+        return ok;
+      }
+      if (!ok || connectionClosed) break;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+};
 
 void apply(HttpResponse response, httplib::Response& res) {
   res.status = response.status;
@@ -141,7 +271,7 @@ struct HttpServer::Impl {
 
   Result<void> makeTcpServer() {
     if (options.tlsCert.empty()) {
-      tcp = std::make_unique<httplib::Server>();
+      tcp = std::make_unique<PlainServer>();
       return {};
     }
     auto tls = std::make_unique<httplib::SSLServer>(options.tlsCert.c_str(), options.tlsKey.c_str());
@@ -154,6 +284,19 @@ struct HttpServer::Impl {
   void serve(const httplib::Request& req, httplib::Response& res) {
     Api::Outcome outcome = api.handle(toRequest(req));
     tTrace.callerId = std::move(outcome.callerId);
+    if (outcome.response.takeOver) {
+      // A TLS connection's bytes are httplib's (its SSL state): it cannot be handed over.
+      if (!tConnection) {
+        apply(errorResponse(WireError{503, "EXTERNAL_SERVICE_ERROR",
+                                      "streams are served on the plain HTTP listener and the unix socket, not over TLS"}),
+              res);
+        return;
+      }
+      tConnection->detach();
+      tTaker = std::move(outcome.response.takeOver);
+      res.status = outcome.response.status;
+      return;
+    }
     apply(std::move(outcome.response), res);
   }
 
@@ -226,7 +369,7 @@ struct HttpServer::Impl {
       if (!S_ISSOCK(st.st_mode)) return fail(Errc::already_exists, path + " exists and is not a socket");
       if (::unlink(path.c_str()) != 0) return sysFail("unlink stale socket " + path);
     }
-    unixSocket = std::make_unique<httplib::Server>();
+    unixSocket = std::make_unique<PlainServer>();
     configure(*unixSocket, options.unixWorkerThreads, unixListenFd);
     unixSocket->set_address_family(AF_UNIX);
     // The port is unused for AF_UNIX, but 0 would make httplib look for the

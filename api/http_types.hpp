@@ -5,8 +5,11 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "common/unique_fd.hpp"
 
 namespace berth::api {
 
@@ -20,7 +23,16 @@ struct HttpRequest {
   std::string body;
   std::string authorization;  // the Authorization header, empty if absent
   std::string remoteAddress;  // peer IP; empty for the unix socket
+  std::vector<std::pair<std::string, std::string>> headers;  // every header, as sent
+
+  // The first header of that name (case-insensitive), empty if absent.
+  std::string header(std::string_view name) const;
 };
+
+// A connection a handler takes over (an event stream, a WebSocket): the HTTP
+// layer writes nothing of the response and hands the socket over as it is,
+// with the request read and nothing after it.
+using ConnectionTaker = std::function<void(UniqueFd socket)>;
 
 // A body produced piece by piece (chunked), after `body`: each call appends
 // the next piece to `chunk` and returns false once the stream has ended.
@@ -33,6 +45,8 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   BodyStream stream;  // empty: the body is complete
+  // Set: the connection is the taker's (status and headers above only go to the access log).
+  ConnectionTaker takeOver;
 };
 
 }  // namespace berth::api
