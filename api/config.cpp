@@ -69,13 +69,29 @@ Result<void> applyTierLimits(const YAML::Node& node, runtime::TierLimits& tier) 
   return {};
 }
 
+Result<void> applyEventsRetention(const YAML::Node& node, store::EventRetention& retention) {
+  if (!node.IsMap()) return badKey("events_retention", "must be a map of max_events, max_age_s");
+  BERTH_TRYV(rejectUnknownKeys(node, {"max_events", "max_age_s"}, "events_retention."));
+  // API.md §8 keeps at least 100,000 events or 7 days: less may not be configured.
+  if (node["max_events"]) {
+    BERTH_TRY(retention.maxEvents, readUnsigned(node["max_events"], "events_retention.max_events", 100000,
+                                                std::numeric_limits<uint32_t>::max()));
+  }
+  if (node["max_age_s"]) {
+    BERTH_TRY(uint64_t seconds, readUnsigned(node["max_age_s"], "events_retention.max_age_s", 7 * 24 * 3600,
+                                             10ull * 366 * 24 * 3600));
+    retention.maxAgeMs = static_cast<int64_t>(seconds) * 1000;
+  }
+  return {};
+}
+
 Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config) {
   if (!root || root.IsNull()) return config;  // an empty file: every default
   if (!root.IsMap()) return fail(Errc::invalid_argument, "config: the document must be a map of keys");
   BERTH_TRYV(rejectUnknownKeys(root,
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
                                 "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
-                                "container_log_max_bytes", "log_followers_max", "http_workers"},
+                                "container_log_max_bytes", "log_followers_max", "http_workers", "events_retention"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -104,6 +120,7 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
     config.runtime.defaultStopTimeout = std::chrono::seconds(seconds);
   }
   if (root["tier_limits"]) BERTH_TRYV(applyTierLimits(root["tier_limits"], config.runtime.tierLimits));
+  if (root["events_retention"]) BERTH_TRYV(applyEventsRetention(root["events_retention"], config.runtime.eventsRetention));
   if (root["token_lifetime_s"]) {
     BERTH_TRY(uint64_t seconds, readUnsigned(root["token_lifetime_s"], "token_lifetime_s", 1, 366ull * 24 * 3600));
     config.accounts.tokenLifetimeSeconds = static_cast<int64_t>(seconds);

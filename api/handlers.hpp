@@ -18,6 +18,10 @@ HandlerResult containerStatusLogs(Core& core, Call& call);
 // Container output (log_handlers.cpp)
 HandlerResult containerLogs(Core& core, Call& call);
 
+// Event streams (event_handlers.cpp)
+HandlerResult eventStream(Core& core, Call& call);
+HandlerResult eventWebSocket(Core& core, Call& call);
+
 // Auth, users, projects (account_handlers.cpp)
 HandlerResult login(Core& core, Call& call);
 HandlerResult logout(Core& core, Call& call);

@@ -32,6 +32,9 @@ const std::vector<Route>& apiRoutes() {
       {.method = "DELETE", .pattern = "/api/v1/projects/{id}/members/{user_id}", .mutates = true,
        .handler = h::removeProjectMember},
 
+      {.method = "GET", .pattern = "/api/v1/events", .handler = h::eventStream},
+      {.method = "GET", .pattern = "/api/v1/events/ws", .handler = h::eventWebSocket},
+
       {.method = "POST", .pattern = "/api/v1/containers", .mutates = true, .handler = h::createContainer},
       {.method = "GET", .pattern = "/api/v1/containers", .handler = h::listContainers},
       {.method = "GET", .pattern = "/api/v1/containers/{id}", .access = Access::container,

@@ -19,12 +19,15 @@
 
 namespace berth::api {
 
+class EventHub;
+
 // What the handlers work with; the same for every dialect.
 struct Core {
   runtime::ContainerManager& containers;
   iam::Accounts& accounts;
   const iam::Authorizer& authorizer;
   Metrics& metrics;
+  EventHub& events;
 };
 
 enum class Access {

@@ -81,8 +81,8 @@ struct Api::Impl {
 };
 
 Api::Api(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
-         Metrics& metrics)
-    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, authorizer, metrics}})) {}
+         Metrics& metrics, EventHub& events)
+    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, authorizer, metrics, events}})) {}
 
 Api::~Api() = default;
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "api/event_hub.hpp"
 #include "api/http_types.hpp"
 #include "api/metrics.hpp"
 #include "iam/accounts.hpp"
@@ -18,7 +19,7 @@ namespace berth::api {
 class Api {
  public:
   Api(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
-      Metrics& metrics);
+      Metrics& metrics, EventHub& events);
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;

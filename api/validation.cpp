@@ -12,6 +12,7 @@
 
 #include "api/errors.hpp"
 #include "common/ids.hpp"
+#include "runtime/events.hpp"
 
 namespace berth::api {
 
@@ -426,6 +427,32 @@ Result<LogsQuery> parseLogsQuery(const QueryParams& query) {
 }
 
 Result<void> expectNoQuery(const QueryParams& query) { return rejectUnknownParams(query, {}); }
+
+Result<EventsQuery> parseEventsQuery(const QueryParams& query, std::string_view lastEventIdHeader) {
+  BERTH_TRYV(rejectUnknownParams(query, {"since", "container_id", "type"}));
+  EventsQuery events;
+  BERTH_TRY(auto since, singleParam(query, "since"));
+  if (!since && !lastEventIdHeader.empty()) since = std::string(lastEventIdHeader);
+  if (since) {
+    // Event ids are the store's: 24 lowercase hex, like every id of the API.
+    if (!isObjectId(*since)) return validationError("since (or Last-Event-ID) must be an event id: 24 lowercase hex characters");
+    events.afterId = *since;
+  }
+  BERTH_TRY(events.containerId, singleParam(query, "container_id"));
+  if (events.containerId && !isObjectId(*events.containerId)) return invalidIdFormat("container_id");
+  BERTH_TRY(auto types, singleParam(query, "type"));
+  if (types) {
+    std::string_view rest = *types;
+    for (;;) {
+      std::string_view type = rest.substr(0, rest.find(','));
+      if (!runtime::isEventType(type)) return validationError("unknown event type " + echoed(type));
+      events.types.emplace_back(type);
+      if (type.size() == rest.size()) break;
+      rest.remove_prefix(type.size() + 1);
+    }
+  }
+  return events;
+}
 
 // --- path segments ---
 

@@ -56,6 +56,13 @@ struct LogsQuery {
 inline constexpr uint64_t kMaxLogTailLines = 100000;
 Result<LogsQuery> parseLogsQuery(const QueryParams& query);
 Result<void> expectNoQuery(const QueryParams& query);
+// GET /api/v1/events[/ws]: ?since=ID&container_id=ID&type=a,b and the Last-Event-ID header (since wins).
+struct EventsQuery {
+  std::optional<std::string> afterId;  // replay after this event id; nullopt: live events only
+  std::optional<std::string> containerId;
+  std::vector<std::string> types;      // empty: every type
+};
+Result<EventsQuery> parseEventsQuery(const QueryParams& query, std::string_view lastEventIdHeader);
 
 // --- path segments ---
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <httplib.h>
@@ -61,6 +62,37 @@ class ApiClient {
       std::exit(1);
     }
     return envelope.is_object() && envelope.contains("data") ? envelope["data"] : envelope;
+  }
+
+  // GETs a stream, handing each piece of the body to `receive`. Returns the
+  // HTTP status (0 when the connection failed or broke before an answer).
+  int stream(const std::string& path, const httplib::Headers& extra,
+             const std::function<bool(const char*, size_t)>& receive) {
+    httplib::Headers headers = headers_;
+    headers.insert(extra.begin(), extra.end());
+    int status = 0;
+    std::string errorBody;
+    auto response = client_->Get(
+        path, headers,
+        [&](const httplib::Response& head) {
+          status = head.status;
+          return true;
+        },
+        [&](const char* data, size_t size) {
+          if (status >= 400) {
+            errorBody.append(data, size);
+            return true;
+          }
+          return receive(data, size);
+        });
+    if (status >= 400) {
+      Json envelope = Json::parse(errorBody, nullptr, false);
+      std::string code = envelope.is_object() ? envelope.value("code", "") : "";
+      std::string message = envelope.is_object() ? envelope.value("message", errorBody) : errorBody;
+      std::fprintf(stderr, "berth: %d %s: %s\n", status, code.c_str(), message.c_str());
+      std::exit(1);
+    }
+    return response ? status : 0;
   }
 
  private:
@@ -232,6 +264,66 @@ int main(int argc, char* argv[]) {
   logs->callback([&] {
     print(api.call("GET", withQuery("/api/v1/containers/" + id + "/status-logs",
                                     {{"page", page}, {"limit", limit}, {"sort_by", sortBy}, {"sort_order", sortOrder}})));
+  });
+
+  // berth events: follows GET /api/v1/events; on a broken connection it
+  // reconnects with the last id it got, so it misses nothing.
+  auto* events = app.add_subcommand("events", "follow container events (reconnects by itself)");
+  std::string since, eventContainer, types;
+  bool asJson = false;
+  events->add_option("--since", since, "replay after this event id");
+  events->add_option("--container", eventContainer, "only this container's events");
+  events->add_option("--type", types, "only these types (comma list)");
+  events->add_flag("--json", asJson, "one JSON object per line, with its id");
+  events->callback([&] {
+    std::string lastId = since;
+    std::string buffer;
+    // One SSE event: "id:", "event:" and "data:" lines, then a blank line.
+    std::string eventId, eventType, eventData;
+    auto onLine = [&](const std::string& line) {
+      if (line.empty()) {
+        if (!eventData.empty()) {
+          Json event = Json::parse(eventData, nullptr, false);
+          if (!eventId.empty()) lastId = eventId;
+          if (asJson) {
+            if (event.is_object() && !eventId.empty()) event["id"] = eventId;
+            std::cout << event.dump() << std::endl;
+          } else if (event.is_object()) {
+            const Json& data = event["data"];
+            std::cout << event.value("time", "") << "  " << eventType << "  " << data.value("name", "") << "  "
+                      << data.value("status", "") << "  " << data.value("id", "") << std::endl;
+          }
+        }
+        eventId.clear();
+        eventType.clear();
+        eventData.clear();
+        return;
+      }
+      auto field = [&](std::string_view prefix) -> std::optional<std::string> {
+        if (line.rfind(prefix, 0) != 0) return std::nullopt;
+        std::string value = line.substr(prefix.size());
+        if (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        return value;
+      };
+      if (auto value = field("id:")) eventId = *value;
+      else if (auto type = field("event:")) eventType = *type;
+      else if (auto data = field("data:")) eventData += *data;
+    };
+    for (;;) {
+      httplib::Headers extra;
+      if (!lastId.empty()) extra.emplace("Last-Event-ID", lastId);
+      api.stream(withQuery("/api/v1/events", {{"container_id", eventContainer}, {"type", types}}), extra,
+                 [&](const char* data, size_t size) {
+                   buffer.append(data, size);
+                   for (size_t end; (end = buffer.find('\n')) != std::string::npos; buffer.erase(0, end + 1))
+                     onLine(buffer.substr(0, end));
+                   return true;
+                 });
+      buffer.clear();
+      std::fprintf(stderr, "berth: event stream ended; reconnecting%s\n",
+                   lastId.empty() ? "" : (" after " + lastId).c_str());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   });
 
   CLI11_PARSE(app, argc, argv);

@@ -101,7 +101,14 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
     spdlog::warn("created user admin; its password is in {} (readable by root only)", *passwordFile);
 
   berth::api::Metrics metrics;
-  berth::api::Api api(*containers, *accounts, authorizer, metrics);
+  BERTH_TRY(std::shared_ptr<berth::api::EventHub> events, withContext(berth::api::EventHub::start(
+      [&containers](const std::string& afterId, size_t limit) { return containers->eventsAfter(afterId, limit); },
+      [&containers] { return containers->lastEventId(); }), "event streams"));
+  // Commits may come until the manager is gone; the hub goes first.
+  containers->onChange([weak = std::weak_ptr<berth::api::EventHub>(events)](const berth::runtime::CommittedChange&) {
+    if (auto hub = weak.lock()) hub->notify();
+  });
+  berth::api::Api api(*containers, *accounts, authorizer, metrics, *events);
   BERTH_TRY(auto address, berth::api::parseListenAddress(config.listen));
   berth::api::ServerOptions options;
   options.host = address.host;

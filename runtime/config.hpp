@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "store/records.hpp"
+
 namespace berth::runtime {
 
 struct TierLimits {
@@ -34,6 +36,7 @@ struct RuntimeConfig {
   size_t logFollowersMax = 1024;           // clients following logs at once (each holds a thread)
   TierLimits tierLimits;
   InstanceTimeouts timeouts;
+  store::EventRetention eventsRetention;  // the event log keeps at least this much
 };
 
 }  // namespace berth::runtime

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runtime/events.hpp"
 #include "store/store.hpp"
 
 namespace berth::runtime {
@@ -90,8 +91,10 @@ Result<ContainerRecord> Lifecycle::commit(const ContainerRecord& before, Contain
                                     std::string(store::statusName(before.status)) + " to " +
                                     std::string(store::statusName(after.status)));
   after.updatedAt = clock_.now();
-  BERTH_TRY(auto entry, store_.commitTransition(after, entryFor(before, after.status, trigger, note)));
-  publish(before, after, entry);
+  auto entry = entryFor(before, after.status, trigger, note);
+  auto events = eventsOfTransition(trigger, before, after, note, entry.transitionTime);
+  BERTH_TRY(auto written, store_.commitTransition(after, std::move(entry), std::move(events)));
+  publish(before, after, &written);
   return after;
 }
 
@@ -101,10 +104,19 @@ Result<ContainerRecord> Lifecycle::create(ContainerRecord record, Trigger trigge
   if (!isListed(trigger, ContainerStatus::creating, record.status))
     return fail(Errc::internal, "the lifecycle has no " + std::string(triggerName(trigger)) +
                                     " transition from creating to " + std::string(store::statusName(record.status)));
-  BERTH_TRY(auto entry, store_.createContainer(record, entryFor(before, record.status, trigger, note)));
+  auto initial = entryFor(before, record.status, trigger, note);
+  auto events = eventsOfTransition(trigger, before, record, note, initial.transitionTime);
+  BERTH_TRY(auto entry, store_.createContainer(record, std::move(initial), std::move(events)));
   if (!entry) return fail(Errc::internal, "the store wrote no entry for the creation of " + record.id);
-  publish(before, record, *entry);
+  publish(before, record, &*entry);
   return record;
+}
+
+Result<ContainerRecord> Lifecycle::update(const ContainerRecord& before, ContainerRecord after) {
+  after.updatedAt = clock_.now();
+  BERTH_TRYV(store_.updateContainer(after, {updateEvent(after, after.updatedAt)}));
+  publish(before, after, nullptr);
+  return after;
 }
 
 void Lifecycle::subscribe(Listener listener) {
@@ -113,9 +125,9 @@ void Lifecycle::subscribe(Listener listener) {
 }
 
 void Lifecycle::publish(const ContainerRecord& before, const ContainerRecord& after,
-                        const store::StatusLogEntry& entry) {
+                        const store::StatusLogEntry* entry) {
   std::lock_guard lock(listenersMutex_);
-  for (const auto& listener : listeners_) listener(CommittedTransition{before, after, entry});
+  for (const auto& listener : listeners_) listener(CommittedChange{before, after, entry});
 }
 
 }  // namespace berth::runtime

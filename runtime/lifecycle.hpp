@@ -3,8 +3,10 @@
 // can make, each row naming its trigger, and the one place that commits them.
 // Nothing else changes a container's status (the store refuses a status
 // change that does not come with a status-log entry), and a transition the
-// table does not list cannot be committed. Every committed transition leaves
-// through commit(), with the record before and after, for its listeners.
+// table does not list cannot be committed. Every committed change (a
+// transition, a creation, an update) is written with its events (API.md §8)
+// in one transaction and leaves through here, with the record before and
+// after, for its listeners.
 #include <array>
 #include <functional>
 #include <mutex>
@@ -138,11 +140,11 @@ struct TransitionNote {
   std::optional<std::string> reason;
 };
 
-// A committed transition, as listeners see it.
-struct CommittedTransition {
+// A committed change, as listeners see it.
+struct CommittedChange {
   const ContainerRecord& before;
   const ContainerRecord& after;
-  const store::StatusLogEntry& entry;
+  const store::StatusLogEntry* entry;  // null for an update that kept the status
 };
 
 class Lifecycle {
@@ -158,13 +160,15 @@ class Lifecycle {
   // The first transition of a new record (`record.status` is the target):
   // the record and its entry from `creating` in one transaction.
   Result<ContainerRecord> create(ContainerRecord record, Trigger trigger, const TransitionNote& note);
+  // A change that keeps the status (name, limits, expiry...): container_updated.
+  Result<ContainerRecord> update(const ContainerRecord& before, ContainerRecord after);
 
-  using Listener = std::function<void(const CommittedTransition&)>;
+  using Listener = std::function<void(const CommittedChange&)>;
   // Called after every commit, on the committing thread, in commit order per container.
   void subscribe(Listener listener);
 
  private:
-  void publish(const ContainerRecord& before, const ContainerRecord& after, const store::StatusLogEntry& entry);
+  void publish(const ContainerRecord& before, const ContainerRecord& after, const store::StatusLogEntry* entry);
   store::StatusLogEntry entryFor(const ContainerRecord& before, ContainerStatus to, Trigger trigger,
                                  const TransitionNote& note) const;
 

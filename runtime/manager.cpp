@@ -248,6 +248,7 @@ ContainerManager::~ContainerManager() {
   // Containers keep running and keep their groups: only stop watching them.
   impl_->expiry.reset();
   impl_->supervisor.reset();
+  impl_->eventPruner.reset();
 }
 
 Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeConfig& config, store::Store& store) {
@@ -263,6 +264,9 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
   BERTH_TRYV(makeDirs(impl->containersDir, 0700));
   BERTH_TRYV(withContext(ensureBusyboxImage(impl->imagesDir), "busybox image"));
   Impl* raw = impl.get();
+  impl->eventPruner = std::make_unique<EventPruner>(store, impl->clock, config.eventsRetention);
+  // Every commit writes at least one event.
+  impl->lifecycle.subscribe([raw](const CommittedChange&) { raw->eventPruner->written(1); });
   BERTH_TRY(impl->supervisor, Supervisor::start([raw](const std::string& id) { raw->onMonitorExit(id); }));
   BERTH_TRYV(withContext(impl->recover(), "recovery"));
   impl->expiry = std::make_unique<ExpiryScheduler>(impl->clock, [raw] { return raw->expireDue(); });
@@ -271,7 +275,13 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
 
 const RuntimeConfig& ContainerManager::config() const { return impl_->config; }
 
-void ContainerManager::onTransition(Lifecycle::Listener listener) { impl_->lifecycle.subscribe(std::move(listener)); }
+void ContainerManager::onChange(Lifecycle::Listener listener) { impl_->lifecycle.subscribe(std::move(listener)); }
+
+Result<store::EventPage> ContainerManager::eventsAfter(const std::string& afterId, size_t limit) const {
+  return impl_->store.eventsAfter(afterId, limit);
+}
+
+Result<std::optional<std::string>> ContainerManager::lastEventId() const { return impl_->store.lastEventId(); }
 
 bool ContainerManager::hasImage(const std::string& name) const { return imageExists(impl_->imagesDir, name); }
 
@@ -406,6 +416,7 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
   auto slot = m.slotFor(id);
   std::lock_guard lock(slot->opMutex);
   BERTH_TRY(auto record, get(id));
+  const ContainerRecord before = record;
   bool stoppedOrFailed = record.status == ContainerStatus::stopped || record.status == ContainerStatus::failed;
   if ((request.env || request.command || request.workingDir) && !stoppedOrFailed)
     return fail(Errc::state_conflict, "env, command and working_dir change only while stopped or failed (container is " +
@@ -428,8 +439,7 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
     BERTH_TRYV(withContext(instance->group().setLimits(limitsFor(record.resources, m.config.defaultPidsMax)),
                            "cgroup limits"));
   }
-  record.updatedAt = m.clock.now();
-  BERTH_TRYV(m.store.updateContainer(record));
+  BERTH_TRY(record, m.lifecycle.update(before, std::move(record)));
   if (request.expiresAt) m.expiry->changed();
   return UpdateResult{record, false};
 }

@@ -146,8 +146,11 @@ class ContainerManager {
   // Counts by status, for /metrics.
   Result<std::map<ContainerStatus, uint64_t>> countByStatus() const;
 
-  // Every committed status transition, after its commit (events subscribe here).
-  void onTransition(Lifecycle::Listener listener);
+  // Every committed change (transition, creation, update), after its commit.
+  void onChange(Lifecycle::Listener listener);
+  // The event log (API.md §8): events after an id, in id order; and the newest id.
+  Result<store::EventPage> eventsAfter(const std::string& afterId, size_t limit) const;
+  Result<std::optional<std::string>> lastEventId() const;
 
   const RuntimeConfig& config() const;
 

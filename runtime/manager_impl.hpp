@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "runtime/event_pruner.hpp"
 #include "runtime/expiry.hpp"
 #include "runtime/instance.hpp"
 #include "runtime/lifecycle.hpp"
@@ -59,6 +60,7 @@ struct ContainerManager::Impl {
   std::mutex slotsMutex;
   std::map<std::string, std::shared_ptr<Slot>> slots;
   std::unique_ptr<Supervisor> supervisor;
+  std::unique_ptr<EventPruner> eventPruner;
   std::unique_ptr<ExpiryScheduler> expiry;  // last to start, first to stop
 
   std::shared_ptr<Slot> slotFor(const std::string& id);

@@ -244,6 +244,28 @@ Membership membershipFromJson(const json& j) {
   return m;
 }
 
+json eventToJson(const EventRecord& e) {
+  json j = json::object();
+  j["id"] = e.id;
+  j["type"] = e.type;
+  j["container_id"] = e.containerId;
+  j["project_id"] = e.projectId;
+  j["time"] = e.time;
+  j["data"] = e.data;
+  return j;
+}
+
+EventRecord eventFromJson(const json& j) {
+  EventRecord e;
+  getRequired(j, "id", e.id);
+  getRequired(j, "type", e.type);
+  getField(j, "container_id", e.containerId);
+  getField(j, "project_id", e.projectId);
+  getField(j, "time", e.time);
+  getField(j, "data", e.data);
+  return e;
+}
+
 // --- the boundary: no exception leaves this file ------------------------------
 
 template <typename Record, typename ToJson>
@@ -277,6 +299,7 @@ Result<std::string> encode(const ProjectRecord& project) { return encodeWith(pro
 Result<std::string> encode(const Membership& membership) {
   return encodeWith(membership, membershipToJson, "membership");
 }
+Result<std::string> encode(const EventRecord& event) { return encodeWith(event, eventToJson, "event"); }
 
 Result<ContainerRecord> decodeContainer(std::string_view bytes) { return decodeWith(bytes, containerFromJson, "container"); }
 Result<StatusLogEntry> decodeEntry(std::string_view bytes) { return decodeWith(bytes, entryFromJson, "status-log entry"); }
@@ -285,5 +308,6 @@ Result<ProjectRecord> decodeProject(std::string_view bytes) { return decodeWith(
 Result<Membership> decodeMembership(std::string_view bytes) {
   return decodeWith(bytes, membershipFromJson, "membership");
 }
+Result<EventRecord> decodeEvent(std::string_view bytes) { return decodeWith(bytes, eventFromJson, "event"); }
 
 }  // namespace berth::store::codec

@@ -17,11 +17,14 @@ Result<std::string> encode(const StatusLogEntry& entry);
 Result<std::string> encode(const UserRecord& user);
 Result<std::string> encode(const ProjectRecord& project);
 Result<std::string> encode(const Membership& membership);
+// The event's data is kept as a JSON string holding its text (opaque here).
+Result<std::string> encode(const EventRecord& event);
 
 Result<ContainerRecord> decodeContainer(std::string_view bytes);
 Result<StatusLogEntry> decodeEntry(std::string_view bytes);
 Result<UserRecord> decodeUser(std::string_view bytes);
 Result<ProjectRecord> decodeProject(std::string_view bytes);
 Result<Membership> decodeMembership(std::string_view bytes);
+Result<EventRecord> decodeEvent(std::string_view bytes);
 
 }  // namespace berth::store::codec

@@ -20,11 +20,17 @@
 //   revoked_tokens    jti                                 -> expiry time(8)
 //   revoked_by_expiry time(8) jti                         -> ""
 //   meta              text key                            -> text value
+//   events            eid(12)                             -> event JSON     (the event log, id order)
 //
 // The status-log indexes carry no values so a page deep in a long log is
 // reached by walking densely packed keys; logs itself is only read for the
 // entries of the page (walking its JSON-filled leaves instead was ~6x slower
 // at page 5000 of 100k entries).
+//
+// Entries and events draw their ids from one sequence (meta
+// store.last_log_id), so an event reporting a transition carries its entry's
+// id. The event log's size is LMDB's own count of the events database (O(1),
+// mdb_stat); meta store.events_pruned_through holds the newest pruned id.
 //
 // id(12)/cid/eid: the 12 bytes of a 24-hex object id; time(8): signed
 // milliseconds with the sign bit flipped, so negative times sort first.

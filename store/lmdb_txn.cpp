@@ -85,6 +85,13 @@ Result<bool> Txn::del(const Db& db, std::string_view key) {
   return true;
 }
 
+Result<uint64_t> Txn::entries(const Db& db) {
+  MDB_stat stat{};
+  int rc = mdb_stat(txn_, db.dbi, &stat);
+  if (rc != 0) return tl::unexpected(failure(rc, std::string("stat ") + db.name));
+  return uint64_t{stat.ms_entries};
+}
+
 Result<void> Txn::commit() {
   if (txn_ == nullptr) return fail(Errc::internal, "lmdb commit: no transaction");
   int rc = mdb_txn_commit(std::exchange(txn_, nullptr));  // the handle is freed even on failure

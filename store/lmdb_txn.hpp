@@ -7,6 +7,7 @@
 // write bodies are lambdas that return before the commit, so they do).
 #include <lmdb.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,8 @@ class Txn {
   Result<void> put(const Db& db, std::string_view key, std::string_view value, unsigned flags = 0);
   // false when the key was not there.
   Result<bool> del(const Db& db, std::string_view key);
+  // How many keys db holds, as of this transaction (mdb_stat: no scan).
+  Result<uint64_t> entries(const Db& db);
   Result<void> commit();
   void abort();
 

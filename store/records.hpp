@@ -73,6 +73,30 @@ struct StatusLogEntry {
   bool operator==(const StatusLogEntry&) const = default;
 };
 
+// One entry of the event log (API.md §8). The runtime decides the type and
+// renders `data`; the store assigns the id and keeps the log in id order.
+struct EventRecord {
+  std::string id;           // 24 hex; assigned by the store (it refuses one that is set)
+  std::string type;         // "container_started", ...
+  std::string containerId;  // the store fills it in with the record's id when empty
+  std::string projectId;    // for visibility filtering; the record's project when empty
+  UnixMillis time = 0;      // 0: the store sets the time of the write
+  std::string data;         // the event's payload as JSON text, opaque to the store
+  bool operator==(const EventRecord&) const = default;
+};
+
+struct EventPage {
+  std::vector<EventRecord> events;  // id order, all with id > the asked one
+  bool reset = false;               // events after the asked id were pruned already: the page starts at the oldest kept
+};
+
+// API.md §8. Store::pruneEvents removes an event when more than maxEvents
+// are kept or when it is older than maxAgeMs.
+struct EventRetention {
+  uint64_t maxEvents = 100000;
+  int64_t maxAgeMs = 7LL * 24 * 3600 * 1000;
+};
+
 enum class UserRole { admin, user, guest };
 std::string_view roleName(UserRole role);
 std::optional<UserRole> parseRole(std::string_view name);

@@ -179,19 +179,29 @@ Result<void> Store::Impl::storeContainer(Txn& txn, std::string_view idBin, const
 }
 
 Result<std::optional<StatusLogEntry>> Store::createContainer(const ContainerRecord& record,
-                                                             std::optional<StatusLogEntry> initialEntry) {
+                                                             std::optional<StatusLogEntry> initialEntry,
+                                                             std::vector<EventRecord> events,
+                                                             std::vector<EventRecord>* written) {
   BERTH_TRY(auto idBin, containerKey(record));
   if (initialEntry && !initialEntry->containerId.empty() && initialEntry->containerId != record.id)
     return fail(Errc::invalid_argument, "initial entry names container " + initialEntry->containerId + ", not " + record.id);
+  BERTH_TRYV(Impl::prepareEvents(record, events));
   Impl& m = *impl_;
-  return m.write([&](Txn& txn) -> Result<std::optional<StatusLogEntry>> {
+  std::vector<EventRecord> writtenEvents;
+  auto result = m.write([&](Txn& txn) -> Result<std::optional<StatusLogEntry>> {
     BERTH_TRY(auto existing, txn.get(m.db.containers, idBin));
     if (existing) return fail(Errc::already_exists, "container " + record.id + " already exists");
     BERTH_TRYV(m.storeContainer(txn, idBin, record, std::nullopt));
-    if (!initialEntry) return std::optional<StatusLogEntry>{};
-    BERTH_TRY(auto written, m.appendLog(txn, idBin, *initialEntry));
-    return std::optional<StatusLogEntry>(std::move(written));
+    if (!initialEntry) {
+      BERTH_TRY(writtenEvents, m.appendEvents(txn, events, std::nullopt, nowMillis()));
+      return std::optional<StatusLogEntry>{};
+    }
+    BERTH_TRY(auto entry, m.appendLog(txn, idBin, *initialEntry));
+    BERTH_TRY(writtenEvents, m.appendEvents(txn, events, *keys::idToBin(entry.id), entry.createdAt));
+    return std::optional<StatusLogEntry>(std::move(entry));
   });
+  if (result && written != nullptr) *written = std::move(writtenEvents);
+  return result;
 }
 
 Result<ContainerRecord> Store::getContainer(const std::string& id) const {
@@ -284,31 +294,45 @@ Result<std::vector<ContainerRecord>> Store::allContainers() const {
   });
 }
 
-Result<void> Store::updateContainer(const ContainerRecord& record) {
+Result<void> Store::updateContainer(const ContainerRecord& record, std::vector<EventRecord> events,
+                                   std::vector<EventRecord>* written) {
   BERTH_TRY(auto idBin, containerKey(record));
+  BERTH_TRYV(Impl::prepareEvents(record, events));
   Impl& m = *impl_;
-  return m.write([&](Txn& txn) -> Result<void> {
+  std::vector<EventRecord> writtenEvents;
+  auto result = m.write([&](Txn& txn) -> Result<void> {
     BERTH_TRY(auto previous, m.loadContainer(txn, idBin));
     if (!previous) return containerNotFound(record.id);
     // A status changes only with its status-log entry (commitTransition).
     if (previous->status != record.status)
       return fail(Errc::internal, "container " + record.id + ": a status change needs a transition");
-    return m.storeContainer(txn, idBin, record, previous);
+    BERTH_TRYV(m.storeContainer(txn, idBin, record, previous));
+    BERTH_TRY(writtenEvents, m.appendEvents(txn, events, std::nullopt, nowMillis()));
+    return {};
   });
+  if (result && written != nullptr) *written = std::move(writtenEvents);
+  return result;
 }
 
-Result<StatusLogEntry> Store::commitTransition(const ContainerRecord& record, StatusLogEntry entry) {
+Result<StatusLogEntry> Store::commitTransition(const ContainerRecord& record, StatusLogEntry entry,
+                                               std::vector<EventRecord> events, std::vector<EventRecord>* written) {
   BERTH_TRY(auto idBin, containerKey(record));
   if (entry.containerId.empty()) entry.containerId = record.id;
   if (entry.containerId != record.id)
     return fail(Errc::invalid_argument, "entry names container " + entry.containerId + ", not " + record.id);
+  BERTH_TRYV(Impl::prepareEvents(record, events));
   Impl& m = *impl_;
-  return m.write([&](Txn& txn) -> Result<StatusLogEntry> {
+  std::vector<EventRecord> writtenEvents;
+  auto result = m.write([&](Txn& txn) -> Result<StatusLogEntry> {
     BERTH_TRY(auto previous, m.loadContainer(txn, idBin));
     if (!previous) return containerNotFound(record.id);
     BERTH_TRYV(m.storeContainer(txn, idBin, record, previous));
-    return m.appendLog(txn, idBin, entry);
+    BERTH_TRY(auto appended, m.appendLog(txn, idBin, entry));
+    BERTH_TRY(writtenEvents, m.appendEvents(txn, events, *keys::idToBin(appended.id), appended.createdAt));
+    return appended;
   });
+  if (result && written != nullptr) *written = std::move(writtenEvents);
+  return result;
 }
 
 // --- users -------------------------------------------------------------------

@@ -29,10 +29,23 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // --- containers ---
+  // The writes below that take `events` append them to the event log in the
+  // same transaction as the change they report: a failed call writes neither.
+  // The store assigns every event's id (one set already is invalid_argument)
+  // from the sequence of status-log entry ids: the first event of a call that
+  // writes an entry takes the entry's id, every other event a fresh id, in
+  // the order given. An event's empty containerId and projectId become the
+  // record's (another container id is invalid_argument), a time of 0 the time
+  // of the write; its type must not be empty. When the call succeeds and
+  // `written` is given, it receives the events as written (ids assigned);
+  // on failure it is left alone.
+
   // Inserts the record and, in the same transaction, the initial log entry (if given).
   // already_exists when (projectId, name) is taken by a live container.
   Result<std::optional<StatusLogEntry>> createContainer(const ContainerRecord& record,
-                                                        std::optional<StatusLogEntry> initialEntry);
+                                                        std::optional<StatusLogEntry> initialEntry,
+                                                        std::vector<EventRecord> events = {},
+                                                        std::vector<EventRecord>* written = nullptr);
   // not_found for an unknown id. Deleted containers are returned (status deleted).
   Result<ContainerRecord> getContainer(const std::string& id) const;
   // The live (not deleted) container of that name in the project.
@@ -43,10 +56,13 @@ class Store {
   // Every container record (including deleted) — for recovery at start.
   Result<std::vector<ContainerRecord>> allContainers() const;
   // Replaces the record (name index follows a rename; already_exists on a taken name).
-  Result<void> updateContainer(const ContainerRecord& record);
+  Result<void> updateContainer(const ContainerRecord& record, std::vector<EventRecord> events = {},
+                               std::vector<EventRecord>* written = nullptr);
   // Replaces the record and appends the entry in one transaction. The store
   // assigns entry.id (strictly increasing) and entry.createdAt; returns the written entry.
-  Result<StatusLogEntry> commitTransition(const ContainerRecord& record, StatusLogEntry entry);
+  Result<StatusLogEntry> commitTransition(const ContainerRecord& record, StatusLogEntry entry,
+                                          std::vector<EventRecord> events = {},
+                                          std::vector<EventRecord>* written = nullptr);
 
   // --- status logs ---
   // API.md §5 paging; ties broken by entry id in the same direction. A page
@@ -54,6 +70,23 @@ class Store {
   Result<LogPage> statusLogs(const std::string& containerId, const LogQuery& query) const;
   // Entries with id > afterId across all containers, in id order (event replay).
   Result<std::vector<StatusLogEntry>> logEntriesAfter(const std::string& afterId, size_t limit) const;
+
+  // --- event log (API.md §8) ---
+  // Events with id > afterId in id order, at most `limit`; afterId empty: from
+  // the oldest kept. reset is set when events after afterId were pruned
+  // already (afterId is older than the newest pruned event); the page then
+  // starts at the oldest kept. An afterId newer than every event gives an
+  // empty page; one that is not 24 lowercase hex is invalid_argument.
+  Result<EventPage> eventsAfter(const std::string& afterId, size_t limit) const;
+  // The id of the newest event ever written (even when pruned since); nullopt
+  // while no event was written.
+  Result<std::optional<std::string>> lastEventId() const;
+  // Removes, oldest (lowest id) first, at most `batch` events beyond
+  // retention: while more than maxEvents are kept and the oldest is older
+  // than now - maxAgeMs (its time field); the larger of the two sets stays. Returns how many it removed;
+  // fewer than `batch` means nothing is left beyond retention. One short
+  // write transaction per call, so writers are never stalled long.
+  Result<size_t> pruneEvents(const EventRetention& retention, UnixMillis now, size_t batch);
 
   // --- users, projects, memberships ---
   Result<void> createUser(const UserRecord& user);            // already_exists on a taken username

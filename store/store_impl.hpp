@@ -13,9 +13,11 @@
 #include <lmdb.h>
 
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "common/error.hpp"
 #include "store/lmdb_txn.hpp"
@@ -43,19 +45,23 @@ struct Dbs {
   Db revoked{0, "revoked_tokens"};
   Db revokedByExpiry{0, "revoked_by_expiry"};
   Db meta{0, "meta"};
+  Db events{0, "events"};
 
   template <typename F>
   void forEach(F&& f) {
     for (Db* db : {&containers, &live, &names, &logs, &logsById, &logsByTime, &logsByTo, &logsByFrom, &logCounts, &logIds,
                    &users, &usernames, &projects, &memberships, &membershipsByUser, &revoked, &revokedByExpiry,
-                   &meta})
+                   &meta, &events})
       f(*db);
   }
 };
 
 // Meta keys the store keeps for itself (putMeta refuses the "store." prefix).
 inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
+// The last id of the store's one sequence (status-log entries and events).
 inline constexpr std::string_view kMetaLastLogId = "store.last_log_id";
+// The id(12) of the newest event pruneEvents removed: a replay from before it is a reset.
+inline constexpr std::string_view kMetaEventsPrunedThrough = "store.events_pruned_through";
 
 // Doublings one transaction may ask for before giving up (1 MiB * 2^36 = 64 TiB).
 inline constexpr unsigned kMaxGrowths = 36;
@@ -154,9 +160,23 @@ struct Store::Impl {
   // previous is what was stored before (nullopt on create).
   Result<void> storeContainer(Txn& txn, std::string_view idBin, const ContainerRecord& record,
                               const std::optional<ContainerRecord>& previous);
+  // The next id(12) of the store's one sequence, which status-log entries and
+  // events share: strictly increasing across threads (LMDB has one writer),
+  // restarts and clock steps backwards, because the last one is persisted in
+  // this same transaction. `now` gives the seconds part (never below the last).
+  Result<std::string> allocateId(Txn& txn, UnixMillis now);
   // Assigns id and createdAt and writes the entry with its indexes, its
   // container's count and the store's last entry id.
   Result<StatusLogEntry> appendLog(Txn& txn, std::string_view cidBin, StatusLogEntry entry);
+  // Checks events handed to a write of `record` and fills in what the store
+  // completes (Store's contract in store.hpp): before the transaction.
+  static Result<void> prepareEvents(const ContainerRecord& record, std::vector<EventRecord>& events);
+  // Writes the events (passed through prepareEvents) to the event log and
+  // returns them as written. The first takes firstIdBin when given (the id of
+  // the status-log entry it reports), the others fresh ids in the order given;
+  // a time of 0 becomes `now`.
+  Result<std::vector<EventRecord>> appendEvents(Txn& txn, const std::vector<EventRecord>& events,
+                                                std::optional<std::string_view> firstIdBin, UnixMillis now);
 };
 
 }  // namespace berth::store

@@ -15,10 +15,7 @@ namespace berth::store {
 
 using keys::kIdBytes;
 
-Result<StatusLogEntry> Store::Impl::appendLog(Txn& txn, std::string_view cidBin, StatusLogEntry entry) {
-  // The last id ever written, persisted in this same transaction: ids stay
-  // strictly increasing across threads (LMDB has one writer), restarts and
-  // clock steps backwards.
+Result<std::string> Store::Impl::allocateId(Txn& txn, UnixMillis now) {
   uint32_t lastSeconds = 0;
   uint64_t lastSequence = 0;
   {
@@ -31,18 +28,23 @@ Result<StatusLogEntry> Store::Impl::appendLog(Txn& txn, std::string_view cidBin,
       lastSequence = keys::readBe64(last->substr(4));
     }
   }
-  entry.createdAt = nowMillis();
-  auto nowSeconds = static_cast<uint32_t>(
-      std::clamp<int64_t>(entry.createdAt / 1000, 0, std::numeric_limits<uint32_t>::max()));
+  auto nowSeconds = static_cast<uint32_t>(std::clamp<int64_t>(now / 1000, 0, std::numeric_limits<uint32_t>::max()));
   uint32_t seconds = std::max(nowSeconds, lastSeconds);
   uint64_t sequence = lastSequence + 1;  // one sequence for the whole store
   if (lastSequence == std::numeric_limits<uint64_t>::max()) {
     if (lastSeconds == std::numeric_limits<uint32_t>::max())
-      return fail(Errc::resource_exhausted, "status-log entry ids are exhausted");
+      return fail(Errc::resource_exhausted, "status-log entry and event ids are exhausted");
     seconds = std::max(seconds, lastSeconds + 1);
     sequence = 0;
   }
-  std::string eid = keys::entryIdBin(seconds, sequence);
+  std::string id = keys::entryIdBin(seconds, sequence);
+  BERTH_TRYV(txn.put(db.meta, kMetaLastLogId, id));
+  return id;
+}
+
+Result<StatusLogEntry> Store::Impl::appendLog(Txn& txn, std::string_view cidBin, StatusLogEntry entry) {
+  entry.createdAt = nowMillis();
+  BERTH_TRY(std::string eid, allocateId(txn, entry.createdAt));
   entry.id = keys::binToId(eid);
   entry.containerId = keys::binToId(cidBin);
   BERTH_TRY(auto bytes, codec::encode(entry));
@@ -60,7 +62,6 @@ Result<StatusLogEntry> Store::Impl::appendLog(Txn& txn, std::string_view cidBin,
   }
   BERTH_TRYV(txn.put(db.logCounts, cidBin, keys::be64(count + 1)));
   BERTH_TRYV(txn.put(db.logIds, eid, cidBin, MDB_APPEND));  // ids only grow: append
-  BERTH_TRYV(txn.put(db.meta, kMetaLastLogId, eid));
   return entry;
 }
 

@@ -16,6 +16,7 @@
 #include "api/routes.hpp"
 #include "api/validation.hpp"
 #include "common/ids.hpp"
+#include "runtime/events.hpp"
 
 namespace {
 
@@ -100,6 +101,13 @@ void fuzzQueries(std::string_view text) {
   requireClientError(parseDeleteQuery(query));
   requireClientError(parseGetContainerQuery(query));
   requireClientError(expectNoQuery(query));
+  auto events = parseEventsQuery(query, text.substr(0, 30));
+  requireClientError(events);
+  if (events) {
+    require(!events->afterId || isObjectId(*events->afterId));
+    require(!events->containerId || isObjectId(*events->containerId));
+    for (const auto& type : events->types) require(runtime::isEventType(type));
+  }
 }
 
 void fuzzAccountBodies(std::string_view body) {

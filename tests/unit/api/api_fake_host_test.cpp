@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/event_hub.hpp"
 #include "api/metrics.hpp"
 #include "api/service.hpp"
 #include "common/files.hpp"
@@ -41,7 +42,12 @@ class ApiOverFakes {
     auto manager = runtime::ContainerManager::open(config, *store_, testing::fakeHost(kernel_, clock_));
     REQUIRE(manager);
     manager_ = std::move(*manager);
-    api_ = std::make_unique<api::Api>(*manager_, *accounts_, *authorizer_, metrics_);
+    auto hub = api::EventHub::start(
+        [this](const std::string& afterId, size_t limit) { return manager_->eventsAfter(afterId, limit); },
+        [this] { return manager_->lastEventId(); });
+    REQUIRE(hub);
+    events_ = std::move(*hub);
+    api_ = std::make_unique<api::Api>(*manager_, *accounts_, *authorizer_, metrics_, *events_);
     auto password = readFile(dir_.sub("admin.password"));
     REQUIRE(password);
     while (!password->empty() && password->back() == '\n') password->pop_back();
@@ -77,6 +83,7 @@ class ApiOverFakes {
   std::unique_ptr<iam::Accounts> accounts_;
   std::unique_ptr<runtime::ContainerManager> manager_;
   api::Metrics metrics_;
+  std::unique_ptr<api::EventHub> events_;
   std::unique_ptr<api::Api> api_;
   std::string token_;
 };

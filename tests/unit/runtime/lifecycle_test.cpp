@@ -94,11 +94,12 @@ TEST_CASE("the lifecycle commits what its table lists, refuses the rest, and tel
   Lifecycle lifecycle(*store, systemClock());
   std::vector<std::pair<ContainerStatus, ContainerStatus>> seen;
   std::vector<std::string> operations;
-  lifecycle.subscribe([&](const CommittedTransition& t) {
+  lifecycle.subscribe([&](const CommittedChange& t) {
     seen.emplace_back(t.before.status, t.after.status);
-    operations.push_back(t.entry.metadata.operation);
-    CHECK(t.entry.fromStatus == t.before.status);
-    CHECK(t.entry.toStatus == t.after.status);
+    REQUIRE(t.entry);
+    operations.push_back(t.entry->metadata.operation);
+    CHECK(t.entry->fromStatus == t.before.status);
+    CHECK(t.entry->toStatus == t.after.status);
   });
 
   TransitionNote note;

@@ -41,7 +41,7 @@ class LogicFixture {
     auto manager = ContainerManager::open(config_, *store_, testing::fakeHost(kernel_, clock_));
     if (!manager) FAIL(manager.error().describe());
     manager_ = std::move(*manager);
-    manager_->onTransition([this](const CommittedTransition&) {
+    manager_->onChange([this](const CommittedChange&) {
       std::lock_guard lock(changedMutex_);
       ++transitions_;
       changed_.notify_all();
