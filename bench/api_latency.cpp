@@ -6,7 +6,10 @@
 //     start, pause, resume, stop (an init that exits on SIGTERM), force-stop,
 //     restart, delete, get and a status-logs page;
 //   - GET throughput with 64 concurrent keep-alive connections;
-//   - berthd's RSS idle and with 100 running containers.
+//   - berthd's RSS idle and with 100 running containers;
+//   - the event streams: a change's event at 1, 100 and 1,000 subscribers,
+//     events per second to 100 subscribers, berthd's memory per idle
+//     subscriber, and pause/resume with and without 100 subscribers.
 // Everything it made is deleted at the end.
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -17,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -353,6 +357,151 @@ void memory(const Daemon& daemon) {
               static_cast<double>(rssKib(daemon.pid())) / 1024.0);
 }
 
+// Subscribers of GET /api/v1/events on raw sockets, drained through one epoll.
+class Subscribers {
+ public:
+  Subscribers(const Daemon& daemon, size_t count) {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) throw std::runtime_error("epoll_create1");
+    std::string request = "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " +
+                          daemon.auth().begin()->second + "\r\n\r\n";
+    streams_.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      Stream& stream = streams_[i];
+      stream.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<uint16_t>(daemon.port()));
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(stream.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+        throw std::runtime_error("connect a subscriber");
+      if (::write(stream.fd, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
+        throw std::runtime_error("short write of a subscription");
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.u64 = i;
+      ::epoll_ctl(epoll_, EPOLL_CTL_ADD, stream.fd, &event);
+    }
+    // Every one has its head (and retry) before anything is timed.
+    while (std::any_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.tail.find("retry:") == std::string::npos && s.events == 0; }))
+      drain(std::chrono::milliseconds(100));
+  }
+  ~Subscribers() {
+    for (auto& stream : streams_) ::close(stream.fd);
+    ::close(epoll_);
+  }
+
+  // Reads what has come; counts the events each stream has received.
+  void drain(std::chrono::milliseconds wait) {
+    epoll_event events[256];
+    int n = ::epoll_wait(epoll_, events, 256, static_cast<int>(wait.count()));
+    for (int e = 0; e < n; ++e) {
+      Stream& stream = streams_[events[e].data.u64];
+      char chunk[65536];
+      ssize_t got = ::read(stream.fd, chunk, sizeof chunk);
+      if (got <= 0) throw std::runtime_error("an event stream ended");
+      stream.tail.append(chunk, static_cast<size_t>(got));
+      for (size_t at; (at = stream.tail.find("\nevent: ")) != std::string::npos; stream.tail.erase(0, at + 8)) ++stream.events;
+      if (stream.tail.size() > 16) stream.tail.erase(0, stream.tail.size() - 16);
+    }
+  }
+  // Waits until every stream has received `count` events in all.
+  void awaitAll(uint64_t count) {
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (std::any_of(streams_.begin(), streams_.end(), [count](const Stream& s) { return s.events < count; })) {
+      if (Clock::now() > deadline) throw std::runtime_error("subscribers did not get every event");
+      drain(std::chrono::milliseconds(10));
+    }
+  }
+  uint64_t received() const { return streams_.empty() ? 0 : streams_.front().events; }
+
+ private:
+  struct Stream {
+    int fd = -1;
+    std::string tail;
+    uint64_t events = 0;
+  };
+  int epoll_ = -1;
+  std::vector<Stream> streams_;
+};
+
+double percentile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())))];
+}
+
+void events(const Daemon& daemon, int iterations) {
+  auto http = daemon.client();
+  auto created = http->Post("/api/v1/containers", daemon.auth(),
+                            Json{{"name", "evented"}, {"command", kTermInit}}.dump(), "application/json");
+  if (!created || created->status != 201) throw std::runtime_error("create for the events benchmark failed");
+  std::string path = "/api/v1/containers/" + idOf(created);
+  // A change (PATCH autostart) commits one event; the time runs from the
+  // request to the event at the last subscriber, and for the request alone.
+  for (size_t count : {size_t{1}, size_t{100}, size_t{1000}}) {
+    Subscribers subscribers(daemon, count);
+    std::vector<double> toEvent, request;
+    for (int i = 0; i < iterations; ++i) {
+      auto t0 = Clock::now();
+      auto patched = http->Patch(path.c_str(), daemon.auth(), Json{{"autostart", i % 2 == 0}}.dump(), "application/json");
+      request.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (!patched || patched->status != 200) throw std::runtime_error("PATCH failed");
+      subscribers.awaitAll(static_cast<uint64_t>(i) + 1);
+      toEvent.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    std::printf("event at %4zu subscribers: request to last subscriber median %.2f ms p99 %.2f ms (request alone %.2f ms)\n",
+                count, percentile(toEvent, 0.5), percentile(toEvent, 0.99), percentile(request, 0.5));
+  }
+  {
+    Subscribers subscribers(daemon, 100);
+    constexpr int kChanges = 2000;
+    auto t0 = Clock::now();
+    for (int i = 0; i < kChanges; ++i) {
+      auto patched = http->Patch(path.c_str(), daemon.auth(), Json{{"autostart", i % 2 == 0}}.dump(), "application/json");
+      if (!patched || patched->status != 200) throw std::runtime_error("PATCH failed");
+      subscribers.drain(std::chrono::milliseconds(0));
+    }
+    subscribers.awaitAll(kChanges);
+    double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("%d events to 100 subscribers in %.2f s: %.0f events/s delivered to each\n", kChanges, seconds,
+                kChanges / seconds);
+  }
+  long before = rssKib(daemon.pid());
+  {
+    Subscribers idle(daemon, 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::printf("berthd memory per idle subscriber (1000 open): %.1f KiB\n",
+                static_cast<double>(rssKib(daemon.pid()) - before) / 1000.0);
+  }
+  auto pauseResume = [&](const char* label) {
+    std::vector<double> pause, resume;
+    for (int i = 0; i < iterations; ++i) {
+      auto t0 = Clock::now();
+      if (auto r = http->Post((path + "/pause").c_str(), daemon.auth(), "", "application/json"); !r || r->status != 200)
+        throw std::runtime_error("pause failed");
+      auto t1 = Clock::now();
+      if (auto r = http->Post((path + "/resume").c_str(), daemon.auth(), "", "application/json"); !r || r->status != 200)
+        throw std::runtime_error("resume failed");
+      pause.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      resume.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t1).count());
+    }
+    std::printf("pause / resume %s: median %.2f / %.2f ms\n", label, percentile(pause, 0.5), percentile(resume, 0.5));
+  };
+  pauseResume("without subscribers");
+  {
+    Subscribers hundred(daemon, 100);
+    std::thread reading([&] {
+      try {
+        hundred.awaitAll(static_cast<uint64_t>(iterations) * 2);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_api_latency: %s\n", e.what());
+      }
+    });
+    pauseResume("with 100 subscribers");
+    reading.join();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
@@ -362,6 +511,12 @@ int main(int argc, char* argv[]) {
   }
   int iterations = argc > 1 ? std::atoi(argv[1]) : 100;
   int getSeconds = argc > 2 ? std::atoi(argv[2]) : 5;
+  // A thousand subscribers: more than the usual 1024 descriptors here.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   try {
     Daemon daemon;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let startup allocations settle
@@ -369,6 +524,8 @@ int main(int argc, char* argv[]) {
     daemon.deleteAll();
     latency(daemon, iterations);
     throughput(daemon, getSeconds);
+    daemon.deleteAll();
+    events(daemon, iterations);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_api_latency: %s\n", e.what());
     return 1;

@@ -8,10 +8,12 @@
 // started with --listen 127.0.0.1:0); everything else goes to stderr.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <thread>
@@ -156,6 +158,15 @@ int main(int argc, char* argv[]) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("berthd"));
+  // Every connection, event stream and container monitor holds a descriptor:
+  // the soft limit (often 1024) goes up to what the host allows.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) {
+    spdlog::warn("reading the open-files limit: {}", std::strerror(errno));
+  } else if (files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("raising the open-files limit: {}", std::strerror(errno));
+  }
   auto stopPipe = installStopSignals();
   if (!stopPipe) {
     std::fprintf(stderr, "berthd: %s\n", stopPipe.error().describe().c_str());
