@@ -144,23 +144,31 @@ void EventHub::refreshWindow() {
     }
     for (auto& event : page->events) {
       windowLast_ = event.id;
-      window_.push_back(std::move(event));
+      window_.push_back(render(std::move(event)));
     }
     while (window_.size() > options_.window) {
-      windowBase_ = window_.front().id;
+      windowBase_ = window_.front().event.id;
       window_.pop_front();
     }
     if (page->events.size() < kStorePage) return;
   }
 }
 
-void EventHub::append(Subscriber& subscriber, const runtime::EventRecord& event) {
-  subscriber.lastId = event.id;
-  if (!subscriber.subscription.filter.matches(event)) return;
+EventHub::Rendered EventHub::render(runtime::EventRecord event) {
+  Rendered rendered;
+  rendered.sse = sseFrame(event);
+  rendered.json = jsonOf(event, true);
+  rendered.event = std::move(event);
+  return rendered;
+}
+
+void EventHub::append(Subscriber& subscriber, const Rendered& rendered) {
+  subscriber.lastId = rendered.event.id;
+  if (!subscriber.subscription.filter.matches(rendered.event)) return;
   if (subscriber.subscription.protocol == StreamProtocol::sse) {
-    subscriber.pending += sseFrame(event);
+    subscriber.pending += rendered.sse;
   } else {
-    (void)subscriber.subscription.webSocket->sendText(jsonOf(event, true));
+    (void)subscriber.subscription.webSocket->sendText(rendered.json);
     subscriber.pending += subscriber.subscription.webSocket->takeOutput();
   }
 }
@@ -170,7 +178,7 @@ void EventHub::pump(Subscriber& subscriber) {
     if (subscriber.lastId >= windowBase_) {
       // What it needs is in the window (ids are fixed-width hex: text order is id order).
       auto next = std::upper_bound(window_.begin(), window_.end(), subscriber.lastId,
-                                   [](const std::string& id, const runtime::EventRecord& e) { return id < e.id; });
+                                   [](const std::string& id, const Rendered& r) { return id < r.event.id; });
       if (next == window_.end()) break;  // caught up
       for (; next != window_.end() && subscriber.pending.size() < kFillBytes; ++next) append(subscriber, *next);
       continue;
@@ -195,7 +203,7 @@ void EventHub::pump(Subscriber& subscriber) {
     }
     subscriber.resetSent = true;
     if (page->events.empty()) break;
-    for (const auto& event : page->events) append(subscriber, event);
+    for (auto& event : page->events) append(subscriber, render(std::move(event)));
   }
   flush(subscriber);
 }

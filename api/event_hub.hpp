@@ -87,7 +87,14 @@ class EventHub {
   void readFrom(Subscriber& subscriber);
   void heartbeats();
   void drop(int fd, std::string_view why);
-  void append(Subscriber& subscriber, const runtime::EventRecord& event);
+  // An event as the streams send it, rendered once for all of them.
+  struct Rendered {
+    runtime::EventRecord event;
+    std::string sse;   // the whole SSE frame
+    std::string json;  // a WebSocket message's text
+  };
+  static Rendered render(runtime::EventRecord event);
+  void append(Subscriber& subscriber, const Rendered& rendered);
 
   ReadEvents read_;
   EventHubOptions options_;
@@ -106,7 +113,7 @@ class EventHub {
 
   // The loop thread's own state.
   std::map<int, std::unique_ptr<Subscriber>> subscribers_;  // by socket fd
-  std::deque<runtime::EventRecord> window_;
+  std::deque<Rendered> window_;
   std::string windowBase_;  // the window holds every event after this id (up to its back)
   std::string windowLast_;  // the newest event read
   std::chrono::steady_clock::time_point lastHeartbeatCheck_;
