@@ -212,17 +212,34 @@ TEST_CASE("events: an init that exits by itself is container_died with its exit 
   CHECK(died->data["data"]["id"] == quits["id"]);
   CHECK(died->data["data"]["exit_code"] == 3);
 
+  // Over its memory limit: the OOM killer ends it, and the stream says so before the death.
+  Json hungry = service.createContainer(
+      service.adminToken(), Json{{"name", "hungry"},
+                                 {"resources", {{"memory_mb", 8}}},
+                                 {"command", {"/bin/sh", "-c", "x=0123456789abcdef; while :; do x=$x$x; done"}}});
+  SseClient oomStream(service, service.adminToken(), "?type=container_oom,container_died&container_id=" +
+                                                        hungry["id"].get<std::string>(), died->id);
+  auto oom = oomStream.take(2, 20s);
+  REQUIRE(oom.size() == 2);
+  CHECK(oom[0].type == "container_oom");
+  CHECK(oom[1].type == "container_died");
+  CHECK(oom[1].data["data"]["oom_killed"] == true);
+  CHECK(oom[1].data["data"]["exit_code"] == 137);
+  CHECK(oom[0].id < oom[1].id);
+
   std::string soon = formatIsoMillis(nowMillis() + 1500);
   Json brief = service.createContainer(service.adminToken(),
                                        Json{{"name", "brief"}, {"command", kTermInit}, {"expires_at", soon}});
+  // The first stream saw the OOM death too (it asked for every container_died).
   auto expired = stream.next(10s);
+  while (expired && expired->data["data"]["id"] != brief["id"]) expired = stream.next(10s);
   REQUIRE(expired);
   CHECK(expired->type == "container_expired");
   CHECK(expired->data["data"]["id"] == brief["id"]);
   CHECK(expired->data["data"]["status"] == "expired");
 }
 
-TEST_CASE("events: replay with Last-Event-ID and ?since= gives exactly what came after, also across kill -9") {
+TEST_CASE("events: replay with Last-Event-ID and ?since= gives exactly what came after, also across SIGTERM and kill -9") {
   Service service;
   SseClient live(service, service.adminToken());
   std::vector<std::string> ids;
@@ -244,16 +261,24 @@ TEST_CASE("events: replay with Last-Event-ID and ?since= gives exactly what came
   REQUIRE(fromQuery.size() == 3);
   CHECK(fromQuery[0].id == first[1].id);
 
+  // Committed before a SIGTERM and before a kill -9, and after each start:
+  // a client with its last id gets all of it, in order, once.
+  service.createContainer(service.adminToken(), Json{{"name", "before-term"}, {"autostart", false}});
+  service.restart();
+  service.createContainer(service.adminToken(), Json{{"name", "after-term"}, {"autostart", false}});
   service.crash();
   service.start();
-  // Committed before the crash, and after the restart: both are there for a client with its last id.
-  service.createContainer(service.adminToken(), Json{{"name", "after"}, {"autostart", false}});
+  service.createContainer(service.adminToken(), Json{{"name", "after-crash"}, {"autostart", false}});
   SseClient reconnected(service, service.adminToken(), "", first[3].id);
-  auto afterCrash = reconnected.take(1);
-  REQUIRE(afterCrash.size() == 1);
-  CHECK(afterCrash[0].type == "container_created");
-  CHECK(afterCrash[0].data["data"]["name"] == "after");
-  CHECK(afterCrash[0].id > first[3].id);
+  auto missed = reconnected.take(3);
+  REQUIRE(missed.size() == 3);
+  CHECK(missed[0].data["data"]["name"] == "before-term");
+  CHECK(missed[1].data["data"]["name"] == "after-term");
+  CHECK(missed[2].data["data"]["name"] == "after-crash");
+  for (const auto& event : missed) CHECK(event.type == "container_created");
+  CHECK(missed[0].id > first[3].id);
+  checkIncreasing(missed);
+  CHECK_FALSE(reconnected.next(300ms));
 
   // An id newer than the newest is accepted and waits.
   SseClient ahead(service, service.adminToken(), "?since=ffffffffffffffffffffffff");
