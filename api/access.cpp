@@ -20,4 +20,15 @@ Result<iam::Principal> authenticateBearer(const iam::Accounts& accounts, std::st
   return accounts.authenticate(trim(authorization.substr(6)));
 }
 
+std::optional<std::string> sessionCookie(std::string_view cookieHeader) {
+  while (!cookieHeader.empty()) {
+    std::string_view pair = cookieHeader.substr(0, cookieHeader.find(';'));
+    cookieHeader.remove_prefix(std::min(cookieHeader.size(), pair.size() + 1));
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
+    if (pair.starts_with("session=") && pair.size() > 8) return std::string(pair.substr(8));
+  }
+  return std::nullopt;
+}
+
 }  // namespace berth::api

@@ -12,4 +12,8 @@ namespace berth::api {
 // another scheme: invalid_token; else whatever Accounts::authenticate says.
 Result<iam::Principal> authenticateBearer(const iam::Accounts& accounts, std::string_view authorization);
 
+// The `session` cookie of a Cookie header ("a=1; session=<token>"), the
+// token the dialects' clients send; nullopt when there is none.
+std::optional<std::string> sessionCookie(std::string_view cookieHeader);
+
 }  // namespace berth::api

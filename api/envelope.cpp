@@ -26,4 +26,12 @@ HttpResponse errorResponse(const WireError& error, Json data) {
 
 HttpResponse errorResponse(const Error& error, Json data) { return errorResponse(toWireError(error), std::move(data)); }
 
+HttpResponse dialectErrorResponse(const Error& error, Dialect dialect) {
+  WireError wire = toDialectError(error, dialect);
+  HttpResponse response;
+  response.status = wire.status;
+  response.body = dumpJson(Json{{"error", wire.message}});
+  return response;
+}
+
 }  // namespace berth::api

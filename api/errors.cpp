@@ -76,6 +76,38 @@ WireError toWireError(const Error& error) {
   return {500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred"};
 }
 
+WireError toDialectError(const Error& error, Dialect dialect) {
+  const bool environments = dialect == Dialect::environments;
+  switch (error.code) {
+    case Errc::unauthenticated: return {401, "", "unauthorized"};
+    case Errc::permission_denied:
+      if (error.detail == Detail::guest_expired) return {403, "", "guest session expired"};
+      if (error.detail == Detail::account_banned) return {403, "", "account banned"};
+      if (error.detail == Detail::container_expired) return {403, "", "operation not permitted on an expired container"};
+      if (error.detail == Detail::unknown_environment) return {403, "", "environment access denied"};
+      return {403, "", environments ? "permission denied" : "not authorized"};
+    case Errc::not_found:
+      if (error.detail == Detail::route_not_found) return {404, "", "not found"};
+      return {404, "", "container not found"};
+    case Errc::invalid_argument:
+      if (error.detail == Detail::method_not_allowed) return {405, "", error.message};
+      if (error.detail == Detail::payload_too_large) return {413, "", error.message};
+      return {400, "", error.message};
+    case Errc::already_exists:
+    case Errc::state_conflict: return {409, "", error.message};
+    case Errc::resource_exhausted:
+      if (error.detail == Detail::rate_limited) return {429, "", error.message};
+      return {400, "", error.message};  // above the tier: the request asked too much
+    // The seeds answer 500 when the runtime could not do it.
+    case Errc::container_config: return {500, "", "failed to start container: " + error.describe()};
+    case Errc::host_refused:
+    case Errc::deadline_exceeded: return {500, "", error.describeForClient()};
+    case Errc::unavailable: return {503, "", error.message};
+    case Errc::internal: break;
+  }
+  return {500, "", "internal error"};
+}
+
 std::string_view reasonPhrase(int status) {
   switch (status) {
     case 200: return "OK";

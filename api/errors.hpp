@@ -16,6 +16,16 @@ struct WireError {
 
 WireError toWireError(const Error& error);
 
+// The compatibility dialects of API.md §7: their own error shape
+// (`{"error": text}`) and status codes, one table each.
+enum class Dialect {
+  v1,
+  containers,    // seeds 001/004: /api/containers/{ref} without ?env=
+  environments,  // seed 003: /api/containers/{ref}/{operation}?env=
+};
+// `status` and `message` as the dialect answers; `code` is unused.
+WireError toDialectError(const Error& error, Dialect dialect);
+
 // "Bad Request" for 400; the envelope's `error` field.
 std::string_view reasonPhrase(int status);
 

@@ -23,7 +23,6 @@ Result<Subscription> subscriptionFor(Core& core, const Call& call) {
   // The same decision as the container routes' visibility: the projects the caller has a role in.
   BERTH_TRY(subscription.filter.projects, core.authorizer.visibleProjects(call.caller()));
   subscription.user = call.caller().user.id;
-  if (!core.events.hasRoom()) return fail(Errc::unavailable, "too many event streams are open; retry later");
   return subscription;
 }
 
@@ -42,6 +41,7 @@ HttpResponse handOver(Core& core, int status, std::string head, Subscription sub
 
 HandlerResult eventStream(Core& core, Call& call) {
   BERTH_TRY(auto subscription, subscriptionFor(core, call));
+  if (!core.events.hasRoom()) return fail(Errc::unavailable, "too many event streams are open; retry later");
   BERTH_TRYV(expectEmptyBody(call.http.body));
   subscription.protocol = StreamProtocol::sse;
   // No length and no chunking: the stream is the rest of the connection. `retry:` once, as reconnect advice.
@@ -51,8 +51,8 @@ HandlerResult eventStream(Core& core, Call& call) {
   return handOver(core, 200, std::move(head), std::move(subscription));
 }
 
-HandlerResult eventWebSocket(Core& core, Call& call) {
-  BERTH_TRY(auto subscription, subscriptionFor(core, call));
+HandlerResult webSocketStream(Core& core, const Call& call, Subscription subscription) {
+  if (!core.events.hasRoom()) return fail(Errc::unavailable, "too many event streams are open; retry later");
   UpgradeRequest upgrade;
   upgrade.method = call.http.method;
   upgrade.target = call.http.path;
@@ -61,6 +61,11 @@ HandlerResult eventWebSocket(Core& core, Call& call) {
   subscription.protocol = StreamProtocol::websocket;
   std::string head = subscription.webSocket->takeOutput();  // the 101
   return handOver(core, 101, std::move(head), std::move(subscription));
+}
+
+HandlerResult eventWebSocket(Core& core, Call& call) {
+  BERTH_TRY(auto subscription, subscriptionFor(core, call));
+  return webSocketStream(core, call, std::move(subscription));
 }
 
 }  // namespace berth::api::handlers

@@ -154,10 +154,36 @@ void EventHub::refreshWindow() {
   }
 }
 
+namespace {
+
+// Seed 004 knows four types: the others are said in its terms, or not at all.
+std::optional<std::string_view> dialectTypeOf(std::string_view type) {
+  if (type == "container_started" || type == "container_deleted" || type == "container_updated") return type;
+  if (type == "container_stopped" || type == "container_died" || type == "container_expired") return "container_stopped";
+  if (type == "container_paused" || type == "container_resumed") return "container_updated";
+  return std::nullopt;  // created (no client of that dialect saw it yet), oom (its died follows)
+}
+
+std::optional<std::string> dialectJsonOf(const runtime::EventRecord& event) {
+  auto type = dialectTypeOf(event.type);
+  if (!type) return std::nullopt;
+  nlohmann::json data = nlohmann::json::parse(event.data, nullptr, false);
+  if (!data.is_object()) return std::nullopt;
+  nlohmann::json message{{"type", *type},
+                         {"data",
+                          {{"id", data.value("runtime_id", "")},
+                           {"name", data.value("name", "")},
+                           {"status", data.value("status", "")}}}};
+  return message.dump();
+}
+
+}  // namespace
+
 EventHub::Rendered EventHub::render(runtime::EventRecord event) {
   Rendered rendered;
   rendered.sse = sseFrame(event);
   rendered.json = jsonOf(event, true);
+  rendered.dialectJson = dialectJsonOf(event);
   rendered.event = std::move(event);
   return rendered;
 }
@@ -167,10 +193,12 @@ void EventHub::append(Subscriber& subscriber, const Rendered& rendered) {
   if (!subscriber.subscription.filter.matches(rendered.event)) return;
   if (subscriber.subscription.protocol == StreamProtocol::sse) {
     subscriber.pending += rendered.sse;
-  } else {
-    (void)subscriber.subscription.webSocket->sendText(rendered.json);
-    subscriber.pending += subscriber.subscription.webSocket->takeOutput();
+    return;
   }
+  const bool dialect = subscriber.subscription.shape == EventShape::containersDialect;
+  if (dialect && !rendered.dialectJson) return;
+  (void)subscriber.subscription.webSocket->sendText(dialect ? *rendered.dialectJson : rendered.json);
+  subscriber.pending += subscriber.subscription.webSocket->takeOutput();
 }
 
 void EventHub::pump(Subscriber& subscriber) {

@@ -27,6 +27,9 @@
 namespace berth::api {
 
 enum class StreamProtocol { sse, websocket };
+// What an event looks like on the wire: API.md §8, or the seed-004 dialect's
+// {"type","data":{"id":<runtime id>,"name","status"}} of its four types.
+enum class EventShape { v1, containersDialect };
 
 // Which events a subscriber receives.
 struct EventFilter {
@@ -38,6 +41,7 @@ struct EventFilter {
 
 struct Subscription {
   StreamProtocol protocol = StreamProtocol::sse;
+  EventShape shape = EventShape::v1;  // containersDialect: WebSocket only
   // The last event the client has (Last-Event-ID, ?since=); nullopt: live events only.
   std::optional<std::string> afterId;
   EventFilter filter;
@@ -92,6 +96,7 @@ class EventHub {
     runtime::EventRecord event;
     std::string sse;   // the whole SSE frame
     std::string json;  // a WebSocket message's text
+    std::optional<std::string> dialectJson;  // the seed-004 message, for the types it has
   };
   static Rendered render(runtime::EventRecord event);
   void append(Subscriber& subscriber, const Rendered& rendered);

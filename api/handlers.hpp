@@ -1,6 +1,7 @@
 #pragma once
 // The handlers of the route table (routes.cpp). Each parses what the
 // dispatcher has not checked yet, calls the runtime and renders the result.
+#include "api/event_hub.hpp"
 #include "api/routes.hpp"
 
 namespace berth::api::handlers {
@@ -21,6 +22,17 @@ HandlerResult containerLogs(Core& core, Call& call);
 // Event streams (event_handlers.cpp)
 HandlerResult eventStream(Core& core, Call& call);
 HandlerResult eventWebSocket(Core& core, Call& call);
+// The upgrade of a WebSocket event stream, for /api/v1 and the dialects (400 before any switch).
+HandlerResult webSocketStream(Core& core, const Call& call, Subscription subscription);
+
+// The seeds 001/004 dialect (dialect_containers.cpp)
+HandlerResult dialectStartStop(Core& core, Call& call, runtime::Operation operation);
+HandlerResult dialectDelete(Core& core, Call& call);
+HandlerResult dialectSettings(Core& core, Call& call);
+HandlerResult dialectEvents(Core& core, Call& call);
+
+// The seed 003 dialect (dialect_environments.cpp)
+HandlerResult environmentOperate(Core& core, Call& call);
 
 // Auth, users, projects (account_handlers.cpp)
 HandlerResult login(Core& core, Call& call);

@@ -7,6 +7,20 @@ namespace berth::api {
 
 using store::ProjectRole;
 
+namespace {
+
+// POST /api/containers/{ref}/{operation}: seed 003's five operations with
+// ?env=, else seeds 001/004's start and stop.
+HandlerResult dialectOperation(Core& core, Call& call) {
+  if (call.dialect == Dialect::environments) return handlers::environmentOperate(core, call);
+  std::string name = call.params.get("operation");
+  if (name == "start") return handlers::dialectStartStop(core, call, runtime::Operation::start);
+  if (name == "stop") return handlers::dialectStartStop(core, call, runtime::Operation::stop);
+  return fail(Errc::not_found, Detail::route_not_found, "unknown operation " + name.substr(0, 32));
+}
+
+}  // namespace
+
 const std::vector<Route>& apiRoutes() {
   namespace h = handlers;
   // Literal routes before the placeholders they would otherwise match (/users/me).
@@ -49,6 +63,17 @@ const std::vector<Route>& apiRoutes() {
        .role = ProjectRole::viewer, .handler = h::containerLogs},
       {.method = "POST", .pattern = "/api/v1/containers/{id}/{operation}", .access = Access::container,
        .mutates = true, .role = ProjectRole::operator_, .handler = h::operateContainer},
+
+      // The compatibility dialects (API.md §7): {id} is an id, a runtime id or a name.
+      {.method = "GET", .pattern = "/api/containers/events", .handler = h::dialectEvents,
+       .dialect = Dialect::containers},
+      {.method = "POST", .pattern = "/api/containers/{id}/{operation}", .access = Access::reference, .mutates = true,
+       .role = ProjectRole::operator_, .handler = dialectOperation, .dialect = Dialect::containers},
+      {.method = "DELETE", .pattern = "/api/containers/{id}", .access = Access::reference, .mutates = true,
+       .role = ProjectRole::owner, .allowedWhenExpired = true, .handler = h::dialectDelete,
+       .dialect = Dialect::containers},
+      {.method = "PATCH", .pattern = "/api/containers/{id}", .access = Access::reference, .mutates = true,
+       .role = ProjectRole::owner, .handler = h::dialectSettings, .dialect = Dialect::containers},
   };
   return routes;
 }

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/errors.hpp"
 #include "api/http_types.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
@@ -35,6 +36,7 @@ enum class Access {
   user,       // any authenticated caller
   admin,      // callers with the admin role
   container,  // the {id} container, with at least Route::role in its project
+  reference,  // the same, {id} being an id, a runtime id or a name (the dialects)
 };
 
 // One request on its way through the dispatcher and a handler.
@@ -44,6 +46,8 @@ struct Call {
   std::optional<iam::Principal> principal;       // set unless Access::anyone
   std::optional<store::ContainerRecord> container;   // set for Access::container, already authorized
   std::string callerId;                              // for the access log (login sets it too)
+  Dialect dialect = Dialect::v1;                     // how errors are answered
+  runtime::ContainerManager* host = nullptr;         // Access::reference: the environment the container is in
 
   const iam::Principal& caller() const { return *principal; }
 };
@@ -71,6 +75,8 @@ struct Route {
   // Access::container: a deleted container is found too, by its project's owners (audit reads).
   bool deletedVisibleToOwners = false;
   Handler handler = nullptr;
+  // A dialect route; `containers` becomes `environments` when the request has ?env=.
+  Dialect dialect = Dialect::v1;
 };
 
 const std::vector<Route>& apiRoutes();

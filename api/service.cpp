@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/access.hpp"
+#include "api/environments.hpp"
 #include "api/envelope.hpp"
 #include "api/errors.hpp"
 #include "api/routes.hpp"
@@ -15,6 +16,7 @@ namespace berth::api {
 namespace {
 
 constexpr size_t kMaxEchoedPath = 200;
+constexpr std::string_view kDialectPrefix = "/api/containers";
 
 std::string describeRequest(std::string_view method, std::string_view path) {
   return std::string(method.substr(0, 16)) + " " + std::string(path.substr(0, kMaxEchoedPath));
@@ -36,23 +38,40 @@ HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std:
   return response;
 }
 
+// The token of a request: the Authorization header; on a dialect's route
+// also the `session` cookie its clients send instead.
+Result<iam::Principal> authenticate(const Core& core, const Call& call) {
+  if (call.dialect != Dialect::v1 && call.http.authorization.empty()) {
+    if (auto session = sessionCookie(call.http.header("Cookie"))) return authenticateBearer(core.accounts, "Bearer " + *session);
+  }
+  return authenticateBearer(core.accounts, call.http.authorization);
+}
+
 // The checks of the route table, in the order of API.md §2, then the handler.
 // Every decision is the Authorizer's; a container is loaded here for it.
 HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   if (route.access != Access::anyone) {
-    BERTH_TRY(call.principal, authenticateBearer(core.accounts, call.http.authorization));
+    BERTH_TRY(call.principal, authenticate(core, call));
     call.callerId = call.principal->user.id;
   }
   // Every id in an /api/v1 path is an object id ({id}, {user_id}).
-  for (const auto& [name, value] : call.params.all()) {
-    if ((name == "id" || name.ends_with("_id")) && !isObjectId(value)) return invalidIdFormat(name);
+  if (call.dialect == Dialect::v1) {
+    for (const auto& [name, value] : call.params.all()) {
+      if ((name == "id" || name.ends_with("_id")) && !isObjectId(value)) return invalidIdFormat(name);
+    }
   }
   if (route.access == Access::admin) BERTH_TRYV(core.authorizer.requireAdmin(*call.principal));
+  iam::ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
   if (route.access == Access::container) {
-    iam::ContainerNeed need{route.role, route.mutates, route.allowedWhenExpired, route.deletedVisibleToOwners};
     const std::string id = call.params.get("id");
     BERTH_TRY(auto record,
               need.deletedVisibleToOwners ? core.containers.getIncludingDeleted(id) : core.containers.get(id));
+    BERTH_TRYV(core.authorizer.authorizeContainer(*call.principal, record, need));
+    call.container = std::move(record);
+  } else if (route.access == Access::reference) {
+    BERTH_TRY(call.host, environmentOf(core, call));
+    BERTH_TRY(auto projects, core.authorizer.visibleProjects(*call.principal));
+    BERTH_TRY(auto record, call.host->findByReference(call.params.get("id"), projects));
     BERTH_TRYV(core.authorizer.authorizeContainer(*call.principal, record, need));
     call.container = std::move(record);
   } else if (route.mutates) {
@@ -61,7 +80,7 @@ HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   return route.handler(core, call);
 }
 
-HttpResponse render(const HttpRequest& request, HandlerResult result) {
+HttpResponse render(const HttpRequest& request, Dialect dialect, HandlerResult result) {
   if (result) return std::move(*result);
   const Failure& failure = result.error();
   if (failure.error.code == Errc::internal) {
@@ -69,7 +88,8 @@ HttpResponse render(const HttpRequest& request, HandlerResult result) {
   } else if (toWireError(failure.error).status >= 500) {
     spdlog::warn("{}: {}", describeRequest(request.method, request.path), failure.error.describe());
   }
-  HttpResponse response = errorResponse(failure.error, failure.data);
+  HttpResponse response = dialect == Dialect::v1 ? errorResponse(failure.error, failure.data)
+                                                 : dialectErrorResponse(failure.error, dialect);
   if (failure.retryAfter) response.headers.emplace_back("Retry-After", std::to_string(failure.retryAfter->count()));
   return response;
 }
@@ -95,12 +115,23 @@ Api::Outcome Api::handle(const HttpRequest& request) {
     auto lookup = findRoute(apiRoutes(), method, request.path);
     if (!lookup.route) {
       outcome.response = lookup.pathKnown ? methodNotAllowed(request, lookup.allowed) : routeNotFound(request, method);
+      // Under the dialects' prefix, their clients get their error shape.
+      if (request.path.starts_with(kDialectPrefix)) {
+        int status = outcome.response.status;
+        outcome.response = dialectErrorResponse(
+            Error{status == 405 ? Errc::invalid_argument : Errc::not_found, 0,
+                  "method " + request.method.substr(0, 16) + " not allowed here",
+                  status == 405 ? Detail::method_not_allowed : Detail::route_not_found},
+            Dialect::containers);
+      }
       return outcome;
     }
     Call call{request, std::move(lookup.params), std::nullopt, std::nullopt, {}};
+    call.dialect = lookup.route->dialect;
+    if (call.dialect == Dialect::containers && request.query.count("env")) call.dialect = Dialect::environments;
     HandlerResult result = checkAndRun(impl_->core, *lookup.route, call);
     outcome.callerId = call.callerId;
-    outcome.response = render(request, std::move(result));
+    outcome.response = render(request, call.dialect, std::move(result));
   } catch (const std::exception& e) {
     spdlog::error("{}: unhandled exception: {}", describeRequest(request.method, request.path), e.what());
     outcome.response = errorResponse(Error{Errc::internal, 0, "unhandled exception", {}});

@@ -454,6 +454,15 @@ Result<EventsQuery> parseEventsQuery(const QueryParams& query, std::string_view 
   return events;
 }
 
+Result<std::string> parseEnvironmentQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"env"}));
+  BERTH_TRY(auto environment, singleParam(query, "env"));
+  if (!environment || environment->empty() || environment->size() > 9 ||
+      environment->find_first_not_of("0123456789") != std::string::npos)
+    return validationError("env must be the number of an environment");
+  return *environment;
+}
+
 // --- path segments ---
 
 Result<runtime::Operation> parseOperationName(std::string_view name) {
@@ -545,6 +554,33 @@ Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, U
   }
   if (const Json* value = field(object, "expires_at")) {
     BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
+  }
+  return request;
+}
+
+Result<runtime::UpdateRequest> parseSettingsBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"name", "memory_mb", "cpu_shares", "disk_mb"}));
+  runtime::UpdateRequest request;
+  if (const Json* value = field(object, "name")) {
+    BERTH_TRY(request.name, readName(*value, "name"));
+  }
+  // The seeds' limits are plain numbers (cpu_shares in millicores); null is refused like any other type.
+  auto limit = [&](const char* key, uint64_t max) -> Result<std::optional<uint64_t>> {
+    const Json* value = field(object, key);
+    if (!value) return std::optional<uint64_t>();
+    BERTH_TRY(uint64_t number, readUnsigned(*value, key, 1, max));
+    return std::optional<uint64_t>(number);
+  };
+  BERTH_TRY(auto memoryMb, limit("memory_mb", kMaxMegabytes));
+  BERTH_TRY(auto cpuShares, limit("cpu_shares", std::numeric_limits<uint32_t>::max()));
+  BERTH_TRY(auto diskMb, limit("disk_mb", kMaxMegabytes));
+  if (memoryMb || cpuShares || diskMb) {
+    runtime::ResourcesChange change;
+    if (memoryMb) change.memoryMb = std::optional<uint64_t>(*memoryMb);
+    if (cpuShares) change.cpuMillicores = std::optional<uint32_t>(static_cast<uint32_t>(*cpuShares));
+    if (diskMb) change.diskMb = std::optional<uint64_t>(*diskMb);
+    request.resources = change;
   }
   return request;
 }

@@ -63,6 +63,10 @@ struct EventsQuery {
   std::vector<std::string> types;      // empty: every type
 };
 Result<EventsQuery> parseEventsQuery(const QueryParams& query, std::string_view lastEventIdHeader);
+// The seed-003 dialect's query: exactly `env`, a decimal environment id.
+Result<std::string> parseEnvironmentQuery(const QueryParams& query);
+// PATCH /api/containers/{ref} of seeds 001/004: name, memory_mb, cpu_shares (millicores), disk_mb.
+Result<runtime::UpdateRequest> parseSettingsBody(std::string_view body);
 
 // --- path segments ---
 

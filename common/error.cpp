@@ -39,6 +39,7 @@ std::string_view detailName(Detail detail) {
     case Detail::route_not_found: return "route_not_found";
     case Detail::username_taken: return "username_taken";
     case Detail::rate_limited: return "rate_limited";
+    case Detail::unknown_environment: return "unknown_environment";
     case Detail::invalid_id_format: return "invalid_id_format";
     case Detail::method_not_allowed: return "method_not_allowed";
     case Detail::payload_too_large: return "payload_too_large";

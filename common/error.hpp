@@ -43,6 +43,7 @@ enum class Detail {
   guest_expired,
   insufficient_permissions,
   container_expired,
+  unknown_environment,  // a dialect's ?env= names no environment this service fronts
   // not_found
   user_not_found,
   project_not_found,

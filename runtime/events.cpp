@@ -11,8 +11,11 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 Json dataOf(const ContainerRecord& after) {
-  return Json{{"id", after.id}, {"name", after.name}, {"status", store::statusName(after.status)},
-              {"project_id", after.projectId}};
+  return Json{{"id", after.id},
+              {"name", after.name},
+              {"status", store::statusName(after.status)},
+              {"project_id", after.projectId},
+              {"runtime_id", after.runtimeId}};
 }
 
 store::EventRecord eventOf(std::string_view type, const ContainerRecord& after, Json data, UnixMillis at) {

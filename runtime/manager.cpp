@@ -92,7 +92,8 @@ Result<void> ContainerManager::Impl::makeContainerDirs(const std::string& id) {
   return {};
 }
 
-Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstance(Slot& slot, ContainerRecord& record) {
+Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstance(Slot& slot, ContainerRecord& record,
+                                                                                 std::optional<Recreation>* recreated) {
   if (auto existing = slot.instance()) return existing;
   if (!record.runtimeId.empty()) {
     BERTH_TRY(auto opened, host.cgroups->open(record.runtimeId));
@@ -102,6 +103,7 @@ Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstanc
       return instance;
     }
   }
+  if (recreated) *recreated = Recreation{record.runtimeId, pathExists(containerDir(record.id) + "/upper")};
   record.runtimeId = newRuntimeId();
   BERTH_TRY(auto group, host.cgroups->create(record.runtimeId));
   auto dropGroup = ScopeGuard([&] { (void)group->destroy(); });
@@ -139,13 +141,15 @@ Result<void> ContainerManager::Impl::watch(const std::string& id, const Containe
 }
 
 Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const ContainerRecord& record, Trigger trigger,
-                                                        std::string_view actor, int64_t startedMonotonicMs) {
+                                                        std::string_view actor, int64_t startedMonotonicMs,
+                                                        std::optional<Recreation>* recreated) {
   ContainerRecord after = record;
   std::shared_ptr<ContainerInstance> instance;
+  std::optional<Recreation> recreation;
   auto launched = [&]() -> Result<std::unique_ptr<Monitor>> {
     if (!imageExists(imagesDir, after.image))
       return fail(Errc::host_refused, "image " + after.image + " is missing on the host");
-    BERTH_TRY(instance, ensureInstance(slot, after));
+    BERTH_TRY(instance, ensureInstance(slot, after, &recreation));
     BERTH_TRYV(makeContainerDirs(after.id));
     BERTH_TRYV(withContext(instance->group().waitEmpty(config.timeouts.kill), "previous processes"));
     return host.monitors->launch(instancePaths(after.runtimeId), shimSpecFor(after, instance->group()));
@@ -172,6 +176,9 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
   // Reached when init exec'd (the monitor's clock), so a quick exit it
   // records can never seem to come before the start.
   note.reachedAt = state.startedAt;
+  if (recreation && !recreation->oldRuntimeId.empty())
+    note.reason = "recreated: the runtime instance " + recreation->oldRuntimeId + " was gone; it is now " +
+                  after.runtimeId + (recreation->volumeKept ? ", with the writable layer kept" : ", with a new writable layer");
   auto committed = lifecycle.commit(record, std::move(after), trigger, note);
   if (!committed) {
     // Not recorded means not running: undo the kernel side.
@@ -180,6 +187,7 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
     return tl::unexpected(std::move(committed.error()));
   }
   BERTH_TRYV(watch(record.id, *instance));
+  if (recreated && recreation && !recreation->oldRuntimeId.empty()) *recreated = std::move(recreation);
   return committed;
 }
 
@@ -341,6 +349,45 @@ Result<ContainerRecord> ContainerManager::getIncludingDeleted(const std::string&
   return impl_->store.getContainer(id);
 }
 
+Result<ContainerRecord> ContainerManager::findByReference(const std::string& reference,
+                                                         const std::optional<std::vector<std::string>>& projects) const {
+  auto visible = [&](const ContainerRecord& record) {
+    return record.status != ContainerStatus::deleted &&
+           (!projects || std::find(projects->begin(), projects->end(), record.projectId) != projects->end());
+  };
+  auto notFound = [&] { return fail(Errc::not_found, "container " + reference.substr(0, 64) + " not found"); };
+  if (isObjectId(reference)) {
+    auto record = impl_->store.getContainer(reference);
+    if (!record && record.error().code != Errc::not_found) return record;
+    if (record && visible(*record)) return record;
+    return notFound();
+  }
+  if (isRuntimeId(reference) || !projects) {
+    BERTH_TRY(auto records, impl_->store.allContainers());
+    std::vector<ContainerRecord> named;
+    for (auto& record : records) {
+      if (!visible(record)) continue;
+      if (record.runtimeId == reference) return std::move(record);
+      if (record.name == reference) named.push_back(std::move(record));
+    }
+    if (named.size() > 1)
+      return fail(Errc::already_exists, "the name " + reference + " is used in more than one project: use the container's id");
+    if (named.empty()) return notFound();
+    return std::move(named.front());
+  }
+  if (!isValidName(reference)) return notFound();
+  std::optional<ContainerRecord> found;
+  for (const auto& projectId : *projects) {
+    BERTH_TRY(auto named, impl_->store.findContainerByName(projectId, reference));
+    if (!named) continue;
+    if (found)
+      return fail(Errc::already_exists, "the name " + reference + " is used in more than one project: use the container's id");
+    found = std::move(*named);
+  }
+  if (!found) return notFound();
+  return std::move(*found);
+}
+
 Result<ContainerPage> ContainerManager::list(const ContainerQuery& query) const {
   return impl_->store.listContainers(query);
 }
@@ -357,7 +404,8 @@ Result<std::map<ContainerStatus, uint64_t>> ContainerManager::countByStatus() co
 }
 
 Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const ContainerRecord& container,
-                                                  Operation op, const OperationOptions& options) {
+                                                  Operation op, const OperationOptions& options,
+                                                  std::optional<Recreation>* recreated) {
   Impl& m = *impl_;
   int64_t t0 = m.clock.monotonicMillis();
   auto slot = m.slotFor(container.id);
@@ -373,7 +421,7 @@ Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const 
   if (!acceptsFrom(trigger, record.status)) return refusedFrom(operationName(op), record.status);
   auto grace = options.timeout.value_or(m.config.defaultStopTimeout);
   switch (op) {
-    case Operation::start: return m.doStart(*slot, record, trigger, actor, t0);
+    case Operation::start: return m.doStart(*slot, record, trigger, actor, t0, recreated);
     case Operation::stop: return m.doStop(*slot, record, trigger, actor, t0, grace);
     case Operation::force_stop: return m.doStop(*slot, record, trigger, actor, t0, std::nullopt);
     case Operation::restart:
@@ -381,7 +429,7 @@ Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const 
         BERTH_TRY(record, m.doStop(*slot, record, trigger, actor, t0, grace));
         t0 = m.clock.monotonicMillis();
       }
-      return m.doStart(*slot, record, trigger, actor, t0);
+      return m.doStart(*slot, record, trigger, actor, t0, recreated);
     case Operation::pause:
     case Operation::resume: {
       auto instance = slot->instance();

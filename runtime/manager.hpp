@@ -101,6 +101,13 @@ struct OperationOptions {
   std::optional<std::chrono::seconds> timeout;  // stop/restart grace period; default from config
 };
 
+// A start that found its runtime instance removed behind berth's back (its
+// cgroup gone) rebuilt it from the record under a new runtime id.
+struct Recreation {
+  std::string oldRuntimeId;
+  bool volumeKept = true;  // the writable layer was still there
+};
+
 // Errors: not_found (unknown or deleted), state_conflict (the table of
 // API.md §4 refuses; the message names the current status), already_exists
 // (name taken), invalid_argument, resource_exhausted (tier limits),
@@ -126,8 +133,14 @@ class ContainerManager {
   Result<UpdateResult> update(std::string_view actor, const std::string& id, const UpdateRequest& request);
   // Runs one lifecycle operation synchronously on the container the caller
   // was authorized on (re-read only under its lock); returns the record in its new status.
+  // A start (or restart) that recreated the instance says so in `recreated`.
   Result<ContainerRecord> operate(std::string_view actor, const ContainerRecord& container, Operation op,
-                                  const OperationOptions& options = {});
+                                  const OperationOptions& options = {}, std::optional<Recreation>* recreated = nullptr);
+  // A container named by its id, its runtime id or its name, among the live
+  // containers of `projects` (nullopt: every project). not_found when none
+  // matches; already_exists when the name is used in more than one of them.
+  Result<ContainerRecord> findByReference(const std::string& reference,
+                                          const std::optional<std::vector<std::string>>& projects) const;
   // Soft delete: from stopped/failed, or with force from running/paused too.
   Result<ContainerRecord> remove(std::string_view actor, const std::string& id, bool force, bool keepVolume);
   Result<LogPage> statusLogs(const std::string& id, const LogQuery& query) const;

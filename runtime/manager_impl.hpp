@@ -74,13 +74,14 @@ struct ContainerManager::Impl {
   // The slot's instance, opened from the host or, if its group is gone
   // (first start, or removed behind berth's back), rebuilt under a new
   // runtime id in `record`; the writable layer is kept.
-  Result<std::shared_ptr<ContainerInstance>> ensureInstance(Slot& slot, ContainerRecord& record);
+  Result<std::shared_ptr<ContainerInstance>> ensureInstance(Slot& slot, ContainerRecord& record,
+                                                            std::optional<Recreation>* recreated = nullptr);
   ShimSpec shimSpecFor(const ContainerRecord& record, const ContainerGroup& group) const;
   Result<void> watch(const std::string& id, const ContainerInstance& instance);
 
   // Starts init; a failed start is committed as `failed` with the reason.
   Result<ContainerRecord> doStart(Slot& slot, const ContainerRecord& record, Trigger trigger, std::string_view actor,
-                                  int64_t startedMonotonicMs);
+                                  int64_t startedMonotonicMs, std::optional<Recreation>* recreated = nullptr);
   // Ends the running init: with a grace period (SIGTERM first) or at once
   // (nullopt), then the whole group is killed.
   Result<Halted> halt(ContainerInstance& instance, const ContainerRecord& record,
