@@ -74,33 +74,34 @@ std::unique_ptr<EventHub> startHub(FakeLog& log, EventHubOptions options = {}) {
 struct Client {
   UniqueFd fd;
   std::string received;
-  // Reads until `text` has arrived (true) or the time is up.
+
+  enum class Read { data, closed, timeout };
+  // One read, waiting at most until the deadline.
+  Read readOnce(std::chrono::steady_clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Read::timeout;
+    pollfd pfd{fd.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return Read::data;  // nothing yet: look again
+    char buffer[65536];
+    ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
+    if (n < 0 && errno != ECONNRESET) return Read::data;
+    if (n <= 0) return Read::closed;
+    received.append(buffer, static_cast<size_t>(n));
+    return Read::data;
+  }
+  // Reads until `text` has arrived (true), the hub closes, or the time is up.
   bool waitFor(const std::string& text, std::chrono::milliseconds limit = 3s) {
     auto deadline = std::chrono::steady_clock::now() + limit;
-    while (received.find(text) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd pfd{fd.get(), POLLIN, 0};
-      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[65536];
-      ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
-      if (n <= 0) return received.find(text) != std::string::npos;
-      received.append(buffer, static_cast<size_t>(n));
-    }
+    while (received.find(text) == std::string::npos)
+      if (readOnce(deadline) != Read::data) return received.find(text) != std::string::npos;
     return true;
   }
-  // True once the hub has closed its end (EOF), within the time.
+  // True once the hub has closed its end, within the time.
   bool waitForClose(std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd pfd{fd.get(), POLLIN, 0};
-      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[65536];
-      ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
-      if (n == 0) return true;
-      if (n < 0) return errno == ECONNRESET;
+      Read read = readOnce(deadline);
+      if (read != Read::data) return read == Read::closed;
     }
   }
 };
