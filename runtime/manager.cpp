@@ -149,6 +149,13 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
   auto launched = [&]() -> Result<std::unique_ptr<Monitor>> {
     if (!imageExists(imagesDir, after.image))
       return fail(Errc::host_refused, "image " + after.image + " is missing on the host");
+    // A writable layer removed behind berth's back takes its instance with it:
+    // the start rebuilds both under a new runtime id.
+    if (auto stale = slot.instance(); stale && !pathExists(containerDir(after.id) + "/upper")) {
+      BERTH_TRYV(withContext(stale->group().waitEmpty(config.timeouts.kill), "previous processes"));
+      BERTH_TRYV(stale->group().destroy());
+      slot.setInstance(nullptr);
+    }
     BERTH_TRY(instance, ensureInstance(slot, after, &recreation));
     BERTH_TRYV(makeContainerDirs(after.id));
     BERTH_TRYV(withContext(instance->group().waitEmpty(config.timeouts.kill), "previous processes"));

@@ -344,3 +344,45 @@ TEST_CASE("logic: delete removes the instance's group; a live one needs force") 
   CHECK(log[3].metadata.operation == "delete");
   CHECK(f.manager().get(record.id).error().code == Errc::not_found);
 }
+
+TEST_CASE("logic: a start rebuilds an instance removed behind berth's back under a new runtime id, and says so") {
+  LogicFixture f;
+  auto record = f.create("rebuilt", false);
+  SECTION("its cgroup gone while the service was down: the writable layer is kept") {
+    f.closeManager();
+    {
+      std::lock_guard lock(f.kernel().mutex);
+      f.kernel().groups.erase(record.runtimeId);
+    }
+    f.reopen();
+    std::optional<Recreation> recreated;
+    auto started = f.manager().operate(kOwner, f.current(record.id), Operation::start, {}, &recreated);
+    REQUIRE(started);
+    REQUIRE(recreated);
+    CHECK(recreated->oldRuntimeId == record.runtimeId);
+    CHECK(recreated->volumeKept);
+    CHECK(started->runtimeId != record.runtimeId);
+    auto reason = f.log(record.id).back().metadata.reason;
+    REQUIRE(reason);
+    CHECK(reason->find(record.runtimeId) != std::string::npos);
+    CHECK(reason->find(started->runtimeId) != std::string::npos);
+  }
+  SECTION("its writable layer gone: the old group is removed and a new layer made") {
+    REQUIRE(removeTree(f.config().dataDir + "/containers/" + record.id + "/upper"));
+    std::optional<Recreation> recreated;
+    auto started = f.manager().operate(kOwner, record, Operation::start, {}, &recreated);
+    REQUIRE(started);
+    REQUIRE(recreated);
+    CHECK_FALSE(recreated->volumeKept);
+    std::lock_guard lock(f.kernel().mutex);
+    CHECK_FALSE(f.kernel().groups.count(record.runtimeId));
+    CHECK(f.kernel().groups.count(started->runtimeId));
+  }
+  SECTION("an instance that is there is not rebuilt") {
+    std::optional<Recreation> recreated;
+    auto started = f.manager().operate(kOwner, record, Operation::start, {}, &recreated);
+    REQUIRE(started);
+    CHECK_FALSE(recreated);
+    CHECK(started->runtimeId == record.runtimeId);
+  }
+}
