@@ -89,8 +89,8 @@ struct Host {
 };
 
 // The real host: the cgroup driver detected under config.cgroupRoot and the
-// berth-shim binary (config.shimPath, else next to the running binary), which
-// every start is handed the default seccomp filter compiled here once.
+// berth-shim binary (config.shimPath, else next to the running binary); the
+// default seccomp filter is compiled here once and handed to every shim.
 Result<Host> kernelHost(const RuntimeConfig& config);
 
 }  // namespace berth::runtime

@@ -5,11 +5,7 @@
 // refs by database id, runtime id and name; their error shape {"error"}; auth
 // by bearer header or session cookie; one container driven through all three
 // APIs, whose status log shows every transition in order.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -25,6 +21,7 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "e2e/raw_socket.hpp"
 #include "e2e/service_fixture.hpp"
 
 using namespace berth;
@@ -146,39 +143,6 @@ std::string awaitLogs(const Service& service, const std::string& id, const std::
 
 // ---- a raw WebSocket client (RFC 6455), every read bounded ----
 
-UniqueFd connectTo(int port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  timeval timeout{5, 0};  // a send never blocks for longer
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  return fd;
-}
-
-void sendAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    REQUIRE(n > 0);
-    done += static_cast<size_t>(n);
-  }
-}
-
-// Reads what arrives within `timeout`; false on EOF or error.
-bool readSome(int fd, std::string& into, std::chrono::milliseconds timeout) {
-  pollfd pfd{fd, POLLIN, 0};
-  if (::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(1, timeout.count()))) <= 0) return true;
-  char buffer[65536];
-  ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
-  if (n <= 0) return false;
-  into.append(buffer, static_cast<size_t>(n));
-  return true;
-}
 
 class WsClient {
  public:

@@ -2,10 +2,6 @@
 // events of every operation, replay with Last-Event-ID and ?since= (also
 // across kill -9), visibility, bad input, many subscribers, and the same
 // events over a WebSocket. The clients are raw sockets written here.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -17,6 +13,7 @@
 
 #include "common/clock.hpp"
 #include "common/unique_fd.hpp"
+#include "e2e/raw_socket.hpp"
 #include "e2e/service_fixture.hpp"
 
 using namespace berth;
@@ -30,37 +27,6 @@ struct Event {
   std::string type;
   Json data;  // the whole data: line: {"type","data","time"}
 };
-
-UniqueFd connectTo(int port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return fd;
-}
-
-void sendAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    REQUIRE(n > 0);
-    done += static_cast<size_t>(n);
-  }
-}
-
-// Reads what arrives within `timeout` (at least one read's worth if anything comes); false on EOF.
-bool readSome(int fd, std::string& into, std::chrono::milliseconds timeout) {
-  pollfd pfd{fd, POLLIN, 0};
-  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return true;
-  char buffer[65536];
-  ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-  if (n <= 0) return false;
-  into.append(buffer, static_cast<size_t>(n));
-  return true;
-}
 
 // An SSE client on a raw socket.
 class SseClient {
