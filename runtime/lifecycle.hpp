@@ -121,14 +121,6 @@ constexpr bool acceptsFrom(Trigger trigger, ContainerStatus from) {
   return false;
 }
 
-// The status `trigger` takes a container in `from` to when it succeeds: the
-// first row (a start's failure rows come after its success rows).
-constexpr std::optional<ContainerStatus> successOf(Trigger trigger, ContainerStatus from) {
-  for (const auto& rule : kTransitions)
-    if (rule.trigger == trigger && rule.from == from) return rule.to;
-  return std::nullopt;
-}
-
 // What a transition records beside the statuses.
 struct TransitionNote {
   std::string actor;                        // a user id or "system"
