@@ -38,6 +38,7 @@ std::string_view detailName(Detail detail) {
     case Detail::image_not_found: return "image_not_found";
     case Detail::route_not_found: return "route_not_found";
     case Detail::username_taken: return "username_taken";
+    case Detail::port_conflict: return "port_conflict";
     case Detail::rate_limited: return "rate_limited";
     case Detail::unknown_environment: return "unknown_environment";
     case Detail::invalid_id_format: return "invalid_id_format";

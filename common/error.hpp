@@ -51,6 +51,7 @@ enum class Detail {
   route_not_found,
   // already_exists
   username_taken,
+  port_conflict,  // a published host ip:port is bound by another socket
   // resource_exhausted
   rate_limited,
   // invalid_argument
