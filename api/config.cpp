@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/files.hpp"
+#include "runtime/network.hpp"
 
 namespace berth::api {
 
@@ -35,6 +36,13 @@ Result<uint64_t> readUnsigned(const YAML::Node& node, std::string_view key, uint
     return badKey(key, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max) +
                            " (got \"" + text + "\")");
   return value;
+}
+
+Result<bool> readFlag(const YAML::Node& node, std::string_view key) {
+  BERTH_TRY(std::string text, scalarText(node, key));
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return badKey(key, "must be true or false (got \"" + text + "\")");
 }
 
 Result<void> rejectUnknownKeys(const YAML::Node& map, std::initializer_list<std::string_view> known,
@@ -91,7 +99,8 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   BERTH_TRYV(rejectUnknownKeys(root,
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
                                 "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
-                                "container_log_max_bytes", "log_followers_max", "http_workers", "events_retention"},
+                                "container_log_max_bytes", "log_followers_max", "http_workers", "events_retention",
+                                "bridge_prefix", "bridge_subnet", "bridge_masquerade"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -118,6 +127,15 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (root["default_stop_timeout_s"]) {
     BERTH_TRY(uint64_t seconds, readUnsigned(root["default_stop_timeout_s"], "default_stop_timeout_s", 0, 3600));
     config.runtime.defaultStopTimeout = std::chrono::seconds(seconds);
+  }
+  if (root["bridge_prefix"]) {
+    BERTH_TRY(config.runtime.network.bridgePrefix, readText(root["bridge_prefix"], "bridge_prefix"));
+  }
+  if (root["bridge_subnet"]) {
+    BERTH_TRY(config.runtime.network.bridgeSubnet, readText(root["bridge_subnet"], "bridge_subnet"));
+  }
+  if (root["bridge_masquerade"]) {
+    BERTH_TRY(config.runtime.network.masquerade, readFlag(root["bridge_masquerade"], "bridge_masquerade"));
   }
   if (root["tier_limits"]) BERTH_TRYV(applyTierLimits(root["tier_limits"], config.runtime.tierLimits));
   if (root["events_retention"]) BERTH_TRYV(applyEventsRetention(root["events_retention"], config.runtime.eventsRetention));
@@ -208,6 +226,8 @@ Result<ServiceConfig> finalize(ServiceConfig config) {
   // A name below the hierarchy roots, never a path out of them.
   if (root.empty() || root.front() == '/' || root.find("..") != std::string::npos)
     return fail(Errc::invalid_argument, "cgroup_root must be a relative name like \"berth\"");
+  // The pool's overlap with the host's routes is the kernel's to judge, at start (kernelNetwork).
+  BERTH_TRYV(runtime::NetworkPlan::make(config.runtime.network));
   config.accounts.dataDir = config.runtime.dataDir;
   return config;
 }

@@ -61,7 +61,9 @@ WireError toWireError(const Error& error) {
   switch (error.code) {
     case Errc::invalid_argument: return invalidArgument(error);
     case Errc::not_found: return notFound(error);
-    case Errc::already_exists: return {409, "NAME_CONFLICT", orDefault(error.message, "Name already in use")};
+    case Errc::already_exists:
+      if (error.detail == Detail::port_conflict) return {409, "PORT_CONFLICT", error.message};
+      return {409, "NAME_CONFLICT", orDefault(error.message, "Name already in use")};
     case Errc::state_conflict: return {400, "OPERATION_STATE_CONFLICT", error.message};
     case Errc::unauthenticated: return unauthenticated(error);
     case Errc::permission_denied: return permissionDenied(error);

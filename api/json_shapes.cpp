@@ -1,6 +1,7 @@
 #include "api/json_shapes.hpp"
 
 #include "common/clock.hpp"
+#include "runtime/network.hpp"
 
 namespace berth::api {
 
@@ -15,6 +16,24 @@ Json orNull(const std::optional<T>& value) {
 
 Json timeOrNull(const std::optional<UnixMillis>& millis) {
   return millis ? Json(formatIsoMillis(*millis)) : Json(nullptr);
+}
+
+// API.md §11: {"mode", "ip", "gateway", "mac"}; for "none" only mode and a null ip.
+Json networkJson(const runtime::NetworkView& view) {
+  Json network{{"mode", view.mode}, {"ip", orNull(view.ip)}};
+  if (view.gateway) network["gateway"] = *view.gateway;
+  if (view.mac) network["mac"] = *view.mac;
+  return network;
+}
+
+Json portsJson(const std::vector<store::PublishedPort>& ports) {
+  Json list = Json::array();
+  for (const store::PublishedPort& port : ports)
+    list.push_back({{"container_port", port.containerPort},
+                    {"host_port", port.hostPort},
+                    {"protocol", port.protocol},
+                    {"host_ip", port.hostIp}});
+  return list;
 }
 
 }  // namespace
@@ -42,7 +61,8 @@ Json containerJson(const store::ContainerRecord& record) {
         {"cpu_millicores", orNull(record.resources.cpuMillicores)},
         {"pids_max", orNull(record.resources.pidsMax)},
         {"disk_mb", orNull(record.resources.diskMb)}}},
-      {"network", {{"mode", record.networkMode}, {"ip", orNull(record.networkIp)}}},
+      {"network", networkJson(runtime::networkViewOf(record))},
+      {"ports", portsJson(record.ports)},
       {"autostart", record.autostart},
       {"created_at", formatIsoMillis(record.createdAt)},
       {"updated_at", formatIsoMillis(record.updatedAt)},
@@ -64,6 +84,8 @@ Json runtimeInfoJson(const runtime::RuntimeInfo& info) {
       {"pids_current", info.pidsCurrent},
       {"oom_kills", info.oomKills},
       {"uptime_s", info.uptimeSeconds},
+      {"network_rx_bytes", orNull(info.networkRxBytes)},
+      {"network_tx_bytes", orNull(info.networkTxBytes)},
   };
 }
 

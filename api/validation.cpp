@@ -264,9 +264,37 @@ Result<runtime::ResourcesChange> readResources(const Json& value) {
 
 Result<std::string> readNetworkMode(const Json& value) {
   BERTH_TRY(std::string mode, readString(value, "network", 64));
-  if (mode == "none") return mode;
-  if (mode == "bridge") return validationError("network \"bridge\" is not available yet; use \"none\"");
+  if (mode == "none" || mode == "bridge") return mode;
   return validationError("network must be \"none\" or \"bridge\"");
+}
+
+// API.md §11: [{"container_port", "host_port", "protocol", "host_ip"}]; the
+// runtime judges what the values mean (protocol, address, duplicates).
+Result<std::vector<store::PublishedPort>> readPorts(const Json& value) {
+  if (!value.is_array()) return validationError("ports must be an array");
+  if (value.size() > 64) return validationError("ports may publish at most 64 ports");
+  std::vector<store::PublishedPort> ports;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const Json& entry = value[i];
+    std::string name = "ports[" + std::to_string(i) + "]";
+    if (!entry.is_object()) return validationError(name + " must be an object");
+    BERTH_TRYV(rejectUnknownFields(entry, {"container_port", "host_port", "protocol", "host_ip"}, name + "."));
+    store::PublishedPort port;
+    for (auto [key, out] : {std::pair{"container_port", &port.containerPort}, std::pair{"host_port", &port.hostPort}}) {
+      const Json* number = field(entry, key);
+      if (!number) return validationError(name + "." + key + " is required");
+      BERTH_TRY(uint64_t read, readUnsigned(*number, name + "." + key, 1, 65535));
+      *out = static_cast<uint16_t>(read);
+    }
+    if (const Json* protocol = field(entry, "protocol")) {
+      BERTH_TRY(port.protocol, readString(*protocol, name + ".protocol", 16));
+    }
+    if (const Json* hostIp = field(entry, "host_ip")) {
+      BERTH_TRY(port.hostIp, readString(*hostIp, name + ".host_ip", 64));
+    }
+    ports.push_back(std::move(port));
+  }
+  return ports;
 }
 
 Result<store::UserRole> readUserRole(const Json& value) {
@@ -486,7 +514,7 @@ Result<void> expectEmptyBody(std::string_view body) {
 Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, UnixMillis now) {
   BERTH_TRY(Json object, parseObject(body));
   BERTH_TRYV(rejectUnknownFields(object, {"name", "image", "command", "env", "working_dir", "hostname", "project_id",
-                                          "autostart", "resources", "network", "expires_at"}));
+                                          "autostart", "resources", "network", "ports", "expires_at"}));
   runtime::CreateRequest request;
   const Json* name = field(object, "name");
   if (!name) return validationError("name is required");
@@ -520,6 +548,9 @@ Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, U
   if (const Json* value = field(object, "network")) {
     BERTH_TRY(request.networkMode, readNetworkMode(*value));
   }
+  if (const Json* value = field(object, "ports")) {
+    BERTH_TRY(request.ports, readPorts(*value));
+  }
   if (const Json* value = field(object, "expires_at")) {
     BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
   }
@@ -532,7 +563,8 @@ Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, U
     if (object.contains(fixed)) return validationError(std::string(fixed) + " cannot be changed after creation");
   }
   BERTH_TRYV(rejectUnknownFields(object,
-                                 {"name", "autostart", "env", "command", "working_dir", "resources", "expires_at"}));
+                                 {"name", "autostart", "env", "command", "working_dir", "resources", "ports",
+                                  "expires_at"}));
   runtime::UpdateRequest request;
   if (const Json* value = field(object, "name")) {
     BERTH_TRY(request.name, readName(*value, "name"));
@@ -554,6 +586,9 @@ Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, U
   }
   if (const Json* value = field(object, "expires_at")) {
     BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
+  }
+  if (const Json* value = field(object, "ports")) {
+    BERTH_TRY(request.ports, readPorts(*value));
   }
   return request;
 }

@@ -1,5 +1,5 @@
 // HTTP benchmark of berthd (run as root, not a test):
-//   build/bench/bench_api_latency [iterations=100] [get-seconds=5]
+//   build/bench/bench_api_latency [iterations=100] [get-seconds=5] [phases=memory,latency,get,events,network]
 // Starts the berthd next to this build (../cmd/berthd) on a free loopback
 // port with a scratch data dir, run dir and cgroup root, then reports
 //   - median and p99 latency over one keep-alive connection of create,
@@ -9,8 +9,12 @@
 //   - berthd's RSS idle and with 100 running containers;
 //   - the event streams: a change's event at 1, 100 and 1,000 subscribers,
 //     events per second to 100 subscribers, berthd's memory per idle
-//     subscriber, and start/pause/resume with and without 100 subscribers.
-// Everything it made is deleted at the end.
+//     subscriber, and start/pause/resume with and without 100 subscribers;
+//   - networking: start and stop of a `none` and a `bridge` container taking
+//     turns, and the connection rate to a container's HTTP server through its
+//     published port (the shim's proxy) and straight to its address.
+// Everything it made is deleted at the end. Its bridges use the prefix
+// `bbench` and 10.203.0.0/16, so a real instance's are never touched.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -124,9 +128,10 @@ class Daemon {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
     std::string binary = selfDir() + "/../cmd/berthd";
+    std::ofstream(dir_ + "/berthd.yaml") << "bridge_prefix: bbench\nbridge_subnet: 10.203.0.0/16\n";
     std::vector<std::string> args = {binary,          "--listen",   "127.0.0.1:0", "--data-dir",  dir_ + "/data",
                                      "--run-dir",     dir_ + "/run", "--cgroup-root", cgroupRoot_, "--log-level",
-                                     "warn"};
+                                     "warn",          "--config",   dir_ + "/berthd.yaml"};
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], STDOUT_FILENO);
@@ -512,6 +517,90 @@ void events(const Daemon& daemon, int iterations) {
   }
 }
 
+// One HTTP/1.0 GET on a fresh connection; the time from connect to the end of the answer.
+double fetchMs(const std::string& ip, int port) {
+  auto t0 = Clock::now();
+  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) throw std::runtime_error("socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &address.sin_addr);
+  bool ok = ::connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  const char request[] = "GET / HTTP/1.0\r\n\r\n";
+  ok = ok && ::send(sock, request, sizeof request - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof request - 1);
+  char buf[4096];
+  size_t got = 0;
+  for (ssize_t n; ok && (n = ::recv(sock, buf, sizeof buf, 0)) > 0;) got += static_cast<size_t>(n);
+  ::close(sock);
+  if (!ok || got == 0) throw std::runtime_error("fetch from " + ip + ":" + std::to_string(port) + " failed");
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+void network(const Daemon& daemon, int iterations) {
+  auto http = daemon.client();
+  auto create = [&](const Json& body) {
+    auto created = http->Post("/api/v1/containers", daemon.auth(), body.dump(), "application/json");
+    if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
+    return Json::parse(created->body)["data"];
+  };
+  auto post = [&](const std::string& id, const std::string& operation) {
+    auto t0 = Clock::now();
+    auto r = http->Post(("/api/v1/containers/" + id + "/" + operation).c_str(), daemon.auth(), "", "application/json");
+    if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  // Taking turns, so the host's drift falls on both alike.
+  std::string none = create({{"name", "net-none"}, {"command", kTermInit}, {"autostart", false}})["id"];
+  std::string bridge = create({{"name", "net-bridge"}, {"command", kTermInit}, {"autostart", false}, {"network", "bridge"}})["id"];
+  std::vector<double> startNone, startBridge, stopNone, stopBridge;
+  // Each start alone (what one before it leaves the kernel doing, a namespace
+  // torn down or an RCU grace period, is over), in turns of which goes first.
+  auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(150)); };
+  for (int i = 0; i < iterations; ++i) {
+    bool noneFirst = i % 2 == 0;
+    (noneFirst ? startNone : startBridge).push_back(post(noneFirst ? none : bridge, "start"));
+    settle();
+    (noneFirst ? startBridge : startNone).push_back(post(noneFirst ? bridge : none, "start"));
+    settle();
+    stopNone.push_back(post(none, "stop"));
+    settle();
+    stopBridge.push_back(post(bridge, "stop"));
+    settle();
+  }
+  std::printf("start none / bridge: median %.2f / %.2f ms (p99 %.2f / %.2f)\n", percentile(startNone, 0.5),
+              percentile(startBridge, 0.5), percentile(startNone, 0.99), percentile(startBridge, 0.99));
+  std::printf("stop  none / bridge: median %.2f / %.2f ms\n", percentile(stopNone, 0.5), percentile(stopBridge, 0.5));
+
+  // busybox httpd forks a child per connection, inside the container's limits.
+  int hostPort = 18000 + static_cast<int>(::getpid() % 1000);
+  Json web = create({{"name", "net-web"},
+                     {"network", "bridge"},
+                     {"command", {"/bin/sh", "-c", "mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 80 -h /www"}},
+                     {"ports", {{{"container_port", 80}, {"host_port", hostPort}}}}});
+  std::string ip = web["network"]["ip"];
+  for (int i = 0; i < 50; ++i) {
+    try {
+      fetchMs(ip, 80);
+      break;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  std::vector<double> direct, proxied;
+  for (int i = 0; i < iterations * 10; ++i) {
+    direct.push_back(fetchMs(ip, 80));
+    proxied.push_back(fetchMs("127.0.0.1", hostPort));
+  }
+  auto rate = [](const std::vector<double>& samples) {
+    double total = 0;
+    for (double ms : samples) total += ms;
+    return 1000.0 * static_cast<double>(samples.size()) / total;
+  };
+  std::printf("HTTP GET, one connection each: to the container %.0f conn/s (median %.3f ms), through its published port %.0f conn/s (median %.3f ms)\n",
+              rate(direct), percentile(direct, 0.5), rate(proxied), percentile(proxied, 0.5));
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
@@ -528,14 +617,18 @@ int main(int argc, char* argv[]) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
   try {
+    std::string phases = argc > 3 ? argv[3] : "memory,latency,get,events,network";
+    auto runs = [&](const std::string& phase) { return ("," + phases + ",").find("," + phase + ",") != std::string::npos; };
     Daemon daemon;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let startup allocations settle
-    memory(daemon);
+    if (runs("memory")) memory(daemon);
     daemon.deleteAll();
-    latency(daemon, iterations);
-    throughput(daemon, getSeconds);
+    if (runs("latency")) latency(daemon, iterations);
+    if (runs("get")) throughput(daemon, getSeconds);
     daemon.deleteAll();
-    events(daemon, iterations);
+    if (runs("events")) events(daemon, iterations);
+    daemon.deleteAll();
+    if (runs("network")) network(daemon, iterations);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_api_latency: %s\n", e.what());
     return 1;

@@ -51,7 +51,7 @@ enum class Detail {
   route_not_found,
   // already_exists
   username_taken,
-  port_conflict,  // a published host ip:port is bound by another socket
+  port_conflict,  // a published host port another container holds, or the host uses
   // resource_exhausted
   rate_limited,
   // invalid_argument

@@ -119,6 +119,8 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
     }
     case StepKind::symlink:
       return ::symlink(step.source, step.target) == 0 ? 0 : errno;
+    case StepKind::joinNetns:
+      return ::setns(step.fd, CLONE_NEWNET) == 0 ? 0 : errno;
     case StepKind::joinCgroup:
       return joinCgroup(step.target);
     case StepKind::unshareCgroupNs:

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <sys/mount.h>
 
 #include <string_view>
@@ -151,6 +152,12 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
     return fail(Errc::invalid_argument, "hostname longer than " + std::to_string(HOST_NAME_MAX) + " characters");
 
   InitPlan plan;
+  plan.cloneNamespaces_ = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (spec.netnsFd >= 0) {
+    plan.add(StepKind::joinNetns, "join network namespace").fd = spec.netnsFd;
+  } else {
+    plan.cloneNamespaces_ |= CLONE_NEWNET;
+  }
   for (const std::string& procs : spec.cgroupProcsFiles)
     plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
   // Everything below happens in the new mount namespace; with "/" private,
@@ -165,6 +172,15 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   plan.add(StepKind::makeDir, "mkdir /sys").target = plan.keep(merged + "/sys");
   plan.addMount("mount sysfs on /sys", "sysfs", plan.keep(merged + "/sys"), "sysfs",
                 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  for (const FileBind& file : spec.files) {
+    if (file.target.empty() || file.target.front() != '/' || file.target.find("..") != std::string::npos)
+      return fail(Errc::invalid_argument, "file target \"" + file.target + "\" must be an absolute path without ..");
+    const std::string target = merged + file.target;
+    plan.add(StepKind::makeDir, "mkdir " + file.target.substr(0, file.target.rfind('/')))
+        .target = plan.keep(target.substr(0, target.rfind('/')));
+    plan.add(StepKind::makeFile, "create " + file.target).target = plan.keep(target);
+    plan.addMount("bind " + file.target, plan.keep(file.source), plan.keep(target), nullptr, MS_BIND);
+  }
   plan.add(StepKind::pivotRoot, "pivot_root into " + merged).target = plan.keep(merged);
   if (!spec.hostname.empty()) plan.add(StepKind::hostname, "sethostname " + spec.hostname).data = plan.keep(spec.hostname);
   plan.addMaskedAndReadOnlyPaths();

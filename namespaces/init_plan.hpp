@@ -24,6 +24,7 @@ enum class StepKind : std::uint8_t {
   makeDir,          // mkdir(target); an existing one is fine
   makeFile,         // an empty file as a bind-mount target
   symlink,          // symlink(source, target)
+  joinNetns,        // setns(fd, CLONE_NEWNET)
   joinCgroup,       // write "0" (ourselves) to the cgroup.procs file target
   unshareCgroupNs,  // once in our cgroups, so they are the namespace's root
   pivotRoot,        // into target; the old root is detached
@@ -46,6 +47,7 @@ struct Step {
   const char* fstype = nullptr;
   const char* data = nullptr;
   unsigned long flags = 0;
+  int fd = -1;
   bool optional = false;  // a missing target (ENOENT) is skipped: paths this kernel may lack
 };
 
@@ -67,6 +69,8 @@ class InitPlan {
   // Sources for fds 0, 1, 2 (/dev/null where the spec gave -1).
   const int* stdioFds() const { return stdio_; }
   const SecurityPlan& security() const { return security_; }
+  // The namespaces clone makes: CLONE_NEWNET only when no network namespace is given to join.
+  int cloneNamespaces() const { return cloneNamespaces_; }
 
   // The error for a step the child reported failed.
   Error failure(const ChildReport& report) const;
@@ -90,6 +94,7 @@ class InitPlan {
   SecurityPlan security_;
   UniqueFd devNull_;
   int stdio_[3] = {-1, -1, -1};
+  int cloneNamespaces_ = 0;
 };
 
 // Pure helpers, exposed for unit tests.

@@ -32,9 +32,9 @@ Result<Pipe> makePipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// The cgroup namespace is not among these: the child unshares it once it has
-// joined its cgroups, so the namespace's root is the container's own group.
-constexpr int kNamespaces = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+// The plan's namespaces leave out the cgroup namespace: the child unshares
+// it once it has joined its cgroups, so the namespace's root is the
+// container's own group.
 
 // Blocks every signal in the calling thread for its lifetime: the child is
 // born with them blocked, so no handler of ours ever runs in it.
@@ -68,7 +68,7 @@ class SignalsBlocked {
 Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
   int pidfd = -1;
   clone_args args{};
-  args.flags = static_cast<std::uint64_t>(kNamespaces) | CLONE_PIDFD;
+  args.flags = static_cast<std::uint64_t>(plan.cloneNamespaces()) | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   long pid;
@@ -127,7 +127,7 @@ Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
   int pid;
   {
     SignalsBlocked blocked;
-    pid = ::clone(childMain, stack.top(), kNamespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &start,
+    pid = ::clone(childMain, stack.top(), plan.cloneNamespaces() | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &start,
                   &pidfd);
   }
   if (pid < 0) return sysFail(Errc::host_refused, "clone");

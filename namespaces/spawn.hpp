@@ -1,6 +1,6 @@
 #pragma once
-// Starts a container's init: clone into fresh pid, mount, uts, ipc, net and
-// cgroup namespaces (the child first joins its cgroups), an overlayfs root
+// Starts a container's init: clone into fresh pid, mount, uts, ipc, net (or
+// one the caller prepared) and cgroup namespaces (the child first joins its cgroups), an overlayfs root
 // over the image, pivot_root, minimal /dev, fresh /proc, read-only /sys, then
 // exec.
 // Every mount happens inside the new mount namespace, so nothing is left on
@@ -23,6 +23,12 @@ struct RootfsSpec {
   std::string mergedDir;  // mount point of the overlay (an empty directory)
 };
 
+// A host file bind-mounted over a path inside the container (made if missing).
+struct FileBind {
+  std::string source;  // on the host
+  std::string target;  // absolute, inside the container
+};
+
 struct InitSpec {
   RootfsSpec rootfs;
   std::vector<std::string> argv;  // argv[0] resolved through PATH inside the container if it has no '/'
@@ -35,6 +41,11 @@ struct InitSpec {
   // cgroup.procs files the child joins before anything else (v2 and v1 alike);
   // empty: it stays in the caller's cgroups.
   std::vector<std::string> cgroupProcsFiles;
+  // >= 0: the init joins this network namespace (prepared by the caller)
+  // instead of a new, empty one.
+  int netnsFd = -1;
+  // Bound after the root is mounted, before pivot_root (/etc/hosts, /etc/hostname).
+  std::vector<FileBind> files;
   // compileDefaultFilter()'s program, from a caller that compiled it once;
   // empty: compiled for this start.
   std::vector<sock_filter> seccompFilter;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/network.hpp"
 #include "store/records.hpp"
 
 namespace berth::runtime {
@@ -37,6 +38,7 @@ struct RuntimeConfig {
   TierLimits tierLimits;
   InstanceTimeouts timeouts;
   store::EventRetention eventsRetention;  // the event log keeps at least this much
+  NetworkConfig network;
 };
 
 }  // namespace berth::runtime

@@ -14,7 +14,9 @@
 #include "cgroup/cgroup.hpp"
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "common/unique_fd.hpp"
 #include "runtime/config.hpp"
+#include "runtime/network.hpp"
 #include "runtime/shim.hpp"
 
 namespace berth::runtime {
@@ -82,9 +84,41 @@ class MonitorLauncher {
   virtual Result<Found> find(const InstancePaths& paths) = 0;
 };
 
+// Bytes through a container's eth0, as the container sees them.
+struct LinkTraffic {
+  uint64_t rxBytes = 0;
+  uint64_t txBytes = 0;
+};
+
+// The host side of bridge networking (net/ on the host): bridges with their
+// isolation, one veth pair per running bridge container.
+class NetworkController {
+ public:
+  virtual ~NetworkController() = default;
+  // A network namespace for the init to join: lo up and eth0 on the link's
+  // bridge (made, with its isolation rules, when it is new). On failure
+  // nothing of the link is left.
+  virtual Result<UniqueFd> attach(const BridgeLink& link) = 0;
+  // The same into the network namespace of a running init (recovery, when its veth is gone).
+  virtual Result<void> reattach(const BridgeLink& link, pid_t initPid) = 0;
+  // Removes the host end, and with it eth0; one already gone is no error.
+  virtual Result<void> detach(const std::string& hostVeth) = 0;
+  // Removes a bridge no container needs any more, and its isolation rules.
+  virtual Result<void> dropBridge(const std::string& bridge) = 0;
+  // This service's host veths as the host has them now.
+  virtual Result<std::vector<std::string>> hostVeths() = 0;
+  // nullopt when the veth is not there.
+  virtual Result<std::optional<LinkTraffic>> traffic(const std::string& hostVeth) = 0;
+  // Whether the host lets a container publish this port now: already_exists
+  // with Detail::port_conflict when something holds it, invalid_argument
+  // when host_ip is not an address of this host.
+  virtual Result<void> checkHostPort(const store::PublishedPort& port) = 0;
+};
+
 struct Host {
   std::unique_ptr<CgroupController> cgroups;
   std::unique_ptr<MonitorLauncher> monitors;
+  std::unique_ptr<NetworkController> network;
   const Clock* clock = &systemClock();
 };
 

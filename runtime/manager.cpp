@@ -48,14 +48,15 @@ void recordExit(ContainerRecord& record, TransitionNote& note, const ExitFacts& 
   if (exit.oomKilled) note.oomKilled = true;
 }
 
-ContainerManager::Impl::Impl(RuntimeConfig cfg, store::Store& s, Host h)
+ContainerManager::Impl::Impl(RuntimeConfig cfg, store::Store& s, Host h, NetworkPlan plan)
     : config(std::move(cfg)),
       store(s),
       host(std::move(h)),
       clock(*host.clock),
       lifecycle(store, clock),
       imagesDir(config.dataDir + "/images"),
-      containersDir(config.dataDir + "/containers") {}
+      containersDir(config.dataDir + "/containers"),
+      network(std::move(plan)) {}
 
 std::shared_ptr<Slot> ContainerManager::Impl::slotFor(const std::string& id) {
   std::lock_guard lock(slotsMutex);
@@ -159,7 +160,11 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
     BERTH_TRY(instance, ensureInstance(slot, after, &recreation));
     BERTH_TRYV(makeContainerDirs(after.id));
     BERTH_TRYV(withContext(instance->group().waitEmpty(config.timeouts.kill), "previous processes"));
-    return host.monitors->launch(instancePaths(after.runtimeId), shimSpecFor(after, instance->group()));
+    ShimSpec spec = shimSpecFor(after, instance->group());
+    BERTH_TRY(UniqueFd netns, prepareNetwork(after, spec));
+    auto monitor = host.monitors->launch(instancePaths(after.runtimeId), std::move(spec));
+    if (!monitor) releaseLink(after);
+    return monitor;
   }();
   TransitionNote note = noteBy(actor, startedMonotonicMs);
   if (!launched) {
@@ -191,6 +196,7 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
     // Not recorded means not running: undo the kernel side.
     (void)instance->kill();
     (void)instance->absorbExit(clock);
+    releaseLink(record);
     return tl::unexpected(std::move(committed.error()));
   }
   BERTH_TRYV(watch(record.id, *instance));
@@ -213,6 +219,7 @@ Result<Halted> ContainerManager::Impl::halt(ContainerInstance& instance, const C
     BERTH_TRYV(instance.kill());
   }
   halted.exit = instance.absorbExit(clock);
+  releaseLink(record);
   rewatch.dismiss();
   return halted;
 }
@@ -244,6 +251,7 @@ void ContainerManager::Impl::onMonitorExit(const std::string& id) {
     return;
   }
   ExitFacts exit = instance->absorbExit(clock);
+  releaseLink(*record);
   ContainerRecord after = *record;
   after.status = ContainerStatus::stopped;
   TransitionNote note = noteBy(kSystemActor, clock.monotonicMillis());
@@ -273,7 +281,8 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
 
 Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeConfig& config, store::Store& store,
                                                                  Host host) {
-  auto impl = std::make_unique<Impl>(config, store, std::move(host));
+  BERTH_TRY(auto plan, NetworkPlan::make(config.network));
+  auto impl = std::make_unique<Impl>(config, store, std::move(host), std::move(plan));
   BERTH_TRY(impl->logWatch, LogWatch::open(config.logFollowersMax));
   BERTH_TRYV(makeDirs(impl->imagesDir, 0755));
   BERTH_TRYV(makeDirs(impl->containersDir, 0700));
@@ -306,6 +315,7 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   if (!isValidName(request.name)) return fail(Errc::invalid_argument, "name must be 1-64 characters of [A-Za-z0-9-]");
   if (!hasImage(request.image)) return fail(Errc::not_found, "image " + request.image + " not found");
   BERTH_TRYV(m.checkResources(request.resources));
+  BERTH_TRYV(checkPublishedPorts(request.networkMode, request.ports));
 
   ContainerRecord record;
   record.id = newObjectId();
@@ -320,6 +330,7 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   record.hostname = request.hostname;
   record.resources = request.resources;
   record.networkMode = request.networkMode;
+  record.ports = request.ports;
   record.autostart = request.autostart;
   record.expiresAt = request.expiresAt;
   record.createdAt = record.updatedAt = m.clock.now();
@@ -332,7 +343,13 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   BERTH_TRYV(withContext(group->setLimits(limitsFor(record.resources, m.config.defaultPidsMax)), "cgroup limits"));
   BERTH_TRYV(m.makeContainerDirs(record.id));
   auto dropDirs = ScopeGuard([&] { (void)removeTree(m.containerDir(record.id)); });
-  BERTH_TRY(record, m.lifecycle.create(record, Trigger::create, m.noteBy(actor, t0)));
+  {
+    BERTH_TRYV(m.checkHostPorts(record));
+    std::unique_lock claiming(m.networkClaimMutex, std::defer_lock);
+    if (record.networkMode == "bridge") claiming.lock();
+    BERTH_TRYV(m.claimNetwork(record));
+    BERTH_TRY(record, m.lifecycle.create(record, Trigger::create, m.noteBy(actor, t0)));
+  }
   dropGroup.dismiss();
   dropDirs.dismiss();
   slot->setInstance(std::make_shared<ContainerInstance>(std::move(group), m.config.timeouts));
@@ -473,9 +490,10 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
   BERTH_TRY(auto record, get(id));
   const ContainerRecord before = record;
   bool stoppedOrFailed = record.status == ContainerStatus::stopped || record.status == ContainerStatus::failed;
-  if ((request.env || request.command || request.workingDir) && !stoppedOrFailed)
-    return fail(Errc::state_conflict, "env, command and working_dir change only while stopped or failed (container is " +
-                                          std::string(store::statusName(record.status)) + ")");
+  if ((request.env || request.command || request.workingDir || request.ports) && !stoppedOrFailed)
+    return fail(Errc::state_conflict,
+                "env, command, working_dir and ports change only while stopped or failed (container is " +
+                    std::string(store::statusName(record.status)) + ")");
   if (request.name && !isValidName(*request.name))
     return fail(Errc::invalid_argument, "name must be 1-64 characters of [A-Za-z0-9-]");
   std::optional<Resources> resources;
@@ -487,6 +505,11 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
   if (request.command) record.command = *request.command;
   if (request.workingDir) record.workingDir = *request.workingDir;
   if (request.expiresAt) record.expiresAt = *request.expiresAt;
+  if (request.ports) {
+    BERTH_TRYV(checkPublishedPorts(record.networkMode, *request.ports));
+    record.ports = *request.ports;
+    BERTH_TRYV(m.checkHostPorts(record));
+  }
   if (resources && !(*resources == record.resources)) {
     record.resources = *resources;
     BERTH_TRY(auto instance, m.ensureInstance(*slot, record));
@@ -534,6 +557,7 @@ Result<ContainerRecord> ContainerManager::remove(std::string_view actor, const s
   after.status = ContainerStatus::deleted;
   BERTH_TRY(auto deleted, m.lifecycle.commit(record, std::move(after), Trigger::remove, m.noteBy(actor, t0)));
   lock.unlock();
+  m.releaseBridgeIfUnused(deleted);
   std::lock_guard slotsLock(m.slotsMutex);
   m.slots.erase(id);
   return deleted;
@@ -565,6 +589,13 @@ Result<RuntimeInfo> ContainerManager::runtimeInfo(const ContainerRecord& contain
   }
   if (auto pids = (*group)->pids()) {
     for (pid_t pid : *pids) info.processes.push_back({pid, commandLineOf(pid)});
+  }
+  if (container.networkMode == "bridge") {
+    auto traffic = m.host.network->traffic(m.network.hostVethName(container.id));
+    if (traffic && *traffic) {
+      info.networkRxBytes = (*traffic)->rxBytes;
+      info.networkTxBytes = (*traffic)->txBytes;
+    }
   }
   if (container.startedAt)
     info.uptimeSeconds = static_cast<uint64_t>(std::max<int64_t>(0, m.clock.now() - *container.startedAt) / 1000);

@@ -46,6 +46,7 @@ struct CreateRequest {
   bool autostart = true;
   Resources resources;
   std::string networkMode = "none";
+  std::vector<store::PublishedPort> ports;  // bridge only
   std::optional<UnixMillis> expiresAt;
 };
 
@@ -67,6 +68,7 @@ struct UpdateRequest {
   // Applied to the limits the container has when the update runs (under its lock).
   std::optional<ResourcesChange> resources;
   std::optional<std::optional<UnixMillis>> expiresAt;  // set, or clear with nullopt inside
+  std::optional<std::vector<store::PublishedPort>> ports;  // only while stopped or failed
 };
 
 // A created container. startError: it exists, but its autostart failed (it
@@ -95,6 +97,8 @@ struct RuntimeInfo {
   uint64_t pidsCurrent = 0;
   uint64_t oomKills = 0;
   uint64_t uptimeSeconds = 0;
+  std::optional<uint64_t> networkRxBytes;  // of eth0 (bridge containers)
+  std::optional<uint64_t> networkTxBytes;
 };
 
 struct OperationOptions {

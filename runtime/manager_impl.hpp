@@ -46,7 +46,7 @@ struct Halted {
 };
 
 struct ContainerManager::Impl {
-  Impl(RuntimeConfig cfg, store::Store& s, Host h);
+  Impl(RuntimeConfig cfg, store::Store& s, Host h, NetworkPlan plan);
 
   RuntimeConfig config;
   store::Store& store;
@@ -56,6 +56,10 @@ struct ContainerManager::Impl {
   std::string imagesDir;
   std::string containersDir;
   std::unique_ptr<LogWatch> logWatch;
+  NetworkPlan network;
+  // Held from choosing a bridge container's address to committing its record
+  // (or its ports): two creates never pick one address.
+  std::mutex networkClaimMutex;
 
   std::mutex slotsMutex;
   std::map<std::string, std::shared_ptr<Slot>> slots;
@@ -90,6 +94,24 @@ struct ContainerManager::Impl {
                                  int64_t startedMonotonicMs, std::optional<std::chrono::seconds> grace);
   // The supervisor saw a monitor go: init exited by itself (or was OOM-killed).
   void onMonitorExit(const std::string& id);
+
+  // networking.cpp
+  // A new bridge container's address (and the check of its ports); the
+  // caller holds networkClaimMutex until the record is committed.
+  Result<void> claimNetwork(ContainerRecord& record);
+  // The host side of a record's published ports: free on the host, or
+  // held by this very container's listeners.
+  Result<void> checkHostPorts(const ContainerRecord& record) const;
+  // The network namespace init joins with eth0 attached, and the /etc files
+  // it sees (bridge); an invalid fd for none: init makes its own namespace.
+  Result<UniqueFd> prepareNetwork(const ContainerRecord& record, ShimSpec& spec);
+  // Once init is gone: the host veth goes (logged, never fails the caller).
+  void releaseLink(const ContainerRecord& record);
+  // After a delete: the project's bridge goes when no live container needs it.
+  void releaseBridgeIfUnused(const ContainerRecord& deleted);
+  // At recovery: veths of containers that do not run are removed, a running
+  // container whose veth is gone gets it back.
+  void reconcileLinks();
 
   // expiry.cpp
   std::optional<UnixMillis> expireDue();

@@ -68,6 +68,7 @@ void ContainerManager::Impl::adoptOrSettle(const ContainerRecord& record, bool h
   } else {
     note.reason = hostBoot ? "host_restart" : "runtime instance gone while the service was down";
   }
+  if (!hostBoot) releaseLink(record);  // its namespace is gone or going; the veth with it, now
   auto committed = lifecycle.commit(record, std::move(after), trigger, note);
   if (!committed) spdlog::error("container {}: recording recovery: {}", record.id, committed.error().describe());
 }
@@ -95,6 +96,7 @@ Result<void> ContainerManager::Impl::recover() {
       toAutostart.push_back(record.id);
     }
   }
+  reconcileLinks();
   std::vector<std::thread> starters;
   for (const auto& id : toAutostart) {
     starters.emplace_back([this, id] {

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
@@ -45,6 +47,21 @@ std::vector<sock_filter> filterFromJson(const json& program) {
   return filter;
 }
 
+json portsToJson(const std::vector<net::PortForward>& ports) {
+  json list = json::array();
+  for (const net::PortForward& port : ports)
+    list.push_back({port.hostIp.value, port.hostPort, port.targetIp.value, port.targetPort});
+  return list;
+}
+
+std::vector<net::PortForward> portsFromJson(const json& list) {
+  std::vector<net::PortForward> ports;
+  for (const json& port : list)
+    ports.push_back(net::PortForward{net::Ipv4{port.at(0).get<uint32_t>()}, port.at(1).get<uint16_t>(),
+                                     net::Ipv4{port.at(2).get<uint32_t>()}, port.at(3).get<uint16_t>()});
+  return ports;
+}
+
 json specToJson(const ShimSpec& spec) {
   return json{{"container_id", spec.containerId}, {"runtime_id", spec.runtimeId},
               {"image_dir", spec.imageDir},       {"upper_dir", spec.upperDir},
@@ -52,7 +69,9 @@ json specToJson(const ShimSpec& spec) {
               {"argv", spec.argv},                {"env", spec.env},
               {"working_dir", spec.workingDir},   {"hostname", spec.hostname},
               {"log_path", spec.logPath},         {"log_max_bytes", spec.logMaxBytes},
-              {"cgroup_procs", spec.cgroupProcsFiles}, {"seccomp_filter", filterToJson(spec.seccompFilter)}};
+              {"cgroup_procs", spec.cgroupProcsFiles}, {"seccomp_filter", filterToJson(spec.seccompFilter)},
+              {"join_netns", spec.netnsFd >= 0},  {"hosts_file", spec.hostsFile},
+              {"hostname_file", spec.hostnameFile}, {"ports", portsToJson(spec.ports)}};
 }
 
 Result<ShimSpec> specFromJson(const std::string& text) {
@@ -73,6 +92,10 @@ Result<ShimSpec> specFromJson(const std::string& text) {
     spec.logMaxBytes = j.at("log_max_bytes").get<uint64_t>();
     spec.cgroupProcsFiles = j.at("cgroup_procs").get<std::vector<std::string>>();
     spec.seccompFilter = filterFromJson(j.at("seccomp_filter"));
+    if (j.at("join_netns").get<bool>()) spec.netnsFd = kShimNetnsFd;
+    spec.hostsFile = j.at("hosts_file").get<std::string>();
+    spec.hostnameFile = j.at("hostname_file").get<std::string>();
+    spec.ports = portsFromJson(j.at("ports"));
     return spec;
   } catch (const json::exception& e) {
     return fail(Errc::internal, std::string("bad shim spec: ") + e.what());
@@ -103,9 +126,15 @@ Result<void> writeAll(int fd, const std::string& text) {
   return {};
 }
 
+Detail detailFromName(const std::string& name) {
+  for (Detail detail : {Detail::port_conflict})
+    if (detailName(detail) == name) return detail;
+  return Detail::none;
+}
+
 Errc errcFromName(const std::string& name) {
-  for (Errc code : {Errc::invalid_argument, Errc::not_found, Errc::container_config, Errc::host_refused,
-                    Errc::deadline_exceeded, Errc::resource_exhausted})
+  for (Errc code : {Errc::invalid_argument, Errc::not_found, Errc::already_exists, Errc::container_config,
+                    Errc::host_refused, Errc::deadline_exceeded, Errc::resource_exhausted})
     if (errcName(code) == name) return code;
   return Errc::internal;
 }
@@ -167,6 +196,7 @@ Result<LaunchedShim> launchShim(const std::string& shimBinary, const InstancePat
   ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   ::posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   ::posix_spawn_file_actions_adddup2(&actions, reportWrite.get(), 3);
+  if (spec.netnsFd >= 0) ::posix_spawn_file_actions_adddup2(&actions, spec.netnsFd, kShimNetnsFd);
   posix_spawnattr_t attr;
   ::posix_spawnattr_init(&attr);
   // The shim starts with default signal handling whatever berthd blocks or ignores.
@@ -207,7 +237,7 @@ Result<LaunchedShim> launchShim(const std::string& shimBinary, const InstancePat
     if (j.contains("error")) {
       const json& e = j.at("error");
       Error error{errcFromName(e.at("code").get<std::string>()), e.at("errno").get<int>(),
-                  e.at("message").get<std::string>()};
+                  e.at("message").get<std::string>(), detailFromName(e.value("detail", std::string()))};
       (void)shim.wait(std::chrono::milliseconds(1000));
       return tl::unexpected(error);
     }
@@ -240,7 +270,10 @@ void shedStartupPages() {
 }
 
 int reportError(int reportFd, const Error& error) {
-  json j{{"error", {{"code", std::string(errcName(error.code))}, {"errno", error.sysErrno}, {"message", error.message}}}};
+  json j{{"error", {{"code", std::string(errcName(error.code))},
+                    {"errno", error.sysErrno},
+                    {"message", error.message},
+                    {"detail", std::string(detailName(error.detail))}}}};
   (void)writeAll(reportFd, j.dump() + "\n");
   return 1;
 }
@@ -248,8 +281,10 @@ int reportError(int reportFd, const Error& error) {
 }  // namespace
 
 int runShim(const std::string& instanceDir, int reportFd) {
-  // Only the report pipe and the standard streams are ours to keep.
-  ::close_range(static_cast<unsigned>(reportFd) + 1, ~0U, 0);
+  // Only the report pipe, the standard streams and a network namespace to
+  // hand on are ours to keep (spec.json says whether there is one).
+  static_assert(kShimNetnsFd == 4);
+  ::close_range(static_cast<unsigned>(std::max(reportFd, kShimNetnsFd)) + 1, ~0U, 0);
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return reportError(reportFd, sysFail("prctl(PR_SET_CHILD_SUBREAPER)").value());
   // berthd and the shell it ran from may come and go; the shim outlives them.
   ::signal(SIGTERM, SIG_IGN);
@@ -262,6 +297,8 @@ int runShim(const std::string& instanceDir, int reportFd) {
   if (!specText) return reportError(reportFd, specText.error());
   auto spec = specFromJson(*specText);
   if (!spec) return reportError(reportFd, spec.error());
+  UniqueFd netns(spec->netnsFd);  // closed once init holds it, so the namespace ends with the container
+  if (!netns) ::close(kShimNetnsFd);  // handed none: whatever fd 4 is, it is not ours
 
   auto log = ConsoleLogWriter::open(spec->logPath, spec->logMaxBytes);
   if (!log) return reportError(reportFd, log.error().wrap("container log"));
@@ -280,10 +317,24 @@ int runShim(const std::string& instanceDir, int reportFd) {
   init.stderrFd = outputWrite.get();
   init.cgroupProcsFiles = spec->cgroupProcsFiles;
   init.seccompFilter = spec->seccompFilter;
+  init.netnsFd = netns.get();
+  if (!spec->hostsFile.empty()) init.files.push_back({spec->hostsFile, "/etc/hosts"});
+  if (!spec->hostnameFile.empty()) init.files.push_back({spec->hostnameFile, "/etc/hostname"});
+
+  // Listening before init runs: a port the host took since the create fails the start, not a client later.
+  auto proxy = net::PortProxy::listen(spec->ports);
+  if (!proxy) return reportError(reportFd, proxy.error().wrap("published ports"));
 
   auto child = ns::spawnInit(init);
   if (!child) return reportError(reportFd, child.error());
   outputWrite.reset();  // EOF on the pipe then means every container process is gone
+  netns.reset();
+  if (!spec->ports.empty()) {
+    if (auto serving = proxy->start(); !serving) {
+      (void)::kill(child->pid(), SIGKILL);
+      return reportError(reportFd, serving.error().wrap("published ports"));
+    }
+  }
 
   ShimState state{::getpid(), child->pid(), nowMillis()};
   json stateJson{{"shim_pid", state.shimPid}, {"init_pid", state.initPid}, {"started_at", state.startedAt}};
@@ -295,6 +346,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
 
   auto pumped = pumpOutput(outputRead.get(), *log, child->pidfd(), kOutputDrainLimit);
   auto status = child->wait();
+  proxy->stop();  // no listener outlives the container
   ExitRecord record;
   record.finishedAt = nowMillis();
   if (!pumped) {

@@ -19,6 +19,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
+#include "net/port_proxy.hpp"
 
 namespace berth::runtime {
 
@@ -37,7 +38,17 @@ struct ShimSpec {
   uint64_t logMaxBytes = 0;  // console.log rotates to console.log.1 past this; 0: unbounded
   std::vector<std::string> cgroupProcsFiles;  // v2 and v1: the init joins each
   std::vector<sock_filter> seccompFilter;      // the default filter, compiled once by berthd
+  // A network namespace berthd prepared (bridge containers), joined by init.
+  // berthd's fd; the shim gets it as kShimNetnsFd (spec.json says only whether).
+  int netnsFd = -1;
+  std::string hostsFile;     // bind-mounted as /etc/hosts
+  std::string hostnameFile;  // bind-mounted as /etc/hostname
+  // Published ports, served by the shim while init runs.
+  std::vector<net::PortForward> ports;
 };
+
+// Where the shim finds the network namespace to hand to init.
+inline constexpr int kShimNetnsFd = 4;
 
 struct ShimState {
   pid_t shimPid = 0;

@@ -92,6 +92,13 @@ json containerToJson(const ContainerRecord& r) {
   j["resources"] = resourcesToJson(r.resources);
   j["network_mode"] = r.networkMode;
   putOpt(j, "network_ip", r.networkIp);
+  if (!r.ports.empty()) {
+    json ports = json::array();
+    for (const PublishedPort& port : r.ports)
+      ports.push_back({{"container_port", port.containerPort}, {"host_port", port.hostPort},
+                       {"protocol", port.protocol}, {"host_ip", port.hostIp}});
+    j["ports"] = std::move(ports);
+  }
   j["autostart"] = r.autostart;
   j["created_at"] = r.createdAt;
   j["updated_at"] = r.updatedAt;
@@ -121,6 +128,16 @@ ContainerRecord containerFromJson(const json& j) {
   if (auto it = j.find("resources"); it != j.end()) r.resources = resourcesFromJson(*it);
   getField(j, "network_mode", r.networkMode);
   getOpt(j, "network_ip", r.networkIp);
+  if (auto it = j.find("ports"); it != j.end()) {
+    for (const json& port : *it) {
+      PublishedPort published;
+      getRequired(port, "container_port", published.containerPort);
+      getRequired(port, "host_port", published.hostPort);
+      getField(port, "protocol", published.protocol);
+      getField(port, "host_ip", published.hostIp);
+      r.ports.push_back(std::move(published));
+    }
+  }
   getField(j, "autostart", r.autostart);
   getField(j, "created_at", r.createdAt);
   getField(j, "updated_at", r.updatedAt);

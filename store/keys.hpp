@@ -21,6 +21,10 @@
 //   revoked_by_expiry time(8) jti                         -> ""
 //   meta              text key                            -> text value
 //   events            eid(12)                             -> event JSON     (the event log, id order)
+//   net_claims        "ip/" address                       -> id(12)         (live bridge containers)
+//                     "port/" proto "/" port(5) "/" host ip -> id(12)        (published ports, live containers)
+//                     "subnet/" network                   -> project id     (a project's bridge subnet)
+//                     "project_subnet/" project id        -> network
 //
 // The status-log indexes carry no values so a page deep in a long log is
 // reached by walking densely packed keys; logs itself is only read for the

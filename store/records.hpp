@@ -23,6 +23,16 @@ struct Resources {
   bool operator==(const Resources&) const = default;
 };
 
+// A published port (API.md §11): host_ip:host_port on the host reaches the
+// container's container_port while it runs.
+struct PublishedPort {
+  uint16_t containerPort = 0;
+  uint16_t hostPort = 0;
+  std::string protocol = "tcp";
+  std::string hostIp = "127.0.0.1";
+  bool operator==(const PublishedPort&) const = default;
+};
+
 struct ContainerRecord {
   std::string id;         // 24 hex
   std::string runtimeId;  // 12 hex, changes when the runtime instance is recreated
@@ -41,7 +51,8 @@ struct ContainerRecord {
   std::optional<int> pid;                 // host pid of init while running/paused
   Resources resources;
   std::string networkMode = "none";
-  std::optional<std::string> networkIp;
+  std::optional<std::string> networkIp;  // bridge: the container's address for its whole life
+  std::vector<PublishedPort> ports;       // bridge only; reserved until the container is deleted
   bool autostart = true;
   UnixMillis createdAt = 0;
   UnixMillis updatedAt = 0;

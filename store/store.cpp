@@ -165,6 +165,7 @@ Result<void> Store::Impl::storeContainer(Txn& txn, std::string_view idBin, const
     BERTH_TRYV(txn.put(db.names, *newName, idBin));
   }
 
+  BERTH_TRYV(updateNetworkClaims(txn, idBin, record, previous));
   if (isLive(record)) {
     std::string summary(statusName(record.status));
     summary.push_back('\0');

@@ -64,6 +64,22 @@ class Store {
                                           std::vector<EventRecord> events = {},
                                           std::vector<EventRecord>* written = nullptr);
 
+  // --- network claims (API.md §11) ---
+  // A live container's address and published ports are claimed with every
+  // write of its record and released when it is deleted: a write that would
+  // give one to a second live container is already_exists (ports:
+  // Detail::port_conflict; a port on 0.0.0.0 conflicts with the same port on
+  // any address).
+  // The first candidate no live container holds; nullopt when all are held.
+  Result<std::optional<std::string>> firstUnclaimedAddress(const std::vector<std::string>& candidates) const;
+  // The live container holding that published port (protocol, port, host ip), if any.
+  Result<std::optional<std::string>> portHolder(const PublishedPort& port) const;
+  // The project's bridge subnet: the one it was given before, else the first
+  // candidate no project holds (kept from then on); nullopt when all are held.
+  Result<std::optional<std::string>> assignProjectSubnet(const std::string& projectId,
+                                                         const std::vector<std::string>& candidates);
+  Result<std::optional<std::string>> projectSubnet(const std::string& projectId) const;
+
   // --- status logs ---
   // API.md §5 paging; ties broken by entry id in the same direction. A page
   // past the end is empty with the true total. Works for deleted containers.

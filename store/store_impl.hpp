@@ -46,12 +46,13 @@ struct Dbs {
   Db revokedByExpiry{0, "revoked_by_expiry"};
   Db meta{0, "meta"};
   Db events{0, "events"};
+  Db netClaims{0, "net_claims"};
 
   template <typename F>
   void forEach(F&& f) {
     for (Db* db : {&containers, &live, &names, &logs, &logsById, &logsByTime, &logsByTo, &logsByFrom, &logCounts, &logIds,
                    &users, &usernames, &projects, &memberships, &membershipsByUser, &revoked, &revokedByExpiry,
-                   &meta, &events})
+                   &meta, &events, &netClaims})
       f(*db);
   }
 };
@@ -158,6 +159,10 @@ struct Store::Impl {
   Result<std::optional<ContainerRecord>> loadContainer(Txn& txn, std::string_view idBin) const;
   // Writes the record and keeps names and containers_live in step with it;
   // previous is what was stored before (nullopt on create).
+  // Keeps net_claims in step with a container's address and published ports:
+  // already_exists when another live container holds either.
+  Result<void> updateNetworkClaims(Txn& txn, std::string_view idBin, const ContainerRecord& record,
+                                   const std::optional<ContainerRecord>& previous);
   Result<void> storeContainer(Txn& txn, std::string_view idBin, const ContainerRecord& record,
                               const std::optional<ContainerRecord>& previous);
   // The next id(12) of the store's one sequence, which status-log entries and

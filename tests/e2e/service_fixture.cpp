@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <cstdio>
 #include <exception>
 #include <fstream>
 #include <sstream>
@@ -18,6 +20,8 @@
 
 #include "common/files.hpp"
 #include "common/process.hpp"
+#include "net/firewall.hpp"
+#include "net/netlink.hpp"
 
 namespace berth::e2e {
 
@@ -98,7 +102,17 @@ Service::Service(ServiceOptions options)
     : options_(std::move(options)), temp_("berth-e2e"), cgroupRoot_(testing::uniqueCgroupRoot("e2e")) {
   dataDir_ = temp_.sub("data");
   runDir_ = temp_.sub("run");
-  if (!options_.configYaml.empty()) std::ofstream(temp_.sub("berthd.yaml")) << options_.configYaml;
+  // Never a real instance's bridges: a prefix of this fixture's own, and a /16 of the tests' 10.200.0.0/13.
+  static std::atomic<unsigned> fixtures{0};
+  unsigned n = fixtures++;
+  char prefix[8];
+  std::snprintf(prefix, sizeof prefix, "e%04x", (static_cast<unsigned>(::getpid()) * 8 + n) & 0xffff);
+  bridgePrefix_ = prefix;
+  bridgeSubnet_ = "10." + std::to_string(200 + n % 8) + ".0.0/16";
+  std::string yaml = options_.configYaml;
+  if (yaml.find("bridge_prefix") == std::string::npos) yaml += "\nbridge_prefix: " + bridgePrefix_ + "\n";
+  if (yaml.find("bridge_subnet") == std::string::npos) yaml += "bridge_subnet: " + bridgeSubnet_ + "\n";
+  std::ofstream(temp_.sub("berthd.yaml")) << yaml;
   if (options_.withTls) {
     std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
                           "-addext subjectAltName=IP:127.0.0.1 -keyout " + temp_.sub("tls.key") + " -out " +
@@ -136,10 +150,8 @@ void Service::launch() {
   std::vector<std::string> args = {binary,       "--listen",      "127.0.0.1:0", "--data-dir", dataDir_,
                                    "--run-dir",  runDir_,         "--cgroup-root", cgroupRoot_, "--log-level",
                                    "info"};
-  if (!options_.configYaml.empty()) {
-    args.push_back("--config");
-    args.push_back(temp_.sub("berthd.yaml"));
-  }
+  args.push_back("--config");
+  args.push_back(temp_.sub("berthd.yaml"));
   if (options_.withTls) {
     for (const std::string& arg : {std::string("--tls-cert"), tlsCertPath(), std::string("--tls-key"), temp_.sub("tls.key")})
       args.push_back(arg);
@@ -237,6 +249,21 @@ void Service::simulateHostBoot(const std::vector<Json>& containers) {
   for (const auto& root : testing::leftoverCgroups(cgroupRoot_))
     for (const auto& group : subdirectories(root)) removeCgroupTree(group);
   REQUIRE(removeTree(runDir_));
+  // A boot has no links and no rules: this service's bridges (and the veths
+  // the killed containers' namespaces take with them) go, as does its table.
+  auto netlink = net::Netlink::open();
+  REQUIRE(netlink);
+  for (const std::string& link : hostLinks()) (void)netlink->deleteLink(link);
+  auto firewall = net::Firewall::open(bridgePrefix_, bridgePrefix_);
+  REQUIRE(firewall);
+  REQUIRE(firewall->remove());
+}
+
+std::vector<std::string> Service::hostLinks() const {
+  auto netlink = net::Netlink::open();
+  if (!netlink) return {"(netlink: " + netlink.error().describe() + ")"};
+  auto links = netlink->linkNamesWithPrefix(bridgePrefix_);
+  return links ? *links : std::vector<std::string>{"(links: " + links.error().describe() + ")"};
 }
 
 void Service::deleteAllContainers() {
@@ -277,6 +304,34 @@ void Service::checkAndRemoveLeftovers() {
   auto mounts = testing::mountsContaining(dataDir_);
   if (checking) CHECK(mounts.empty());
   for (const auto& mountPoint : mounts) ::umount2(mountPoint.c_str(), MNT_DETACH);
+  checkAndRemoveNetworkLeftovers(checking);
+}
+
+void Service::checkAndRemoveNetworkLeftovers(bool checking) {
+  // A veth whose namespace is dying goes a moment after its container; a
+  // bridge and the table go with the last container of their project.
+  std::vector<std::string> links = hostLinks();
+  for (int i = 0; i < 100 && !links.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    links = hostLinks();
+  }
+  if (checking) {
+    INFO("links left with prefix " << bridgePrefix_);
+    CHECK(links.empty());
+  }
+  if (auto netlink = net::Netlink::open())
+    for (const std::string& link : links) (void)netlink->deleteLink(link);
+  auto firewall = net::Firewall::open(bridgePrefix_, bridgePrefix_);
+  if (!firewall) {
+    if (checking) FAIL_CHECK("nftables: " << firewall.error().describe());
+    return;
+  }
+  auto table = firewall->tableExists();
+  if (checking) {
+    INFO("firewall table " << bridgePrefix_);
+    CHECK((table && !*table));
+  }
+  (void)firewall->remove();
 }
 
 Reply Service::call(const std::string& method, const std::string& path, const std::string& token,

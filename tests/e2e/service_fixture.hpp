@@ -2,8 +2,9 @@
 // End-to-end fixture: the real berthd (BERTH_BUILD_DIR/cmd/berthd) on a free
 // loopback port with its own temp data dir, run dir and cgroup root, driven
 // over HTTP. Teardown force-deletes every container through the API, stops
-// the daemon with SIGTERM and then checks that no container cgroup and no
-// mount is left on the host (and removes whatever is).
+// the daemon with SIGTERM and then checks that no container cgroup, no
+// mount, no link with its bridge prefix and no firewall table of it is left
+// on the host (and removes whatever is).
 #include <sys/types.h>
 
 #include <chrono>
@@ -110,6 +111,11 @@ class Service {
   // Everything berthd wrote to stderr (its log) so far.
   std::string logText() const;
   std::string socketPath() const { return temp_.sub("api.sock"); }
+  // This service's bridge_prefix (unique per fixture) and bridge_subnet (inside 10.200.0.0/13).
+  const std::string& bridgePrefix() const { return bridgePrefix_; }
+  const std::string& bridgeSubnet() const { return bridgeSubnet_; }
+  // Links on the host named with this service's prefix (bridges and veths).
+  std::vector<std::string> hostLinks() const;
   std::string tlsCertPath() const { return temp_.sub("tls.crt"); }
 
  private:
@@ -118,12 +124,15 @@ class Service {
   bool terminate();
   void deleteAllContainers();
   void checkAndRemoveLeftovers();
+  void checkAndRemoveNetworkLeftovers(bool checking);
 
   ServiceOptions options_;
   testing::TempDir temp_;
   std::string dataDir_;
   std::string runDir_;
   std::string cgroupRoot_;
+  std::string bridgePrefix_;
+  std::string bridgeSubnet_;
   pid_t pid_ = -1;
   int port_ = 0;
   std::string adminToken_;

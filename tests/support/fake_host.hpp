@@ -96,6 +96,13 @@ class FakeKernel {
   std::map<std::string, std::shared_ptr<FakeInit>> initsByRuntime;  // the last init of each instance
   std::map<std::string, runtime::ShimState> monitorStates;         // as the monitor files would say
   std::optional<Error> failNextLaunch;
+  // The network: host veths and bridges as they stand, host ports something else holds.
+  std::set<std::string> veths;
+  std::set<std::string> bridges;
+  std::set<std::string> hostPortsInUse;  // "127.0.0.1:8081"
+  std::optional<Error> failNextAttach;
+  std::vector<runtime::BridgeLink> attached;  // every attach and reattach, in order
+  std::optional<runtime::ShimSpec> lastSpec;   // what the last launch was given
   bool nextInitIgnoresTerm = false;
   int launches = 0;
   pid_t nextPid = 1000;
@@ -120,6 +127,8 @@ class FakeKernel {
     groups.clear();
     initsByRuntime.clear();
     monitorStates.clear();
+    veths.clear();
+    bridges.clear();
   }
 
  private:
@@ -268,6 +277,7 @@ class FakeMonitors final : public runtime::MonitorLauncher {
   Result<std::unique_ptr<runtime::Monitor>> launch(const runtime::InstancePaths&, runtime::ShimSpec spec) override {
     std::lock_guard lock(kernel_.mutex);
     ++kernel_.launches;
+    kernel_.lastSpec = spec;
     if (kernel_.failNextLaunch) {
       Error error = *kernel_.failNextLaunch;
       kernel_.failNextLaunch.reset();
@@ -303,10 +313,65 @@ class FakeMonitors final : public runtime::MonitorLauncher {
   FakeKernel& kernel_;
 };
 
+class FakeNetwork final : public runtime::NetworkController {
+ public:
+  explicit FakeNetwork(FakeKernel& kernel) : kernel_(kernel) {}
+
+  Result<UniqueFd> attach(const runtime::BridgeLink& link) override {
+    std::lock_guard lock(kernel_.mutex);
+    if (kernel_.failNextAttach) {
+      Error error = *kernel_.failNextAttach;
+      kernel_.failNextAttach.reset();
+      return tl::unexpected(error);
+    }
+    if (kernel_.veths.contains(link.hostVeth)) return fail(Errc::host_refused, "veth " + link.hostVeth + " exists");
+    kernel_.bridges.insert(link.bridge);
+    kernel_.veths.insert(link.hostVeth);
+    kernel_.attached.push_back(link);
+    return UniqueFd(::eventfd(0, EFD_CLOEXEC));  // stands in for the namespace
+  }
+  Result<void> reattach(const runtime::BridgeLink& link, pid_t) override {
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.bridges.insert(link.bridge);
+    kernel_.veths.insert(link.hostVeth);
+    kernel_.attached.push_back(link);
+    return {};
+  }
+  Result<void> detach(const std::string& hostVeth) override {
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.veths.erase(hostVeth);
+    return {};
+  }
+  Result<void> dropBridge(const std::string& bridge) override {
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.bridges.erase(bridge);
+    return {};
+  }
+  Result<std::vector<std::string>> hostVeths() override {
+    std::lock_guard lock(kernel_.mutex);
+    return std::vector<std::string>(kernel_.veths.begin(), kernel_.veths.end());
+  }
+  Result<std::optional<runtime::LinkTraffic>> traffic(const std::string& hostVeth) override {
+    std::lock_guard lock(kernel_.mutex);
+    if (!kernel_.veths.contains(hostVeth)) return std::optional<runtime::LinkTraffic>{};
+    return std::optional<runtime::LinkTraffic>(runtime::LinkTraffic{100, 200});
+  }
+  Result<void> checkHostPort(const store::PublishedPort& port) override {
+    std::lock_guard lock(kernel_.mutex);
+    if (kernel_.hostPortsInUse.contains(port.hostIp + ":" + std::to_string(port.hostPort)))
+      return fail(Errc::already_exists, Detail::port_conflict, "host port " + std::to_string(port.hostPort) + " is in use");
+    return {};
+  }
+
+ private:
+  FakeKernel& kernel_;
+};
+
 inline runtime::Host fakeHost(FakeKernel& kernel, const FakeClock& clock) {
   runtime::Host host;
   host.cgroups = std::make_unique<FakeCgroups>(kernel);
   host.monitors = std::make_unique<FakeMonitors>(kernel);
+  host.network = std::make_unique<FakeNetwork>(kernel);
   host.clock = &clock;
   return host;
 }

@@ -163,6 +163,28 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->httpWorkers == defaults.httpWorkers);
   CHECK(example->accounts.tokenLifetimeSeconds == defaults.accounts.tokenLifetimeSeconds);
   CHECK(example->logLevel == defaults.logLevel);
+  CHECK(example->runtime.network.bridgePrefix == defaults.runtime.network.bridgePrefix);
+  CHECK(example->runtime.network.bridgeSubnet == defaults.runtime.network.bridgeSubnet);
+  CHECK(example->runtime.network.masquerade == defaults.runtime.network.masquerade);
+}
+
+TEST_CASE("bridge_prefix, bridge_subnet and bridge_masquerade set the bridge network; bad ones name the key") {
+  auto set = berth::api::parseConfigYaml("bridge_prefix: bt1\nbridge_subnet: 10.201.0.0/16\nbridge_masquerade: true\n");
+  REQUIRE(set);
+  CHECK(set->runtime.network.bridgePrefix == "bt1");
+  CHECK(set->runtime.network.bridgeSubnet == "10.201.0.0/16");
+  CHECK(set->runtime.network.masquerade);
+  for (const auto& [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"bridge_prefix: Berth-1\n", "bridge_prefix"},
+           {"bridge_subnet: 10.89.0.1/16\n", "bridge_subnet"},
+           {"bridge_subnet: 10.0.0.0/8\n", "bridge_subnet"},
+           {"bridge_masquerade: yes\n", "bridge_masquerade"}}) {
+    auto parsed = berth::api::parseConfigYaml(yaml);
+    auto refused = parsed ? berth::api::finalize(*parsed) : parsed;
+    INFO(yaml);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message.find(key) != std::string::npos);
+  }
 }
 
 TEST_CASE("container_log_max_bytes sets the console log cap") {

@@ -25,7 +25,7 @@ TEST_CASE("a container has exactly the fields of API.md §6, null for what is ab
   for (const auto& [key, value] : json.items()) keys.push_back(key);
   CHECK(keys == std::vector<std::string>{"id", "runtime_id", "name", "project_id", "owner_id", "image", "command",
                                          "env", "working_dir", "hostname", "status", "exit_code", "exit_signal",
-                                         "oom_killed", "pid", "resources", "network", "autostart", "created_at",
+                                         "oom_killed", "pid", "resources", "network", "ports", "autostart", "created_at",
                                          "updated_at", "started_at", "finished_at", "expires_at"});
   CHECK(json["hostname"] == "web");  // defaults to the name
   CHECK(json["status"] == "stopped");
@@ -35,6 +35,16 @@ TEST_CASE("a container has exactly the fields of API.md §6, null for what is ab
   CHECK(json["resources"]["memory_mb"] == 64);
   CHECK(json["resources"]["cpu_millicores"].is_null());
   CHECK(json["network"] == nlohmann::ordered_json{{"mode", "none"}, {"ip", nullptr}});
+  CHECK(json["ports"] == nlohmann::ordered_json::array());
+
+  record.networkMode = "bridge";
+  record.networkIp = "10.89.3.7";
+  record.ports = {{80, 8081, "tcp", "127.0.0.1"}};
+  auto bridged = containerJson(record);
+  CHECK(bridged["network"] == nlohmann::ordered_json{{"mode", "bridge"}, {"ip", "10.89.3.7"}, {"gateway", "10.89.3.1"},
+                                                     {"mac", "02:b7:0a:59:03:07"}});
+  CHECK(bridged["ports"] == nlohmann::ordered_json::parse(
+                                R"([{"container_port":80,"host_port":8081,"protocol":"tcp","host_ip":"127.0.0.1"}])"));
   CHECK(json["created_at"] == "2025-01-15T10:30:00.000Z");
   CHECK(json["updated_at"] == "2025-01-15T10:30:00.004Z");
   CHECK(json["started_at"].is_null());

@@ -115,7 +115,14 @@ TEST_CASE("create body: malformed, mistyped, unknown and out-of-range input is r
       {R"({"name":"a","resources":{"cpu_millicores":4294967296}})", "resources.cpu_millicores"},
       {R"({"name":"a","resources":{"pids_max":true}})", "resources.pids_max"},
       {R"({"name":"a","network":"host"})", "network must be"},
-      {R"({"name":"a","network":"bridge"})", "network \"bridge\" is not available"},
+      {R"({"name":"a","ports":{}})", "ports must be an array"},
+      {R"({"name":"a","ports":[80]})", "ports[0] must be an object"},
+      {R"({"name":"a","ports":[{"host_port":8080}]})", "ports[0].container_port is required"},
+      {R"({"name":"a","ports":[{"container_port":80}]})", "ports[0].host_port is required"},
+      {R"({"name":"a","ports":[{"container_port":0,"host_port":8080}]})", "ports[0].container_port must be an integer between 1"},
+      {R"({"name":"a","ports":[{"container_port":80,"host_port":65536}]})", "ports[0].host_port must be an integer between 1"},
+      {R"({"name":"a","ports":[{"container_port":80,"host_port":8080,"protocol":6}]})", "ports[0].protocol must be a string"},
+      {R"({"name":"a","ports":[{"container_port":80,"host_port":8080,"hostip":"1.2.3.4"}]})", "unknown field: ports[0].hostip"},
       {R"({"name":"a","expires_at":"tomorrow"})", "expires_at must be an ISO-8601"},
       {R"({"name":"a","expires_at":12345})", "expires_at must be a string"},
       {R"({"name":"a","expires_at":"2000-01-01T00:00:00.000Z"})", "expires_at must be in the future"},
@@ -326,4 +333,20 @@ TEST_CASE("account bodies") {
   CHECK(toWireError(badId.error()).code == "INVALID_ID_FORMAT");
   CHECK_FALSE(parseNewMemberBody(R"({"user_id":"507f1f77bcf86cd799439011","role":"admin"})"));
   CHECK_FALSE(parseNewMemberBody(R"({"user_id":"507f1f77bcf86cd799439011"})"));
+}
+
+TEST_CASE("create body: a bridge container with published ports, protocol and host_ip defaulted") {
+  auto request = parseCreateContainerBody(
+      R"({"name":"web","network":"bridge","ports":[{"container_port":80,"host_port":8081},
+          {"container_port":443,"host_port":8443,"protocol":"tcp","host_ip":"0.0.0.0"}]})",
+      kNow);
+  REQUIRE(request);
+  CHECK(request->networkMode == "bridge");
+  REQUIRE(request->ports.size() == 2);
+  CHECK(request->ports[0] == store::PublishedPort{80, 8081, "tcp", "127.0.0.1"});
+  CHECK(request->ports[1] == store::PublishedPort{443, 8443, "tcp", "0.0.0.0"});
+  auto update = parseUpdateContainerBody(R"({"ports":[]})", kNow);
+  REQUIRE(update);
+  REQUIRE(update->ports);
+  CHECK(update->ports->empty());
 }

@@ -26,6 +26,7 @@ TEST_CASE("containers: a full record and a minimal one round-trip through the st
   full.resources = {256, 500, 32, 1024};
   full.networkMode = "bridge";
   full.networkIp = "10.0.0.3";
+  full.ports = {{80, 8081, "tcp", "127.0.0.1"}, {443, 8443, "tcp", "0.0.0.0"}};
   full.autostart = false;
   full.startedAt = 1736937000100;
   full.finishedAt = 1736937000200;
