@@ -3,10 +3,10 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-  libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev liblmdb-dev
+  libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libarchive-dev libssl-dev liblmdb-dev
   libcpp-httplib-dev libwebsocketpp-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libjwt-dev
   libsodium-dev libspdlog-dev libcli11-dev libexpected-dev busybox-static
-  curl iproute2 procps openssl
+  curl iproute2 procps openssl btrfs-progs umoci skopeo
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a module includes a header of a module it may not depend on.
-# Allowed edges (DESIGN.md): api -> {runtime, iam} -> {store, namespaces, cgroup, net} -> common.
+# Allowed edges (DESIGN.md): api -> {runtime, iam} -> {store, namespaces, cgroup, net, storage} -> common.
 set -u
 root=${1:-.}
 declare -A allowed=(
@@ -8,8 +8,9 @@ declare -A allowed=(
   [cgroup]="cgroup common"
   [namespaces]="namespaces common"
   [net]="net common"
+  [storage]="storage common"
   [store]="store common"
-  [runtime]="runtime store namespaces cgroup net common"
+  [runtime]="runtime store namespaces cgroup net storage common"
   [iam]="iam store common"
   [api]="api runtime iam common"
 )
@@ -17,7 +18,8 @@ declare -A allowed=(
 # made by iam/accounts.cpp; api/ only passes the opaque token along). A key
 # that is a folder (websocketpp) owns every header under it.
 declare -A owner=([lmdb.h]=store [seccomp.h]=namespaces [sys/capability.h]=namespaces [httplib.h]=api [jwt.h]=iam [sodium.h]=iam
-  [websocketpp]=api [netlink]=net [nftables]=net)
+  [websocketpp]=api [netlink]=net [nftables]=net
+  [archive.h]=storage [archive_entry.h]=storage [openssl]=storage [linux/btrfs.h]=storage)
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "$root/$module" ] || continue
