@@ -23,6 +23,7 @@ WireError notFound(const Error& error) {
     case Detail::project_not_found: return {404, "PROJECT_NOT_FOUND", "Project not found"};
     case Detail::image_not_found: return {404, "IMAGE_NOT_FOUND", orDefault(error.message, "Image not found")};
     case Detail::route_not_found: return {404, "NOT_FOUND", orDefault(error.message, "Route not found")};
+    case Detail::snapshot_not_found: return {404, "SNAPSHOT_NOT_FOUND", "Snapshot not found"};
     // Fixed text: a container the caller may not see must look exactly like one that does not exist.
     default: return {404, "CONTAINER_NOT_FOUND", "Container not found"};
   }
@@ -64,7 +65,9 @@ WireError toWireError(const Error& error) {
     case Errc::already_exists:
       if (error.detail == Detail::port_conflict) return {409, "PORT_CONFLICT", error.message};
       return {409, "NAME_CONFLICT", orDefault(error.message, "Name already in use")};
-    case Errc::state_conflict: return {400, "OPERATION_STATE_CONFLICT", error.message};
+    case Errc::state_conflict:
+      if (error.detail == Detail::image_in_use) return {409, "IMAGE_IN_USE", error.message};
+      return {400, "OPERATION_STATE_CONFLICT", error.message};
     case Errc::unauthenticated: return unauthenticated(error);
     case Errc::permission_denied: return permissionDenied(error);
     case Errc::container_config: return {422, "START_FAILED", error.describe()};

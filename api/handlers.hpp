@@ -16,6 +16,13 @@ HandlerResult deleteContainer(Core& core, Call& call);
 HandlerResult operateContainer(Core& core, Call& call);
 HandlerResult containerStatusLogs(Core& core, Call& call);
 
+// storage_handlers.cpp
+HandlerResult createSnapshot(Core& core, Call& call);
+HandlerResult listSnapshots(Core& core, Call& call);
+HandlerResult restoreSnapshot(Core& core, Call& call);
+HandlerResult deleteSnapshot(Core& core, Call& call);
+HandlerResult copyContainer(Core& core, Call& call);
+
 // Container output (log_handlers.cpp)
 HandlerResult containerLogs(Core& core, Call& call);
 

@@ -84,6 +84,8 @@ Json runtimeInfoJson(const runtime::RuntimeInfo& info) {
       {"pids_current", info.pidsCurrent},
       {"oom_kills", info.oomKills},
       {"uptime_s", info.uptimeSeconds},
+      {"disk_used_bytes", orNull(info.diskUsedBytes)},
+      {"disk_limit_bytes", orNull(info.diskLimitBytes)},
       {"network_rx_bytes", orNull(info.networkRxBytes)},
       {"network_tx_bytes", orNull(info.networkTxBytes)},
   };
@@ -166,6 +168,14 @@ Json membershipJson(const store::Membership& membership) {
       {"user_id", membership.userId},
       {"role", store::projectRoleName(membership.role)},
   };
+}
+
+Json snapshotJson(const store::SnapshotRecord& snapshot) {
+  return Json{{"id", snapshot.id},
+              {"container_id", snapshot.containerId},
+              {"alias", snapshot.alias},
+              {"size_bytes", snapshot.sizeBytes},
+              {"created_at", formatIsoMillis(snapshot.createdAt)}};
 }
 
 }  // namespace berth::api

@@ -24,5 +24,7 @@ std::string operationSuccessMessage(runtime::Operation operation);
 nlohmann::ordered_json userJson(const store::UserRecord& user);
 nlohmann::ordered_json projectJson(const store::ProjectRecord& project);
 nlohmann::ordered_json membershipJson(const store::Membership& membership);
+// {id, container_id, alias, size_bytes, created_at}
+nlohmann::ordered_json snapshotJson(const store::SnapshotRecord& snapshot);
 
 }  // namespace berth::api

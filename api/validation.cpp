@@ -676,6 +676,33 @@ Result<std::string> parseNewProjectBody(std::string_view body) {
   return readName(*name, "name");
 }
 
+Result<std::string> parseNewSnapshotBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"alias"}));
+  const Json* alias = field(object, "alias");
+  if (!alias) return validationError("alias is required");
+  return readName(*alias, "alias");
+}
+
+Result<CopyRequest> parseCopyBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"name", "project_id"}));
+  CopyRequest request;
+  const Json* name = field(object, "name");
+  if (!name) return validationError("name is required");
+  BERTH_TRY(request.name, readName(*name, "name"));
+  if (const Json* project = field(object, "project_id")) {
+    BERTH_TRY(request.projectId, readObjectId(*project, "project_id"));
+  }
+  return request;
+}
+
+Result<void> checkSnapshotId(std::string_view id) {
+  if (!isObjectId(id))
+    return fail(Errc::invalid_argument, Detail::invalid_id_format, "snapshot id must be 24 lowercase hex characters");
+  return {};
+}
+
 Result<NewMember> parseNewMemberBody(std::string_view body) {
   BERTH_TRY(Json object, parseObject(body));
   BERTH_TRYV(rejectUnknownFields(object, {"user_id", "role"}));

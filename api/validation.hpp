@@ -99,6 +99,17 @@ Result<iam::NewUser> parseNewUserBody(std::string_view body);
 Result<iam::UserChange> parseUserChangeBody(std::string_view body);
 // POST /api/v1/projects: the project name.
 Result<std::string> parseNewProjectBody(std::string_view body);
+// POST /api/v1/containers/{id}/snapshots: the alias.
+Result<std::string> parseNewSnapshotBody(std::string_view body);
+struct CopyRequest {
+  std::string name;
+  std::optional<std::string> projectId;  // the source's when absent
+};
+// POST /api/v1/containers/{id}/copy
+Result<CopyRequest> parseCopyBody(std::string_view body);
+// A {sid} path segment: 24 lowercase hex, else INVALID_ID_FORMAT.
+Result<void> checkSnapshotId(std::string_view id);
+
 struct NewMember {
   std::string userId;
   store::ProjectRole role = store::ProjectRole::viewer;

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -172,6 +173,9 @@ class Daemon {
       ::closedir(hierarchies);
     }
     ::rmdir(("/sys/fs/cgroup/" + cgroupRoot_).c_str());
+    // The storage pool stays mounted when berthd exits (containers may live on); the bench's goes with it.
+    for (int i = 0; i < 100 && ::umount2((dir_ + "/data/storage/pool").c_str(), 0) != 0 && errno == EBUSY; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::system(("rm -rf --one-file-system '" + dir_ + "'").c_str());
   }
 

@@ -49,6 +49,9 @@ enum class Detail {
   project_not_found,
   image_not_found,
   route_not_found,
+  snapshot_not_found,
+  // state_conflict
+  image_in_use,  // an image a container that is not deleted uses
   // already_exists
   username_taken,
   port_conflict,  // a published host port another container holds, or the host uses

@@ -39,6 +39,8 @@ struct RuntimeConfig {
   InstanceTimeouts timeouts;
   store::EventRetention eventsRetention;  // the event log keeps at least this much
   NetworkConfig network;
+  // The sparse image of the writable layers' btrfs pool (<data-dir>/storage/pool.img), when it is made.
+  uint64_t storagePoolBytes = 64ull << 30;
 };
 
 }  // namespace berth::runtime

@@ -115,10 +115,35 @@ class NetworkController {
   virtual Result<void> checkHostPort(const store::PublishedPort& port) = 0;
 };
 
+// Containers' writable layers and their snapshots (storage::Pool on the host:
+// a btrfs subvolume per layer, its quota a qgroup limit).
+class LayerStore {
+ public:
+  virtual ~LayerStore() = default;
+  virtual Result<void> create(const std::string& id) = 0;   // already_exists when present
+  virtual Result<void> destroy(const std::string& id) = 0;  // with its snapshots kept; absent: fine
+  virtual bool exists(const std::string& id) const = 0;
+  // overlayfs' upper and work dirs, on one filesystem.
+  virtual std::string upperDir(const std::string& id) const = 0;
+  virtual std::string workDir(const std::string& id) const = 0;
+  // The layer's quota, live; nullopt: none.
+  virtual Result<void> setLimit(const std::string& id, std::optional<uint64_t> bytes) = 0;
+  virtual Result<uint64_t> usage(const std::string& id) = 0;
+  // A snapshot outside the layer's quota; returns its size.
+  virtual Result<uint64_t> snapshot(const std::string& id, const std::string& snapshotId) = 0;
+  // The layer becomes exactly the snapshot, keeping its quota.
+  virtual Result<void> restore(const std::string& id, const std::string& snapshotId) = 0;
+  virtual Result<void> deleteSnapshot(const std::string& id, const std::string& snapshotId) = 0;
+  virtual Result<void> deleteSnapshots(const std::string& id) = 0;
+  // A new layer toId with fromId's content and no quota.
+  virtual Result<void> copy(const std::string& fromId, const std::string& toId) = 0;
+};
+
 struct Host {
   std::unique_ptr<CgroupController> cgroups;
   std::unique_ptr<MonitorLauncher> monitors;
   std::unique_ptr<NetworkController> network;
+  std::unique_ptr<LayerStore> layers;
   const Clock* clock = &systemClock();
 };
 

@@ -8,6 +8,7 @@
 #include "common/process.hpp"
 #include "namespaces/security.hpp"
 #include "runtime/host.hpp"
+#include "runtime/kernel_layers.hpp"
 #include "runtime/kernel_network.hpp"
 
 namespace berth::runtime {
@@ -145,6 +146,7 @@ Result<Host> kernelHost(const RuntimeConfig& config) {
   host.cgroups = std::make_unique<KernelCgroups>(std::move(driver));
   host.monitors = std::make_unique<ShimLauncher>(std::move(shimBinary), std::move(filter));
   BERTH_TRY(host.network, kernelNetwork(config.network));
+  BERTH_TRY(host.layers, kernelLayers(config));
   return host;
 }
 

@@ -20,14 +20,6 @@ namespace {
 
 constexpr std::string_view kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-cgroup::Limits limitsFor(const Resources& resources, uint64_t defaultPidsMax) {
-  cgroup::Limits limits;
-  limits.memoryBytes = resources.memoryMb.value_or(0) * 1024 * 1024;
-  limits.cpuMillicores = resources.cpuMillicores.value_or(0);
-  limits.pidsMax = resources.pidsMax.value_or(defaultPidsMax);
-  return limits;
-}
-
 bool isLive(ContainerStatus status) { return status == ContainerStatus::running || status == ContainerStatus::paused; }
 
 tl::unexpected<Error> refusedFrom(std::string_view what, ContainerStatus status) {
@@ -36,6 +28,14 @@ tl::unexpected<Error> refusedFrom(std::string_view what, ContainerStatus status)
 }
 
 }  // namespace
+
+cgroup::Limits cgroupLimitsFor(const Resources& resources, uint64_t defaultPidsMax) {
+  cgroup::Limits limits;
+  limits.memoryBytes = resources.memoryMb.value_or(0) * 1024 * 1024;
+  limits.cpuMillicores = resources.cpuMillicores.value_or(0);
+  limits.pidsMax = resources.pidsMax.value_or(defaultPidsMax);
+  return limits;
+}
 
 void recordExit(ContainerRecord& record, TransitionNote& note, const ExitFacts& exit) {
   record.exitCode = exit.exitCode;
@@ -87,10 +87,20 @@ Result<void> ContainerManager::Impl::checkResources(const Resources& resources) 
   return {};
 }
 
-Result<void> ContainerManager::Impl::makeContainerDirs(const std::string& id) {
-  std::string dir = containerDir(id);
-  for (const char* sub : {"upper", "work", "merged"}) BERTH_TRYV(makeDirs(dir + "/" + sub, 0700));
+Result<void> ContainerManager::Impl::makeContainerDirs(const ContainerRecord& record) {
+  BERTH_TRYV(makeDirs(containerDir(record.id) + "/merged", 0700));
+  if (host.layers->exists(record.id)) return {};
+  BERTH_TRYV(withContext(host.layers->create(record.id), "writable layer"));
+  auto dropLayer = ScopeGuard([&] { (void)host.layers->destroy(record.id); });
+  BERTH_TRYV(withContext(host.layers->setLimit(record.id, diskLimitBytes(record.resources)), "disk quota"));
+  dropLayer.dismiss();
   return {};
+}
+
+std::optional<uint64_t> ContainerManager::Impl::diskLimitBytes(const Resources& resources) const {
+  uint64_t megabytes = resources.diskMb.value_or(config.tierLimits.maxDiskMb);
+  if (megabytes == 0) return std::nullopt;
+  return megabytes * 1024 * 1024;
 }
 
 Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstance(Slot& slot, ContainerRecord& record,
@@ -104,11 +114,11 @@ Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstanc
       return instance;
     }
   }
-  if (recreated) *recreated = Recreation{record.runtimeId, pathExists(containerDir(record.id) + "/upper")};
+  if (recreated) *recreated = Recreation{record.runtimeId, host.layers->exists(record.id)};
   record.runtimeId = newRuntimeId();
   BERTH_TRY(auto group, host.cgroups->create(record.runtimeId));
   auto dropGroup = ScopeGuard([&] { (void)group->destroy(); });
-  BERTH_TRYV(withContext(group->setLimits(limitsFor(record.resources, config.defaultPidsMax)), "cgroup limits"));
+  BERTH_TRYV(withContext(group->setLimits(cgroupLimitsFor(record.resources, config.defaultPidsMax)), "cgroup limits"));
   dropGroup.dismiss();
   auto instance = std::make_shared<ContainerInstance>(std::move(group), config.timeouts);
   slot.setInstance(instance);
@@ -121,8 +131,8 @@ ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord& record, cons
   spec.containerId = record.id;
   spec.runtimeId = record.runtimeId;
   spec.imageDir = imageRootfs(imagesDir, record.image);
-  spec.upperDir = dir + "/upper";
-  spec.workDir = dir + "/work";
+  spec.upperDir = host.layers->upperDir(record.id);
+  spec.workDir = host.layers->workDir(record.id);
   spec.mergedDir = dir + "/merged";
   spec.argv = record.command.empty() ? std::vector<std::string>{"/bin/sh"} : record.command;
   std::string hostname = record.hostname.empty() ? record.name : record.hostname;
@@ -152,13 +162,13 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
       return fail(Errc::host_refused, "image " + after.image + " is missing on the host");
     // A writable layer removed behind berth's back takes its instance with it:
     // the start rebuilds both under a new runtime id.
-    if (auto stale = slot.instance(); stale && !pathExists(containerDir(after.id) + "/upper")) {
+    if (auto stale = slot.instance(); stale && !host.layers->exists(after.id)) {
       BERTH_TRYV(withContext(stale->group().waitEmpty(config.timeouts.kill), "previous processes"));
       BERTH_TRYV(stale->group().destroy());
       slot.setInstance(nullptr);
     }
     BERTH_TRY(instance, ensureInstance(slot, after, &recreation));
-    BERTH_TRYV(makeContainerDirs(after.id));
+    BERTH_TRYV(makeContainerDirs(after));
     BERTH_TRYV(withContext(instance->group().waitEmpty(config.timeouts.kill), "previous processes"));
     ShimSpec spec = shimSpecFor(after, instance->group());
     BERTH_TRY(UniqueFd netns, prepareNetwork(after, spec));
@@ -340,9 +350,12 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   std::lock_guard lock(slot->opMutex);
   BERTH_TRY(auto group, m.host.cgroups->create(record.runtimeId));
   auto dropGroup = ScopeGuard([&] { (void)group->destroy(); });
-  BERTH_TRYV(withContext(group->setLimits(limitsFor(record.resources, m.config.defaultPidsMax)), "cgroup limits"));
-  BERTH_TRYV(m.makeContainerDirs(record.id));
-  auto dropDirs = ScopeGuard([&] { (void)removeTree(m.containerDir(record.id)); });
+  BERTH_TRYV(withContext(group->setLimits(cgroupLimitsFor(record.resources, m.config.defaultPidsMax)), "cgroup limits"));
+  BERTH_TRYV(m.makeContainerDirs(record));
+  auto dropDirs = ScopeGuard([&] {
+    (void)m.host.layers->destroy(record.id);
+    (void)removeTree(m.containerDir(record.id));
+  });
   {
     BERTH_TRYV(m.checkHostPorts(record));
     std::unique_lock claiming(m.networkClaimMutex, std::defer_lock);
@@ -510,11 +523,19 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
     record.ports = *request.ports;
     BERTH_TRYV(m.checkHostPorts(record));
   }
+  if (resources && resources->diskMb != record.resources.diskMb) {
+    BERTH_TRY(uint64_t used, m.host.layers->usage(record.id));
+    auto limit = m.diskLimitBytes(*resources);
+    if (limit && *limit < used)
+      return fail(Errc::invalid_argument, "disk_mb " + std::to_string(*resources->diskMb) + " is less than the " +
+                                              std::to_string(used) + " bytes the writable layer holds now");
+    BERTH_TRYV(withContext(m.host.layers->setLimit(record.id, limit), "disk quota"));
+  }
   if (resources && !(*resources == record.resources)) {
     record.resources = *resources;
     BERTH_TRY(auto instance, m.ensureInstance(*slot, record));
     // Limits apply live through the cgroup: no restart needed.
-    BERTH_TRYV(withContext(instance->group().setLimits(limitsFor(record.resources, m.config.defaultPidsMax)),
+    BERTH_TRYV(withContext(instance->group().setLimits(cgroupLimitsFor(record.resources, m.config.defaultPidsMax)),
                            "cgroup limits"));
   }
   BERTH_TRY(record, m.lifecycle.update(before, std::move(record)));
@@ -548,9 +569,11 @@ Result<ContainerRecord> ContainerManager::remove(std::string_view actor, const s
   BERTH_TRYV(removeTree(m.instancePaths(record.runtimeId).dir));
   std::string dir = m.containerDir(id);
   if (keepVolume) {
-    BERTH_TRYV(removeTree(dir + "/work"));
-    BERTH_TRYV(removeTree(dir + "/merged"));
+    BERTH_TRYV(removeTree(dir + "/merged"));  // the layer and its snapshots stay in the pool
   } else {
+    BERTH_TRYV(withContext(m.host.layers->deleteSnapshots(id), "snapshots"));
+    BERTH_TRYV(m.store.deleteSnapshotsOf(id));
+    BERTH_TRYV(withContext(m.host.layers->destroy(id), "writable layer"));
     BERTH_TRYV(removeTree(dir));
   }
   ContainerRecord after = record;
@@ -590,6 +613,8 @@ Result<RuntimeInfo> ContainerManager::runtimeInfo(const ContainerRecord& contain
   if (auto pids = (*group)->pids()) {
     for (pid_t pid : *pids) info.processes.push_back({pid, commandLineOf(pid)});
   }
+  if (auto used = m.host.layers->usage(container.id)) info.diskUsedBytes = *used;
+  info.diskLimitBytes = m.diskLimitBytes(container.resources);
   if (container.networkMode == "bridge") {
     auto traffic = m.host.network->traffic(m.network.hostVethName(container.id));
     if (traffic && *traffic) {

@@ -97,6 +97,8 @@ struct RuntimeInfo {
   uint64_t pidsCurrent = 0;
   uint64_t oomKills = 0;
   uint64_t uptimeSeconds = 0;
+  std::optional<uint64_t> diskUsedBytes;   // the writable layer
+  std::optional<uint64_t> diskLimitBytes;  // its quota; nullopt: unlimited
   std::optional<uint64_t> networkRxBytes;  // of eth0 (bridge containers)
   std::optional<uint64_t> networkTxBytes;
 };
@@ -148,6 +150,19 @@ class ContainerManager {
   // Soft delete: from stopped/failed, or with force from running/paused too.
   Result<ContainerRecord> remove(std::string_view actor, const std::string& id, bool force, bool keepVolume);
   Result<LogPage> statusLogs(const std::string& id, const LogQuery& query) const;
+
+  // Snapshots of the writable layer (API.md §12), of a stopped or failed
+  // container (state_conflict otherwise); alias taken: already_exists.
+  Result<store::SnapshotRecord> createSnapshot(const ContainerRecord& container, const std::string& alias);
+  Result<std::vector<store::SnapshotRecord>> listSnapshots(const ContainerRecord& container) const;
+  // The layer becomes exactly the snapshot; answers the container.
+  Result<ContainerRecord> restoreSnapshot(const ContainerRecord& container, const std::string& snapshotId);
+  Result<store::SnapshotRecord> deleteSnapshot(const ContainerRecord& container, const std::string& snapshotId);
+  // A new stopped container in `projectId` with the source's configuration
+  // (a new address, no published ports, autostart off) and a copy of its
+  // layer; `copying` while the copy runs. The source must be stopped or failed.
+  Result<ContainerRecord> copy(std::string_view actor, const ContainerRecord& source, const std::string& name,
+                               const std::string& projectId);
   // Live figures of a running or paused container, as the caller read it.
   Result<RuntimeInfo> runtimeInfo(const ContainerRecord& container) const;
   // The container's stdout and stderr as written (one rotation kept): the

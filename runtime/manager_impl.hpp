@@ -74,7 +74,10 @@ struct ContainerManager::Impl {
   TransitionNote noteBy(std::string_view actor, int64_t startedMonotonicMs) const;
 
   Result<void> checkResources(const Resources& resources) const;
-  Result<void> makeContainerDirs(const std::string& id);
+  // The merged dir and, when missing, the writable layer with its quota.
+  Result<void> makeContainerDirs(const ContainerRecord& record);
+  // disk_mb, else the tier's cap; nullopt when neither bounds it.
+  std::optional<uint64_t> diskLimitBytes(const Resources& resources) const;
   // The slot's instance, opened from the host or, if its group is gone
   // (first start, or removed behind berth's back), rebuilt under a new
   // runtime id in `record`; the writable layer is kept.
@@ -113,6 +116,9 @@ struct ContainerManager::Impl {
   // container whose veth is gone gets it back.
   void reconcileLinks();
 
+  // layers.cpp: a copy cut off by a crash of the service is removed.
+  void abandonCopy(const ContainerRecord& record);
+
   // expiry.cpp
   std::optional<UnixMillis> expireDue();
   Result<void> expire(const std::string& id);
@@ -122,6 +128,9 @@ struct ContainerManager::Impl {
   void adoptOrSettle(const ContainerRecord& record, bool hostBoot);
   void reconcileFrozen(ContainerInstance& instance, const ContainerRecord& record, int64_t startedMonotonicMs);
 };
+
+// The cgroup limits of a container's resources.
+cgroup::Limits cgroupLimitsFor(const Resources& resources, uint64_t defaultPidsMax);
 
 // The exit fields of a record (and its transition's note) from how init ended.
 void recordExit(ContainerRecord& record, TransitionNote& note, const ExitFacts& exit);

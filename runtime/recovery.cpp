@@ -92,6 +92,8 @@ Result<void> ContainerManager::Impl::recover() {
       note.reason = "interrupted by a service restart";
       auto failed = lifecycle.commit(record, std::move(after), Trigger::create_interrupted, note);
       if (!failed) spdlog::error("container {}: {}", record.id, failed.error().describe());
+    } else if (record.status == ContainerStatus::copying) {
+      abandonCopy(record);  // cut off by the crash: removed, never left copying
     } else if (hostBoot && record.autostart && record.status == ContainerStatus::stopped) {
       toAutostart.push_back(record.id);
     }

@@ -225,6 +225,21 @@ UserRecord userFromJson(const json& j) {
   return u;
 }
 
+json snapshotToJson(const SnapshotRecord& s) {
+  return json{{"id", s.id}, {"container_id", s.containerId}, {"alias", s.alias}, {"size_bytes", s.sizeBytes},
+              {"created_at", s.createdAt}};
+}
+
+SnapshotRecord snapshotFromJson(const json& j) {
+  SnapshotRecord s;
+  getRequired(j, "id", s.id);
+  getRequired(j, "container_id", s.containerId);
+  getRequired(j, "alias", s.alias);
+  getField(j, "size_bytes", s.sizeBytes);
+  getField(j, "created_at", s.createdAt);
+  return s;
+}
+
 json projectToJson(const ProjectRecord& p) {
   json j = json::object();
   j["id"] = p.id;
@@ -313,6 +328,7 @@ Result<std::string> encode(const ContainerRecord& record) { return encodeWith(re
 Result<std::string> encode(const StatusLogEntry& entry) { return encodeWith(entry, entryToJson, "status-log entry"); }
 Result<std::string> encode(const UserRecord& user) { return encodeWith(user, userToJson, "user"); }
 Result<std::string> encode(const ProjectRecord& project) { return encodeWith(project, projectToJson, "project"); }
+Result<std::string> encode(const SnapshotRecord& snapshot) { return encodeWith(snapshot, snapshotToJson, "snapshot"); }
 Result<std::string> encode(const Membership& membership) {
   return encodeWith(membership, membershipToJson, "membership");
 }
@@ -322,6 +338,7 @@ Result<ContainerRecord> decodeContainer(std::string_view bytes) { return decodeW
 Result<StatusLogEntry> decodeEntry(std::string_view bytes) { return decodeWith(bytes, entryFromJson, "status-log entry"); }
 Result<UserRecord> decodeUser(std::string_view bytes) { return decodeWith(bytes, userFromJson, "user"); }
 Result<ProjectRecord> decodeProject(std::string_view bytes) { return decodeWith(bytes, projectFromJson, "project"); }
+Result<SnapshotRecord> decodeSnapshot(std::string_view bytes) { return decodeWith(bytes, snapshotFromJson, "snapshot"); }
 Result<Membership> decodeMembership(std::string_view bytes) {
   return decodeWith(bytes, membershipFromJson, "membership");
 }

@@ -16,6 +16,7 @@ Result<std::string> encode(const ContainerRecord& record);
 Result<std::string> encode(const StatusLogEntry& entry);
 Result<std::string> encode(const UserRecord& user);
 Result<std::string> encode(const ProjectRecord& project);
+Result<std::string> encode(const SnapshotRecord& snapshot);
 Result<std::string> encode(const Membership& membership);
 // The event's data is kept as a JSON string holding its text (opaque here).
 Result<std::string> encode(const EventRecord& event);
@@ -24,6 +25,7 @@ Result<ContainerRecord> decodeContainer(std::string_view bytes);
 Result<StatusLogEntry> decodeEntry(std::string_view bytes);
 Result<UserRecord> decodeUser(std::string_view bytes);
 Result<ProjectRecord> decodeProject(std::string_view bytes);
+Result<SnapshotRecord> decodeSnapshot(std::string_view bytes);
 Result<Membership> decodeMembership(std::string_view bytes);
 Result<EventRecord> decodeEvent(std::string_view bytes);
 

@@ -25,6 +25,7 @@
 //                     "port/" proto "/" port(5) "/" host ip -> id(12)        (published ports, live containers)
 //                     "subnet/" network                   -> project id     (a project's bridge subnet)
 //                     "project_subnet/" project id        -> network
+//   snapshots         cid(12) sid(12)                     -> snapshot JSON
 //
 // The status-log indexes carry no values so a page deep in a long log is
 // reached by walking densely packed keys; logs itself is only read for the

@@ -124,6 +124,16 @@ struct UserRecord {
   bool operator==(const UserRecord&) const = default;
 };
 
+// A snapshot of a container's writable layer (API.md §12); its content lives in the storage pool.
+struct SnapshotRecord {
+  std::string id;           // 24 hex
+  std::string containerId;
+  std::string alias;        // unique per container
+  uint64_t sizeBytes = 0;
+  UnixMillis createdAt = 0;
+  bool operator==(const SnapshotRecord&) const = default;
+};
+
 struct ProjectRecord {
   std::string id;
   std::string name;

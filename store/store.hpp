@@ -80,6 +80,16 @@ class Store {
                                                          const std::vector<std::string>& candidates);
   Result<std::optional<std::string>> projectSubnet(const std::string& projectId) const;
 
+  // --- snapshots (API.md §12) ---
+  // already_exists when the container has a snapshot of that alias.
+  Result<void> createSnapshot(const SnapshotRecord& snapshot);
+  // Newest first (by created_at).
+  Result<std::vector<SnapshotRecord>> listSnapshots(const std::string& containerId) const;
+  // not_found for an unknown id or one of another container.
+  Result<SnapshotRecord> getSnapshot(const std::string& containerId, const std::string& snapshotId) const;
+  Result<void> deleteSnapshot(const std::string& containerId, const std::string& snapshotId);  // not_found
+  Result<void> deleteSnapshotsOf(const std::string& containerId);
+
   // --- status logs ---
   // API.md §5 paging; ties broken by entry id in the same direction. A page
   // past the end is empty with the true total. Works for deleted containers.

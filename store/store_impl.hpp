@@ -47,12 +47,13 @@ struct Dbs {
   Db meta{0, "meta"};
   Db events{0, "events"};
   Db netClaims{0, "net_claims"};
+  Db snapshots{0, "snapshots"};
 
   template <typename F>
   void forEach(F&& f) {
     for (Db* db : {&containers, &live, &names, &logs, &logsById, &logsByTime, &logsByTo, &logsByFrom, &logCounts, &logIds,
                    &users, &usernames, &projects, &memberships, &membershipsByUser, &revoked, &revokedByExpiry,
-                   &meta, &events, &netClaims})
+                   &meta, &events, &netClaims, &snapshots})
       f(*db);
   }
 };

@@ -252,7 +252,7 @@ TEST_CASE("DELETE: force for live containers, soft delete keeps the audit log, k
   CHECK(refused.data()["status"] == "running");
   CHECK(service.getContainer(live["id"], admin)["status"] == "running");
 
-  std::string upper = service.dataDir() + "/containers/" + live["id"].get<std::string>() + "/upper/kept.txt";
+  std::string upper = service.dataDir() + "/storage/pool/layers/" + live["id"].get<std::string>() + "/upper/kept.txt";
   for (int i = 0; i < 100 && !pathExists(upper); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(pathExists(upper));
 

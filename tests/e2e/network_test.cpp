@@ -2,6 +2,7 @@
 // project, addresses for a container's whole life, published ports, and
 // nothing left on the host afterwards. Traffic stays on loopback and inside
 // the bridges the fixture's service makes (10.200.0.0/13).
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "common/files.hpp"
+#include "net/netlink.hpp"
 
 #include "e2e/raw_socket.hpp"
 #include "e2e/service_fixture.hpp"
@@ -54,14 +56,14 @@ int freeLoopbackPort() {
   return ntohs(address.sin_port);
 }
 
-// Whether 127.0.0.1:port accepts a connection and answers `expect` to a line.
-bool answers(int port, const std::string& expect) {
+// Whether ip:port (127.0.0.1 unless given) accepts a connection and answers `expect` to a line.
+bool answers(int port, const std::string& expect, const std::string& ip = "127.0.0.1") {
   int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   UniqueFd owned(sock);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::inet_pton(AF_INET, ip.c_str(), &address.sin_addr) == 1);
   if (::connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return false;
   sendAll(sock, "ping\n");
   std::string got;
@@ -82,9 +84,9 @@ bool awaitLinks(const Service& service, size_t count) {
 }
 
 // The container's server answers one connection at a time and restarts in between.
-bool answersSoon(int port, const std::string& expect) {
+bool answersSoon(int port, const std::string& expect, const std::string& ip = "127.0.0.1") {
   for (int i = 0; i < 50; ++i) {
-    if (answers(port, expect)) return true;
+    if (answers(port, expect, ip)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
@@ -190,6 +192,27 @@ TEST_CASE("network: the address stays through stop, start, a service crash and a
   REQUIRE(service.del(containerPath(id) + "?force=true", admin).status == 200);
   Json next = service.createContainer(admin, bridged("next", kIdle));
   CHECK(next["network"]["ip"] == ip);
+}
+
+TEST_CASE("network: a veth removed while berthd was down is attached again at its start; the host reaches the container") {
+  Service service;
+  const std::string& admin = service.adminToken();
+  Json server = service.createContainer(
+      admin, bridged("server", {"/bin/sh", "-c", "while true; do echo pong | nc -l -p 7000; done"}));
+  std::string ip = server["network"]["ip"];
+  REQUIRE(answersSoon(7000, "pong", ip));  // the host reaches every container address through the bridges
+  service.crash();
+  std::string veth;
+  for (const std::string& link : service.hostLinks())
+    if (link.find('-') == std::string::npos) veth = link;
+  REQUIRE_FALSE(veth.empty());
+  auto netlink = net::Netlink::open();
+  REQUIRE(netlink);
+  REQUIRE(netlink->deleteLink(veth));
+  service.start();
+  CHECK(awaitLinks(service, 2));
+  CHECK(answersSoon(7000, "pong", ip));
+  CHECK(service.getContainer(server["id"], admin)["status"] == "running");
 }
 
 TEST_CASE("network: 16 concurrent creates get distinct addresses") {

@@ -301,8 +301,12 @@ void Service::checkAndRemoveLeftovers() {
   }
   killLeftoverProcesses(runDir_, roots);
   for (const auto& root : roots) removeCgroupTree(root);
+  bool poolGone = testing::unmountStoragePool(dataDir_);
+  if (checking) CHECK(poolGone);
   auto mounts = testing::mountsContaining(dataDir_);
   if (checking) CHECK(mounts.empty());
+  auto loops = testing::loopDevicesBackedBy(dataDir_);
+  if (checking) CHECK(loops.empty());
   for (const auto& mountPoint : mounts) ::umount2(mountPoint.c_str(), MNT_DETACH);
   checkAndRemoveNetworkLeftovers(checking);
 }

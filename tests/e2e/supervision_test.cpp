@@ -110,7 +110,7 @@ TEST_CASE("a host boot records running containers stopped, then starts the autos
 TEST_CASE("a start rebuilds a runtime instance removed by hand, keeping the writable layer") {
   Service service;
   Json record = createRunning(service, "rebuilt", {"/bin/sh", "-c", "cat /mark 2>/dev/null || echo first > /mark; exec sleep 1000"});
-  std::string mark = service.dataDir() + "/containers/" + record["id"].get<std::string>() + "/upper/mark";
+  std::string mark = service.dataDir() + "/storage/pool/layers/" + record["id"].get<std::string>() + "/upper/mark";
   int64_t end = monotonicMillis() + 5000;
   while (!pathExists(mark) && monotonicMillis() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(pathExists(mark));

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 
 #include "common/unique_fd.hpp"
 #include "runtime/host.hpp"
+#include "support/test_support.hpp"
 
 namespace berth::testing {
 
@@ -103,6 +105,10 @@ class FakeKernel {
   std::optional<Error> failNextAttach;
   std::vector<runtime::BridgeLink> attached;  // every attach and reattach, in order
   std::optional<runtime::ShimSpec> lastSpec;   // what the last launch was given
+  // The layers' quotas (by container id), and one failure to inject into the next layer copy.
+  std::map<std::string, std::optional<uint64_t>> layerLimits;
+  std::optional<Error> failNextCopy;
+  TempDir layerRoot{"berth-fake-layers"};  // layers/<id>, snapshots/<id>/<sid>: they outlive a service restart
   bool nextInitIgnoresTerm = false;
   int launches = 0;
   pid_t nextPid = 1000;
@@ -367,11 +373,98 @@ class FakeNetwork final : public runtime::NetworkController {
   FakeKernel& kernel_;
 };
 
+// Layers as plain directories in a temp dir: snapshots and copies are copies,
+// a quota is only recorded (the kernel enforces the real one).
+class FakeLayers final : public runtime::LayerStore {
+ public:
+  explicit FakeLayers(FakeKernel& kernel) : kernel_(kernel) {}
+
+  Result<void> create(const std::string& id) override {
+    if (exists(id)) return fail(Errc::already_exists, "layer " + id + " exists");
+    std::error_code error;
+    for (const std::string& dir : {upperDir(id), workDir(id)}) std::filesystem::create_directories(dir, error);
+    if (error) return fail(Errc::host_refused, "fake layer: " + error.message());
+    return {};
+  }
+  Result<void> destroy(const std::string& id) override {
+    std::error_code error;
+    std::filesystem::remove_all(layer(id), error);
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.layerLimits.erase(id);
+    return {};
+  }
+  bool exists(const std::string& id) const override { return std::filesystem::exists(layer(id)); }
+  std::string upperDir(const std::string& id) const override { return layer(id) + "/upper"; }
+  std::string workDir(const std::string& id) const override { return layer(id) + "/work"; }
+  Result<void> setLimit(const std::string& id, std::optional<uint64_t> bytes) override {
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.layerLimits[id] = bytes;
+    return {};
+  }
+  Result<uint64_t> usage(const std::string& id) override { return bytesIn(upperDir(id)); }
+  Result<uint64_t> snapshot(const std::string& id, const std::string& snapshotId) override {
+    BERTH_TRYV(copyTree(layer(id), snapshotDir(id, snapshotId)));
+    return bytesIn(snapshotDir(id, snapshotId));
+  }
+  Result<void> restore(const std::string& id, const std::string& snapshotId) override {
+    if (!std::filesystem::exists(snapshotDir(id, snapshotId))) return fail(Errc::not_found, "no snapshot " + snapshotId);
+    std::error_code error;
+    std::filesystem::remove_all(layer(id), error);
+    return copyTree(snapshotDir(id, snapshotId), layer(id));
+  }
+  Result<void> deleteSnapshot(const std::string& id, const std::string& snapshotId) override {
+    std::error_code error;
+    if (std::filesystem::remove_all(snapshotDir(id, snapshotId), error) == 0) return fail(Errc::not_found, "no snapshot");
+    return {};
+  }
+  Result<void> deleteSnapshots(const std::string& id) override {
+    std::error_code error;
+    std::filesystem::remove_all(kernel_.layerRoot.sub("snapshots/" + id), error);
+    return {};
+  }
+  Result<void> copy(const std::string& fromId, const std::string& toId) override {
+    {
+      std::lock_guard lock(kernel_.mutex);
+      if (kernel_.failNextCopy) {
+        Error failure = *kernel_.failNextCopy;
+        kernel_.failNextCopy.reset();
+        return tl::unexpected(failure);
+      }
+    }
+    return copyTree(layer(fromId), layer(toId));
+  }
+
+ private:
+  std::string layer(const std::string& id) const { return kernel_.layerRoot.sub("layers/" + id); }
+  std::string snapshotDir(const std::string& id, const std::string& snapshotId) const {
+    return kernel_.layerRoot.sub("snapshots/" + id + "/" + snapshotId);
+  }
+  static Result<void> copyTree(const std::string& from, const std::string& to) {
+    std::error_code error;
+    std::filesystem::create_directories(to, error);
+    std::filesystem::copy(from, to, std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks,
+                          error);
+    if (error) return fail(Errc::host_refused, "fake layer copy: " + error.message());
+    return {};
+  }
+  static uint64_t bytesIn(const std::string& dir) {
+    uint64_t total = 0;
+    std::error_code error;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, error); !error && it != std::filesystem::end(it);
+         it.increment(error))
+      if (it->is_regular_file()) total += it->file_size();
+    return total;
+  }
+
+  FakeKernel& kernel_;
+};
+
 inline runtime::Host fakeHost(FakeKernel& kernel, const FakeClock& clock) {
   runtime::Host host;
   host.cgroups = std::make_unique<FakeCgroups>(kernel);
   host.monitors = std::make_unique<FakeMonitors>(kernel);
   host.network = std::make_unique<FakeNetwork>(kernel);
+  host.layers = std::make_unique<FakeLayers>(kernel);
   host.clock = &clock;
   return host;
 }

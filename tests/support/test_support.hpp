@@ -26,6 +26,12 @@ std::string uniqueCgroupRoot(const std::string& tag = "t");
 std::vector<std::string> leftoverCgroups(const std::string& root);
 // Mount points whose path contains the fragment (from /proc/self/mountinfo).
 std::vector<std::string> mountsContaining(const std::string& fragment);
+// Loop devices whose backing file's path contains the fragment (/sys/block/loop*/loop/backing_file).
+std::vector<std::string> loopDevicesBackedBy(const std::string& fragment);
+// What a service leaves mounted when it exits (containers may live on): the
+// storage pool of <dataDir>. Unmounted once the containers are gone, which
+// frees its loop device; true when nothing was left or it went.
+bool unmountStoragePool(const std::string& dataDir);
 // Builds a minimal busybox root filesystem (busybox-static + applet links, /etc files).
 void makeBusyboxRootfs(const std::string& dir);
 

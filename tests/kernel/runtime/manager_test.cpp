@@ -53,7 +53,9 @@ class Fixture {
     if (auto driver = cgroup::Driver::detect(root_)) (void)driver->removeRoot();
     auto left = berth::testing::leftoverCgroups(root_);
     CHECK(left.empty());
+    CHECK(berth::testing::unmountStoragePool(data_.path()));
     CHECK(berth::testing::mountsContaining(data_.path()).empty());
+    CHECK(berth::testing::loopDevicesBackedBy(data_.path()).empty());
   }
 
   void reopen() {
@@ -68,7 +70,7 @@ class Fixture {
   store::Store& store() { return *store_; }
   RuntimeConfig& config() { return config_; }
   std::string upperFile(const ContainerRecord& record, const std::string& path) const {
-    return data_.path() + "/containers/" + record.id + "/upper" + path;
+    return data_.path() + "/storage/pool/layers/" + record.id + "/upper" + path;
   }
   std::string consoleLog(const ContainerRecord& record) const {
     return data_.path() + "/containers/" + record.id + "/console.log";

@@ -1,7 +1,12 @@
 #include "support/test_support.hpp"
 
+#include <dirent.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <atomic>
 #include <fstream>
@@ -59,6 +64,33 @@ void makeBusyboxRootfs(const std::string& dir) {
                         " echo 'root:x:0:0:root:/root:/bin/sh' > \"$d/etc/passwd\";"
                         " echo 'root:x:0:' > \"$d/etc/group\"; echo busybox > \"$d/etc/hostname\"";
   if (std::system(command.c_str()) != 0) throw std::runtime_error("makeBusyboxRootfs failed for " + dir);
+}
+
+std::vector<std::string> loopDevicesBackedBy(const std::string& fragment) {
+  std::vector<std::string> found;
+  DIR* block = ::opendir("/sys/block");
+  if (block == nullptr) return found;
+  while (dirent* entry = ::readdir(block)) {
+    std::string name = entry->d_name;
+    if (name.rfind("loop", 0) != 0) continue;
+    auto backing = readFile("/sys/block/" + name + "/loop/backing_file");
+    if (backing && backing->find(fragment) != std::string::npos) found.push_back("/dev/" + name);
+  }
+  ::closedir(block);
+  return found;
+}
+
+bool unmountStoragePool(const std::string& dataDir) {
+  const std::string pool = dataDir + "/storage/pool";
+  if (mountsContaining(pool).empty()) return true;
+  // The last container's namespace may take a moment to let go of it.
+  for (int i = 0; i < 100; ++i) {
+    if (::umount2(pool.c_str(), 0) == 0) return loopDevicesBackedBy(dataDir).empty();
+    if (errno != EBUSY) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::umount2(pool.c_str(), MNT_DETACH);
+  return false;
 }
 
 }  // namespace berth::testing

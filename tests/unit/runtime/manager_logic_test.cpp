@@ -273,7 +273,7 @@ TEST_CASE("logic: a start rebuilds an instance removed behind berth's back under
     CHECK(reason->find(started->runtimeId) != std::string::npos);
   }
   SECTION("its writable layer gone: the old group is removed and a new layer made") {
-    REQUIRE(removeTree(f.config().dataDir + "/containers/" + record.id + "/upper"));
+    REQUIRE(removeTree(f.kernel().layerRoot.sub("layers/" + record.id)));
     std::optional<Recreation> recreated;
     auto started = f.manager().operate(kOwner, record, Operation::start, {}, &recreated);
     REQUIRE(started);
