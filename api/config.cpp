@@ -100,7 +100,7 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
                                 "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
                                 "container_log_max_bytes", "log_followers_max", "http_workers", "events_retention",
-                                "bridge_prefix", "bridge_subnet", "bridge_masquerade"},
+                                "bridge_prefix", "bridge_subnet", "bridge_masquerade", "storage_pool_gb"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -127,6 +127,10 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (root["default_stop_timeout_s"]) {
     BERTH_TRY(uint64_t seconds, readUnsigned(root["default_stop_timeout_s"], "default_stop_timeout_s", 0, 3600));
     config.runtime.defaultStopTimeout = std::chrono::seconds(seconds);
+  }
+  if (root["storage_pool_gb"]) {
+    BERTH_TRY(uint64_t gigabytes, readUnsigned(root["storage_pool_gb"], "storage_pool_gb", 1, 1u << 20));
+    config.runtime.storagePoolBytes = gigabytes << 30;
   }
   if (root["bridge_prefix"]) {
     BERTH_TRY(config.runtime.network.bridgePrefix, readText(root["bridge_prefix"], "bridge_prefix"));

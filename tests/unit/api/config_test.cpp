@@ -166,6 +166,7 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->runtime.network.bridgePrefix == defaults.runtime.network.bridgePrefix);
   CHECK(example->runtime.network.bridgeSubnet == defaults.runtime.network.bridgeSubnet);
   CHECK(example->runtime.network.masquerade == defaults.runtime.network.masquerade);
+  CHECK(example->runtime.storagePoolBytes == defaults.runtime.storagePoolBytes);
 }
 
 TEST_CASE("bridge_prefix, bridge_subnet and bridge_masquerade set the bridge network; bad ones name the key") {
