@@ -121,7 +121,7 @@ Result<void> makeDirs(const std::string& path, mode_t mode) {
 }
 
 namespace {
-Result<void> removeTreeAt(int parentFd, const char* name, dev_t device, const std::string& shown) {
+Result<void> removeTreeOnDevice(int parentFd, const char* name, dev_t device, const std::string& shown) {
   struct stat st {};
   if (::fstatat(parentFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return {};
@@ -143,7 +143,7 @@ Result<void> removeTreeAt(int parentFd, const char* name, dev_t device, const st
   Result<void> result;
   while (struct dirent* entry = ::readdir(dir)) {
     if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
-    result = removeTreeAt(::dirfd(dir), entry->d_name, device, shown + "/" + entry->d_name);
+    result = removeTreeOnDevice(::dirfd(dir), entry->d_name, device, shown + "/" + entry->d_name);
     if (!result) break;
   }
   ::closedir(dir);
@@ -159,7 +159,13 @@ Result<void> removeTree(const std::string& path) {
     if (errno == ENOENT) return {};
     return sysFail("stat " + path);
   }
-  return removeTreeAt(AT_FDCWD, path.c_str(), st.st_dev, path);
+  return removeTreeOnDevice(AT_FDCWD, path.c_str(), st.st_dev, path);
+}
+
+Result<void> removeTreeAt(int parentFd, const char* name, const std::string& shown) {
+  struct stat parent {};
+  if (::fstat(parentFd, &parent) != 0) return sysFail("stat the directory of " + shown);
+  return removeTreeOnDevice(parentFd, name, parent.st_dev, shown);
 }
 
 bool pathExists(const std::string& path) {

@@ -30,6 +30,9 @@ Result<void> writeFileAtomic(const std::string& path, std::string_view content, 
 Result<void> makeDirs(const std::string& path, mode_t mode = 0755);
 // rm -rf that never crosses into another filesystem (a mount left inside is an error).
 Result<void> removeTree(const std::string& path);
+// The same for parentFd/name, never following a symlink and never crossing
+// into another mount; `shown` names it in errors.
+Result<void> removeTreeAt(int parentFd, const char* name, const std::string& shown);
 bool pathExists(const std::string& path);
 // Creates or replaces a file without fsync: for scratch state on tmpfs-like run dirs.
 Result<void> writeFileFast(const std::string& path, std::string_view content, mode_t mode = 0644);

@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "common/files.hpp"
 #include "common/unique_fd.hpp"
 #include "storage/sha256.hpp"
 
@@ -76,37 +77,6 @@ Result<UniqueFd> openDirBeneath(int rootFd, const std::vector<std::string>& part
     current.reset(fd);
   }
   return current;
-}
-
-// rm -rf of parent/name, all through fds.
-Result<void> removeAt(int parentFd, const char* name, const std::string& shown) {
-  struct stat st {};
-  if (::fstatat(parentFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return {};
-    return sysFail("stat " + shown);
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(parentFd, name, 0) != 0 && errno != ENOENT) return sysFail("unlink " + shown);
-    return {};
-  }
-  int fd = ::openat(parentFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return sysFail("open " + shown);
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    int err = errno;
-    ::close(fd);
-    return sysFail("fdopendir " + shown, err);
-  }
-  Result<void> result;
-  while (struct dirent* child = ::readdir(dir)) {
-    if (std::strcmp(child->d_name, ".") == 0 || std::strcmp(child->d_name, "..") == 0) continue;
-    result = removeAt(::dirfd(dir), child->d_name, shown + "/" + child->d_name);
-    if (!result) break;
-  }
-  ::closedir(dir);
-  if (!result) return result;
-  if (::unlinkat(parentFd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) return sysFail("rmdir " + shown);
-  return {};
 }
 
 Result<void> writeAllAt(int fd, const char* data, size_t size, int64_t offset, const std::string& shown) {
@@ -209,7 +179,7 @@ void TreeWriter::forget(const std::string& shown, bool subtree) {
 
 Result<void> TreeWriter::clearName(int parentFd, const std::string& name, const std::string& shown) {
   forget(shown, true);
-  return removeAt(parentFd, name.c_str(), shown);
+  return removeTreeAt(parentFd, name.c_str(), shown);
 }
 
 Result<void> TreeWriter::writeEntry(archive* reader, archive_entry* entry, const ExtractOptions& options) {
