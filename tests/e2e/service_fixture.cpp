@@ -249,6 +249,8 @@ void Service::simulateHostBoot(const std::vector<Json>& containers) {
   for (const auto& root : testing::leftoverCgroups(cgroupRoot_))
     for (const auto& group : subdirectories(root)) removeCgroupTree(group);
   REQUIRE(removeTree(runDir_));
+  // Nothing stays mounted across a boot: the storage pool is attached again by the next start.
+  REQUIRE(testing::unmountStoragePool(dataDir_));
   // A boot has no links and no rules: this service's bridges (and the veths
   // the killed containers' namespaces take with them) go, as does its table.
   auto netlink = net::Netlink::open();
