@@ -1,13 +1,17 @@
-// berth: the command-line client of berthd's /api/v1 (API.md §10).
+// berth: the command-line client of berthd's /api/v1 (API.md §10, §12).
 //   BERTH_URL    http://127.0.0.1:8080 (default) or unix:///run/berth/berthd.sock
 //   BERTH_TOKEN  a token from `berth login`
 // Prints the response's `data` as JSON; on an error prints the envelope's
 // code and message to stderr and exits 1.
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -49,19 +53,39 @@ class ApiClient {
       request.body = body->dump();
       request.set_header("Content-Type", "application/json");
     }
-    auto response = client_->send(request);
-    if (!response) {
-      std::fprintf(stderr, "berth: %s %s: %s\n", method.c_str(), path.c_str(), httplib::to_string(response.error()).c_str());
+    return finish(method, path, client_->send(request));
+  }
+
+  // POSTs the file at `file` as the body, read piece by piece as the socket
+  // takes it (never whole in memory); returns the data like call().
+  Json upload(const std::string& path, const std::string& file, const std::string& contentType) {
+    auto fail = [&](const char* reason) {
+      std::fprintf(stderr, "berth: %s: %s\n", file.c_str(), reason);
       std::exit(1);
-    }
-    Json envelope = Json::parse(response->body, nullptr, false);
-    if (response->status >= 400) {
-      std::string code = envelope.is_object() ? envelope.value("code", "") : "";
-      std::string message = envelope.is_object() ? envelope.value("message", response->body) : response->body;
-      std::fprintf(stderr, "berth: %d %s: %s\n", response->status, code.c_str(), message.c_str());
-      std::exit(1);
-    }
-    return envelope.is_object() && envelope.contains("data") ? envelope["data"] : envelope;
+    };
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(file.c_str(), "rbe"), &std::fclose);
+    if (!in) fail(std::strerror(errno));
+    struct stat st {};
+    if (::fstat(::fileno(in.get()), &st) != 0) fail(std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail("not a regular file");
+    // httplib asks for the bytes at `offset`, at most `length` of them, each time the socket can take more.
+    const char* readError = nullptr;
+    auto provider = [&](size_t offset, size_t length, httplib::DataSink& sink) {
+      char buffer[64 * 1024];
+      if (::fseeko(in.get(), static_cast<off_t>(offset), SEEK_SET) != 0) {
+        readError = std::strerror(errno);
+        return false;
+      }
+      size_t got = std::fread(buffer, 1, std::min(length, sizeof buffer), in.get());
+      if (got == 0) {
+        readError = std::ferror(in.get()) ? std::strerror(errno) : "the file shrank while uploading";
+        return false;
+      }
+      return sink.write(buffer, got);
+    };
+    auto response = client_->Post(path, headers_, static_cast<size_t>(st.st_size), provider, contentType);
+    if (readError) fail(readError);
+    return finish("POST", path, std::move(response));
   }
 
   // GETs a stream, handing each piece of the body to `receive`. Returns the
@@ -96,6 +120,22 @@ class ApiClient {
   }
 
  private:
+  // The envelope's data of a finished request, or exits 1 with the error.
+  static Json finish(const std::string& method, const std::string& path, httplib::Result response) {
+    if (!response) {
+      std::fprintf(stderr, "berth: %s %s: %s\n", method.c_str(), path.c_str(), httplib::to_string(response.error()).c_str());
+      std::exit(1);
+    }
+    Json envelope = Json::parse(response->body, nullptr, false);
+    if (response->status >= 400) {
+      std::string code = envelope.is_object() ? envelope.value("code", "") : "";
+      std::string message = envelope.is_object() ? envelope.value("message", response->body) : response->body;
+      std::fprintf(stderr, "berth: %d %s: %s\n", response->status, code.c_str(), message.c_str());
+      std::exit(1);
+    }
+    return envelope.is_object() && envelope.contains("data") ? envelope["data"] : envelope;
+  }
+
   std::unique_ptr<httplib::Client> client_;
   httplib::Headers headers_;
 };
@@ -164,7 +204,7 @@ int main(int argc, char* argv[]) {
     std::cout << data["token"].get<std::string>() << "\n";
   });
 
-  auto* containers = app.add_subcommand("containers", "list, inspect, create, change and operate containers");
+  auto* containers = app.add_subcommand("containers", "list, inspect, create, change, operate, snapshot and copy containers");
   containers->require_subcommand(1);
 
   auto* list = containers->add_subcommand("list", "list the containers you may see");
@@ -264,6 +304,65 @@ int main(int argc, char* argv[]) {
   logs->callback([&] {
     print(api.call("GET", withQuery("/api/v1/containers/" + id + "/status-logs",
                                     {{"page", page}, {"limit", limit}, {"sort_by", sortBy}, {"sort_order", sortOrder}})));
+  });
+
+  // Snapshots and copies of a container's writable layer (API.md §12).
+  std::string snapshotId, alias;
+  auto* snapshot = containers->add_subcommand("snapshot", "snapshot a stopped container's writable layer");
+  snapshot->add_option("id", id)->required();
+  snapshot->add_option("alias", alias, "1-64 of [A-Za-z0-9-], unique per container")->required();
+  snapshot->callback([&] { print(api.call("POST", "/api/v1/containers/" + id + "/snapshots", Json{{"alias", alias}})); });
+
+  auto* snapshots = containers->add_subcommand("snapshots", "list a container's snapshots, newest first");
+  snapshots->add_option("id", id)->required();
+  snapshots->callback([&] { print(api.call("GET", "/api/v1/containers/" + id + "/snapshots")); });
+
+  auto* restore = containers->add_subcommand("restore", "put a snapshot back as a stopped container's writable layer");
+  restore->add_option("id", id)->required();
+  restore->add_option("snapshot_id", snapshotId)->required();
+  restore->callback([&] {
+    print(api.call("POST", "/api/v1/containers/" + id + "/snapshots/" + snapshotId + "/restore"));
+  });
+
+  auto* deleteSnapshot = containers->add_subcommand("delete-snapshot", "delete one of a container's snapshots");
+  deleteSnapshot->add_option("id", id)->required();
+  deleteSnapshot->add_option("snapshot_id", snapshotId)->required();
+  deleteSnapshot->callback([&] {
+    print(api.call("DELETE", "/api/v1/containers/" + id + "/snapshots/" + snapshotId));
+  });
+
+  auto* copy = containers->add_subcommand("copy", "copy a stopped container (and its writable layer) to a new one");
+  std::string copyName, copyProject;
+  copy->add_option("id", id)->required();
+  copy->add_option("name", copyName, "the new container's name")->required();
+  copy->add_option("--project", copyProject, "default: the source's project");
+  copy->callback([&] {
+    Json body{{"name", copyName}};
+    if (!copyProject.empty()) body["project_id"] = copyProject;
+    print(api.call("POST", "/api/v1/containers/" + id + "/copy", body));
+  });
+
+  auto* images = app.add_subcommand("images", "list, import and delete images");
+  images->require_subcommand(1);
+
+  auto* imageList = images->add_subcommand("list", "list the images");
+  imageList->callback([&] { print(api.call("GET", "/api/v1/images")); });
+
+  // The file goes up as it is read (images may be several GiB): a rootfs
+  // tarball or an OCI image layout, plain or gzip.
+  auto* imageImport = images->add_subcommand("import", "import a rootfs tarball or an OCI image layout (admin)");
+  std::string imageName, imageFile, imageRef;
+  imageImport->add_option("name", imageName)->required();
+  imageImport->add_option("file", imageFile, "a .tar or .tar.gz")->required();
+  imageImport->add_option("--ref", imageRef, "the manifest of an OCI layout (org.opencontainers.image.ref.name)");
+  imageImport->callback([&] {
+    print(api.upload(withQuery("/api/v1/images", {{"name", imageName}, {"ref", imageRef}}), imageFile, "application/x-tar"));
+  });
+
+  auto* imageDelete = images->add_subcommand("delete", "delete an image no container uses (admin)");
+  imageDelete->add_option("name", imageName)->required();
+  imageDelete->callback([&] {
+    print(api.call("DELETE", "/api/v1/images/" + httplib::detail::encode_query_param(imageName)));
   });
 
   // berth events: follows GET /api/v1/events; on a broken connection it

@@ -1,0 +1,251 @@
+// The client `berth` (cmd/berth.cpp) against the real berthd: the storage
+// commands of API.md §12 (snapshots, restore, copies, images). Each run is
+// the built binary with BERTH_URL and BERTH_TOKEN set; a test reads its
+// stdout (the response's data as JSON), its stderr and its exit code.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "e2e/service_fixture.hpp"
+#include "support/tar_builder.hpp"
+
+using namespace berth;
+using namespace berth::e2e;
+
+namespace {
+
+struct CliRun {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+
+  Json json() const { return Json::parse(out, nullptr, false); }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
+}
+
+// Runs BERTH_BUILD_DIR/cmd/berth with `args` against the service, as `token`.
+CliRun runCli(const Service& service, const std::string& token, const std::vector<std::string>& args) {
+  testing::TempDir scratch("berth-cli");
+  std::string outPath = scratch.sub("stdout"), errPath = scratch.sub("stderr");
+  std::string binary = std::string(BERTH_BUILD_DIR) + "/cmd/berth";
+  std::string url = "http://127.0.0.1:" + std::to_string(service.port());
+  std::vector<char*> argv;
+  argv.push_back(binary.data());
+  std::vector<std::string> owned = args;
+  for (auto& arg : owned) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  // The environment is made before fork: the child only opens, dups and execs.
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry; ++entry) {
+    std::string_view pair(*entry);
+    if (pair.rfind("BERTH_URL=", 0) != 0 && pair.rfind("BERTH_TOKEN=", 0) != 0) environment.emplace_back(pair);
+  }
+  environment.push_back("BERTH_URL=" + url);
+  if (!token.empty()) environment.push_back("BERTH_TOKEN=" + token);
+  std::vector<char*> envp;
+  for (auto& pair : environment) envp.push_back(pair.data());
+  envp.push_back(nullptr);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0) ::_exit(126);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execve(binary.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CliRun run;
+  run.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = slurp(outPath);
+  run.err = slurp(errPath);
+  return run;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("cli: snapshot, snapshots, restore, delete-snapshot and copy print the data and exit 0") {
+  Service service;
+  const std::string& admin = service.adminToken();
+  Json source = service.createContainer(admin, {{"name", "src"}, {"autostart", false}, {"command", kTermInit},
+                                                {"env", {{"A", "1"}}}});
+  REQUIRE(source["status"] == "stopped");
+  const std::string id = source["id"];
+
+  CliRun made = runCli(service, admin, {"containers", "snapshot", id, "first"});
+  INFO(made.err);
+  REQUIRE(made.exitCode == 0);
+  CHECK(made.err.empty());
+  Json snapshot = made.json();
+  REQUIRE(snapshot.is_object());
+  CHECK(snapshot["alias"] == "first");
+  CHECK(snapshot["container_id"] == id);
+  CHECK(snapshot["size_bytes"].is_number_integer());
+  CHECK(snapshot["created_at"].is_string());
+  const std::string sid = snapshot["id"];
+
+  CliRun second = runCli(service, admin, {"containers", "snapshot", id, "second"});
+  REQUIRE(second.exitCode == 0);
+
+  CliRun listed = runCli(service, admin, {"containers", "snapshots", id});
+  INFO(listed.err);
+  REQUIRE(listed.exitCode == 0);
+  Json list = listed.json();
+  REQUIRE(list.is_object());
+  REQUIRE(list["snapshots"].size() == 2);
+  CHECK(list["snapshots"][0]["alias"] == "second");  // newest first
+  CHECK(list["snapshots"][1]["id"] == sid);
+  // Agrees with the API.
+  CHECK(list == service.get(containerPath(id) + "/snapshots", admin).data());
+
+  CliRun restored = runCli(service, admin, {"containers", "restore", id, sid});
+  INFO(restored.err);
+  REQUIRE(restored.exitCode == 0);
+  Json container = restored.json();
+  CHECK(container["id"] == id);
+  CHECK(container["status"] == "stopped");
+
+  CliRun copied = runCli(service, admin, {"containers", "copy", id, "dup"});
+  INFO(copied.err);
+  REQUIRE(copied.exitCode == 0);
+  Json copy = copied.json();
+  REQUIRE(copy.is_object());
+  CHECK(copy["name"] == "dup");
+  CHECK(copy["id"] != id);
+  CHECK(copy["project_id"] == source["project_id"]);
+  CHECK(copy["autostart"] == false);
+  CHECK(copy["env"] == Json{{"A", "1"}});
+  service.waitForStatus(copy["id"], "stopped");
+
+  // --project names the target project (here the source's own).
+  CliRun intoProject =
+      runCli(service, admin, {"containers", "copy", id, "dup2", "--project", source["project_id"].get<std::string>()});
+  INFO(intoProject.err);
+  REQUIRE(intoProject.exitCode == 0);
+  CHECK(intoProject.json()["project_id"] == source["project_id"]);
+  service.waitForStatus(intoProject.json()["id"], "stopped");
+
+  CliRun deleted = runCli(service, admin, {"containers", "delete-snapshot", id, sid});
+  INFO(deleted.err);
+  REQUIRE(deleted.exitCode == 0);
+  CHECK(deleted.json()["id"] == sid);
+  Json left = runCli(service, admin, {"containers", "snapshots", id}).json();
+  REQUIRE(left["snapshots"].size() == 1);
+  CHECK(left["snapshots"][0]["alias"] == "second");
+}
+
+TEST_CASE("cli: storage errors go to stderr as 'berth: STATUS CODE: message' with exit 1") {
+  Service service;
+  const std::string& admin = service.adminToken();
+  Json stopped = service.createContainer(admin, {{"name", "idle"}, {"autostart", false}, {"command", kTermInit}});
+  Json running = service.createContainer(admin, {{"name", "busy"}, {"command", kTermInit}});
+  const std::string id = stopped["id"];
+
+  CliRun unknown = runCli(service, admin, {"containers", "restore", id, "0123456789abcdef01234567"});
+  CHECK(unknown.exitCode == 1);
+  CHECK(unknown.out.empty());
+  CHECK(contains(unknown.err, "berth: 404 SNAPSHOT_NOT_FOUND: "));
+
+  CliRun badId = runCli(service, admin, {"containers", "delete-snapshot", id, "nope"});
+  CHECK(badId.exitCode == 1);
+  CHECK(contains(badId.err, "berth: 400 INVALID_ID_FORMAT: "));
+
+  CliRun whileRunning = runCli(service, admin, {"containers", "snapshot", running["id"], "snap"});
+  CHECK(whileRunning.exitCode == 1);
+  CHECK(whileRunning.out.empty());
+  CHECK(contains(whileRunning.err, "berth: 400 OPERATION_STATE_CONFLICT: "));
+
+  REQUIRE(runCli(service, admin, {"containers", "snapshot", id, "same"}).exitCode == 0);
+  CliRun taken = runCli(service, admin, {"containers", "snapshot", id, "same"});
+  CHECK(taken.exitCode == 1);
+  CHECK(contains(taken.err, "berth: 409 NAME_CONFLICT: "));
+
+  CliRun copyRunning = runCli(service, admin, {"containers", "copy", running["id"], "dup"});
+  CHECK(copyRunning.exitCode == 1);
+  CHECK(contains(copyRunning.err, "berth: 400 OPERATION_STATE_CONFLICT: "));
+
+  CliRun noToken = runCli(service, "", {"containers", "snapshots", id});
+  CHECK(noToken.exitCode == 1);
+  CHECK(contains(noToken.err, "berth: 401 MISSING_TOKEN: "));
+
+  // A missing argument is CLI11's usage error, before any request.
+  CliRun usage = runCli(service, admin, {"containers", "snapshot", id});
+  CHECK(usage.exitCode != 0);
+  CHECK(usage.out.empty());
+}
+
+TEST_CASE("cli: images list, import and delete follow the images routes") {
+  Service service;
+  const std::string& admin = service.adminToken();
+
+  CliRun listed = runCli(service, admin, {"images", "list"});
+  Reply direct = service.get("/api/v1/images", admin);
+  if (direct.status == 404) {
+    // This branch's berthd has no images routes yet: the client reports the
+    // server's answer and fails.
+    CHECK(listed.exitCode == 1);
+    CHECK(listed.out.empty());
+    CHECK(contains(listed.err, "berth: 404 NOT_FOUND: "));
+  } else {
+    INFO(listed.err);
+    REQUIRE(direct.status == 200);
+    REQUIRE(listed.exitCode == 0);
+    Json images = listed.json();
+    REQUIRE(images["images"].is_array());
+    bool busybox = false;
+    for (const auto& image : images["images"]) busybox = busybox || image["name"] == "busybox";
+    CHECK(busybox);
+  }
+
+  // A file that cannot be read is refused before anything is sent.
+  testing::TempDir scratch("berth-cli-images");
+  CliRun missing = runCli(service, admin, {"images", "import", "x", scratch.sub("absent.tar")});
+  CHECK(missing.exitCode == 1);
+  CHECK(missing.out.empty());
+  CHECK(contains(missing.err, "absent.tar: No such file or directory"));
+  CliRun directory = runCli(service, admin, {"images", "import", "x", scratch.path()});
+  CHECK(directory.exitCode == 1);
+  CHECK(contains(directory.err, "not a regular file"));
+
+  // A real (small) rootfs tarball goes up as the body.
+  std::string tarPath = scratch.sub("rootfs.tar");
+  std::ofstream(tarPath, std::ios::binary) << testing::TarBuilder().dir("etc").file("etc/hello", "hi\n").finish();
+  CliRun imported = runCli(service, admin, {"images", "import", "tiny", tarPath});
+  CliRun removed = runCli(service, admin, {"images", "delete", "tiny"});
+  if (direct.status == 404) {
+    CHECK(imported.exitCode == 1);
+    CHECK(imported.out.empty());
+    CHECK(contains(imported.err, "berth: "));
+    CHECK(removed.exitCode == 1);
+    CHECK(contains(removed.err, "berth: 404 NOT_FOUND: "));
+  } else {
+    INFO(imported.err);
+    CHECK(imported.exitCode == 0);
+    CHECK(imported.json()["name"] == "tiny");
+    CHECK(imported.json()["source"] == "rootfs-tar");
+    INFO(removed.err);
+    CHECK(removed.exitCode == 0);
+    CHECK(removed.json()["name"] == "tiny");
+  }
+}
