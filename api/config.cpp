@@ -99,8 +99,9 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   BERTH_TRYV(rejectUnknownKeys(root,
                                {"listen", "socket", "data_dir", "run_dir", "cgroup_root", "default_stop_timeout_s",
                                 "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
-                                "container_log_max_bytes", "log_followers_max", "http_workers", "events_retention",
-                                "bridge_prefix", "bridge_subnet", "bridge_masquerade", "storage_pool_gb"},
+                                "container_log_max_bytes", "log_followers_max", "image_max_mb", "http_workers",
+                                "events_retention", "bridge_prefix", "bridge_subnet", "bridge_masquerade",
+                                "storage_pool_gb"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -156,6 +157,10 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (root["http_workers"]) {
     BERTH_TRY(uint64_t workers, readUnsigned(root["http_workers"], "http_workers", 2, 4096));
     config.httpWorkers = static_cast<size_t>(workers);
+  }
+  if (root["image_max_mb"]) {
+    BERTH_TRY(uint64_t mb, readUnsigned(root["image_max_mb"], "image_max_mb", 1, 1048576));
+    config.runtime.imageMaxBytes = mb << 20;
   }
   if (root["log_followers_max"]) {
     BERTH_TRY(uint64_t followers, readUnsigned(root["log_followers_max"], "log_followers_max", 1, 65536));

@@ -15,6 +15,7 @@
 //   container_log_max_bytes: 8388608  # console.log rotates to console.log.1 past this; 0: unbounded
 //   http_workers: 256               # threads serving TCP connections (2..4096)
 //   log_followers_max: 1024         # clients following container logs at once (1..65536); more get 503
+//   image_max_mb: 2048             # largest body of POST /api/v1/images (1..1048576), streamed to disk
 //   tls_cert: /etc/berth/tls.crt    # with tls_key: HTTPS on `listen` (PEM); unset: plain HTTP
 #include <optional>
 #include <string>

@@ -52,6 +52,8 @@ WireError permissionDenied(const Error& error) {
 WireError resourceExhausted(const Error& error) {
   switch (error.detail) {
     case Detail::rate_limited: return {429, "RATE_LIMITED", error.message};
+    // A body past its limit (an image archive), found while streaming it.
+    case Detail::payload_too_large: return {413, "PAYLOAD_TOO_LARGE", error.message};
     default: return {422, "RESOURCE_LIMIT_EXCEEDED", error.message};
   }
 }
@@ -102,6 +104,7 @@ WireError toDialectError(const Error& error, Dialect dialect) {
     case Errc::state_conflict: return {409, "", error.message};
     case Errc::resource_exhausted:
       if (error.detail == Detail::rate_limited) return {429, "", error.message};
+      if (error.detail == Detail::payload_too_large) return {413, "", error.message};
       return {400, "", error.message};  // above the tier: the request asked too much
     // The seeds answer 500 when the runtime could not do it.
     case Errc::container_config: return {500, "", "failed to start container: " + error.describe()};

@@ -23,6 +23,11 @@ HandlerResult restoreSnapshot(Core& core, Call& call);
 HandlerResult deleteSnapshot(Core& core, Call& call);
 HandlerResult copyContainer(Core& core, Call& call);
 
+// Images (image_handlers.cpp)
+HandlerResult listImages(Core& core, Call& call);
+HandlerResult importImage(Core& core, Call& call);
+HandlerResult deleteImage(Core& core, Call& call);
+
 // Container output (log_handlers.cpp)
 HandlerResult containerLogs(Core& core, Call& call);
 

@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <httplib.h>
@@ -64,12 +67,13 @@ bool hasNoBody(const httplib::Request& req) {
   return !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding");
 }
 
-HttpRequest toRequest(const httplib::Request& req) {
+HttpRequest toRequest(const httplib::Request& req, std::string body, BodyReader bodyReader = nullptr) {
   HttpRequest request;
   request.method = req.method;
   request.path = std::string(rawPath(req));
   request.query = queryOf(req);
-  request.body = req.body;
+  request.body = std::move(body);
+  request.bodyReader = std::move(bodyReader);
   request.authorization = req.get_header_value("Authorization");
   request.remoteAddress = req.remote_addr;
   request.headers.assign(req.headers.begin(), req.headers.end());
@@ -173,6 +177,25 @@ class ConnectionStream final : public httplib::Stream {
 // The connection a worker serves now, and who takes it over (set by serve()).
 thread_local ConnectionStream* tConnection = nullptr;
 thread_local ConnectionTaker tTaker;
+// The request's body was left unread (refused, or not wanted by its handler):
+// the connection cannot carry another request.
+thread_local bool tCloseAfter = false;
+
+// A client may still be sending the body it was refused: stop writing, read
+// and drop what comes for a moment, so that the close that follows does not
+// reset the connection before the client has read the answer.
+void lingerAndDrain(int sock) {
+  constexpr auto kLinger = std::chrono::milliseconds(1000);
+  ::shutdown(sock, SHUT_WR);
+  auto until = std::chrono::steady_clock::now() + kLinger;
+  char sink[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !waitFor(sock, POLLIN, static_cast<int>(left.count()))) return;
+    ssize_t got = ::recv(sock, sink, sizeof sink, 0);
+    if (got <= 0 && !(got < 0 && errno == EINTR)) return;
+  }
+}
 
 // httplib's server with its keep-alive loop over a ConnectionStream, so that
 // a response can hand its connection over (httplib can only write responses).
@@ -187,6 +210,7 @@ class PlainServer final : public httplib::Server {
       if (!waitFor(sock, POLLIN, static_cast<int>(keep_alive_timeout_sec_ * 1000))) break;
       bool connectionClosed = false;
       tConnection = &stream;
+      tCloseAfter = false;
       ok = process_request(stream, left == 1, connectionClosed, nullptr);
       tConnection = nullptr;
       if (stream.detached()) {
@@ -194,6 +218,11 @@ class PlainServer final : public httplib::Server {
         tTaker = nullptr;
         taker(UniqueFd(sock));
         return ok;
+      }
+      if (tCloseAfter) {
+        tCloseAfter = false;
+        lingerAndDrain(sock);
+        break;
       }
       if (!ok || connectionClosed) break;
     }
@@ -225,6 +254,81 @@ void apply(HttpResponse response, httplib::Response& res) {
         if (!more) sink.done();
         return true;
       });
+}
+
+// The body of a streaming route: httplib's ContentReader pushes it, on a
+// thread of its own, into a bounded buffer the handler pulls from
+// (HttpRequest::bodyReader). Reading begins at the first pull, so nothing is
+// read for a request the dispatcher refuses. At most ~2 * kPipeBytes are held.
+class BodyPipe {
+ public:
+  explicit BodyPipe(const httplib::ContentReader& reader) : reader_(reader) {}
+  ~BodyPipe() { finish(); }
+  BodyPipe(const BodyPipe&) = delete;
+  BodyPipe& operator=(const BodyPipe&) = delete;
+
+  Result<std::string_view> next() {
+    std::unique_lock lock(mutex_);
+    if (!started_) {
+      started_ = true;
+      producer_ = std::thread([this] { produce(); });
+    }
+    current_.clear();
+    changed_.wait(lock, [this] { return !buffer_.empty() || ended_; });
+    if (!buffer_.empty()) {
+      current_.swap(buffer_);
+      changed_.notify_all();
+      return std::string_view(current_);
+    }
+    if (!complete_) return fail(Errc::invalid_argument, "the request body could not be read (malformed or cut off)");
+    return std::string_view();
+  }
+
+  // Stops reading (the handler is done) and waits for the reading thread.
+  // Returns whether the whole body was read.
+  bool finish() {
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      changed_.notify_all();
+    }
+    if (producer_.joinable()) producer_.join();
+    std::lock_guard lock(mutex_);
+    return complete_ && buffer_.empty();
+  }
+
+ private:
+  static constexpr size_t kPipeBytes = 1u << 20;
+
+  void produce() {
+    bool read = reader_([this](const char* data, size_t length) {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return buffer_.size() < kPipeBytes || cancelled_; });
+      if (cancelled_) return false;
+      buffer_.append(data, length);
+      changed_.notify_all();
+      return true;
+    });
+    std::lock_guard lock(mutex_);
+    complete_ = read;
+    ended_ = true;
+    changed_.notify_all();
+  }
+
+  const httplib::ContentReader& reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string buffer_;   // received, not taken yet
+  std::string current_;  // the chunk the handler holds
+  std::thread producer_;
+  bool started_ = false;
+  bool ended_ = false;
+  bool complete_ = false;
+  bool cancelled_ = false;
+};
+
+bool isBodyMethod(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
 // Errors httplib answers before a handler runs (oversized body, malformed request).
@@ -281,8 +385,56 @@ struct HttpServer::Impl {
     return {};
   }
 
-  void serve(const httplib::Request& req, httplib::Response& res) {
-    Api::Outcome outcome = api.handle(toRequest(req));
+  // Answers at once and closes the connection: the body is left unread.
+  static void refuse(httplib::Response& res, const WireError& error) {
+    apply(errorResponse(error), res);
+    res.set_header("Connection", "close");
+    tCloseAfter = true;
+  }
+
+  // Requests with a body on a route that does not stream it: read here, at
+  // most kMaxBodyBytes whatever the framing (httplib's own limit is the
+  // image route's and does not bound a chunked body at all).
+  void serveWithBody(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    if (api.streamsBody(req.method, rawPath(req))) {
+      serveStreaming(req, res, reader);
+      return;
+    }
+    std::string body;
+    bool tooLarge = false;
+    bool read = reader([&](const char* data, size_t length) {
+      if (body.size() + length > kMaxBodyBytes) {
+        tooLarge = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    if (!read) {
+      refuse(res, transportError(tooLarge ? 413 : 400));
+      return;
+    }
+    serve(req, res, std::move(body));
+  }
+
+  void serveStreaming(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    BodyPipe pipe(reader);
+    serve(req, res, {}, [&pipe] { return pipe.next(); });
+    // httplib marks a body its reader stopped reading as a bad request (400):
+    // the answer is the handler's.
+    int answered = res.status;
+    bool complete = pipe.finish();
+    res.status = answered;
+    if (!complete) {
+      // Refused, or the handler stopped early (a limit, a bad archive): the rest is never read.
+      res.set_header("Connection", "close");
+      tCloseAfter = true;
+    }
+  }
+
+  void serve(const httplib::Request& req, httplib::Response& res, std::string body = {},
+             BodyReader bodyReader = nullptr) {
+    Api::Outcome outcome = api.handle(toRequest(req, std::move(body), std::move(bodyReader)));
     tTrace.callerId = std::move(outcome.callerId);
     if (outcome.response.takeOver) {
       // A TLS connection's bytes are httplib's (its SSL state): it cannot be handed over.
@@ -323,22 +475,45 @@ struct HttpServer::Impl {
         spdlog::warn("SO_REUSEADDR on the listening socket: {}", std::strerror(errno));
       listenFd = sock;
     });
-    server.set_payload_max_length(kMaxBodyBytes);
+    // httplib refuses a Content-Length above this; every body it reads goes
+    // through serveWithBody, which bounds it per route (the pre-routing hook
+    // refuses a large Content-Length at once).
+    server.set_payload_max_length(std::max<size_t>(kMaxBodyBytes, options.streamedBodyMaxBytes));
     server.set_keep_alive_max_count(kKeepAliveMaxRequests);
     server.set_tcp_nodelay(true);
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       tTrace = {true, monotonicMicros(), {}};
-      if (!hasNoBody(req)) return httplib::Server::HandlerResponse::Unhandled;  // httplib reads the body first
-      serve(req, res);
-      return httplib::Server::HandlerResponse::Handled;
+      if (hasNoBody(req)) {
+        serve(req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (api.streamsBody(req.method, rawPath(req))) return httplib::Server::HandlerResponse::Unhandled;
+      // Never buffered: a declared length past the limit is refused before a byte is read.
+      auto declared = parseContentLength(req.get_header_value("Content-Length"));
+      if (!declared) {
+        refuse(res, transportError(400));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (*declared && **declared > kMaxBodyBytes) {
+        refuse(res, transportError(413));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      // httplib reads a GET's or OPTIONS's body whole, unbounded when chunked.
+      if (!isBodyMethod(req.method) && req.has_header("Transfer-Encoding")) {
+        refuse(res, WireError{400, "VALIDATION_ERROR", "a chunked body is taken only by POST, PUT, PATCH and DELETE"});
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;  // the body is read next, bounded
     });
     // Every method on every path goes to Api::handle, which owns 404 and 405.
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res, req.body); };
+    auto bodyHandler = [this](const httplib::Request& req, httplib::Response& res,
+                              const httplib::ContentReader& reader) { serveWithBody(req, res, reader); };
     server.Get(".*", handler);
-    server.Post(".*", handler);
-    server.Put(".*", handler);
-    server.Patch(".*", handler);
-    server.Delete(".*", handler);
+    server.Post(".*", bodyHandler);
+    server.Put(".*", bodyHandler);
+    server.Patch(".*", bodyHandler);
+    server.Delete(".*", bodyHandler);
     server.Options(".*", handler);
     server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own error

@@ -24,6 +24,9 @@ struct ServerOptions {
   // waits in flight, not for the CPU count: 50 stops must not starve /healthz.
   size_t workerThreads = 256;
   size_t unixWorkerThreads = 32;
+  // The largest body a streaming route (POST /api/v1/images) may take; every
+  // other route takes kMaxBodyBytes.
+  uint64_t streamedBodyMaxBytes = 2048ull << 20;
 };
 
 class HttpServer {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/unique_fd.hpp"
 
 namespace berth::api {
@@ -16,11 +17,18 @@ namespace berth::api {
 // Query parameters, decoded; a key may repeat (the parsers refuse that).
 using QueryParams = std::multimap<std::string, std::string>;
 
+// The body of a route that streams it (Route::streamsBody), not read yet:
+// each call waits for the next chunk (an empty view = the end); the view
+// stays valid until the next call. Reading starts only when a handler asks,
+// so the dispatcher's checks come first.
+using BodyReader = std::function<Result<std::string_view>()>;
+
 struct HttpRequest {
   std::string method;         // "GET"; HEAD is routed as GET
   std::string path;           // raw path without the query, not percent-decoded
   QueryParams query;
-  std::string body;
+  std::string body;           // the whole body, unless bodyReader is set
+  BodyReader bodyReader;      // set: the body is streamed (body is empty)
   std::string authorization;  // the Authorization header, empty if absent
   std::string remoteAddress;  // peer IP; empty for the unix socket
   std::vector<std::pair<std::string, std::string>> headers;  // every header, as sent

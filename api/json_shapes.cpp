@@ -178,4 +178,22 @@ Json snapshotJson(const store::SnapshotRecord& snapshot) {
               {"created_at", formatIsoMillis(snapshot.createdAt)}};
 }
 
+Json imageJson(const runtime::ImageInfo& image) {
+  // env as an object, like a container's (a later entry of a key wins, as in a process environment).
+  Json env = Json::object();
+  for (const auto& entry : image.config.env) {
+    size_t eq = entry.find('=');
+    if (eq != std::string::npos && eq > 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return Json{{"name", image.name},
+              {"source", image.source},
+              {"size_bytes", image.sizeBytes},
+              {"created_at", formatIsoMillis(image.createdAt)},
+              {"digest", image.digest ? Json(*image.digest) : Json(nullptr)},
+              {"config",
+               {{"command", image.config.command},
+                {"env", std::move(env)},
+                {"working_dir", image.config.workingDir.empty() ? "/" : image.config.workingDir}}}};
+}
+
 }  // namespace berth::api

@@ -26,5 +26,7 @@ nlohmann::ordered_json projectJson(const store::ProjectRecord& project);
 nlohmann::ordered_json membershipJson(const store::Membership& membership);
 // {id, container_id, alias, size_bytes, created_at}
 nlohmann::ordered_json snapshotJson(const store::SnapshotRecord& snapshot);
+// {name, source, size_bytes, created_at, digest, config: {command, env, working_dir}}
+nlohmann::ordered_json imageJson(const runtime::ImageInfo& image);
 
 }  // namespace berth::api

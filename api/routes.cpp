@@ -46,6 +46,12 @@ const std::vector<Route>& apiRoutes() {
       {.method = "DELETE", .pattern = "/api/v1/projects/{id}/members/{user_id}", .mutates = true,
        .handler = h::removeProjectMember},
 
+      {.method = "GET", .pattern = "/api/v1/images", .handler = h::listImages},
+      {.method = "POST", .pattern = "/api/v1/images", .access = Access::admin, .mutates = true, .handler = h::importImage,
+       .streamsBody = true},
+      {.method = "DELETE", .pattern = "/api/v1/images/{name}", .access = Access::admin, .mutates = true,
+       .handler = h::deleteImage},
+
       {.method = "GET", .pattern = "/api/v1/events", .handler = h::eventStream},
       {.method = "GET", .pattern = "/api/v1/events/ws", .handler = h::eventWebSocket},
 

@@ -75,6 +75,9 @@ struct Route {
   // Access::container: a deleted container is found too, by its project's owners (audit reads).
   bool deletedVisibleToOwners = false;
   Handler handler = nullptr;
+  // The body is not read before the handler: it comes through
+  // HttpRequest::bodyReader, up to the route's own limit (not kMaxBodyBytes).
+  bool streamsBody = false;
   // A dialect route; `containers` becomes `environments` when the request has ?env=.
   Dialect dialect = Dialect::v1;
 };

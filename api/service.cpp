@@ -108,6 +108,11 @@ Api::~Api() = default;
 
 Metrics& Api::metrics() { return impl_->core.metrics; }
 
+bool Api::streamsBody(std::string_view method, std::string_view path) const {
+  auto lookup = findRoute(apiRoutes(), method, path);
+  return lookup.route && lookup.route->streamsBody;
+}
+
 Api::Outcome Api::handle(const HttpRequest& request) {
   Outcome outcome;
   try {

@@ -29,6 +29,9 @@ class Api {
     std::string callerId;  // the authenticated user, empty if none (for the access log)
   };
   Outcome handle(const HttpRequest& request);
+  // Whether the route of this request streams its body (HttpRequest::bodyReader)
+  // instead of having it read whole, up to kMaxBodyBytes, before handle().
+  bool streamsBody(std::string_view method, std::string_view path) const;
 
   Metrics& metrics();
 

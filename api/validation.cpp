@@ -491,6 +491,30 @@ Result<std::string> parseEnvironmentQuery(const QueryParams& query) {
   return *environment;
 }
 
+Result<void> checkImageName(std::string_view name) {
+  if (!isValidName(name)) return validationError("image name must be 1-64 characters of [A-Za-z0-9-]");
+  return {};
+}
+
+Result<ImageImportQuery> parseImageImportQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"name", "ref"}));
+  BERTH_TRY(auto name, singleParam(query, "name"));
+  if (!name) return validationError("query parameter name is required");
+  BERTH_TRYV(checkImageName(*name));
+  BERTH_TRY(auto ref, singleParam(query, "ref"));
+  if (ref && (ref->empty() || ref->size() > kMaxImageRefBytes))
+    return validationError("ref must be 1-" + std::to_string(kMaxImageRefBytes) + " bytes");
+  return ImageImportQuery{*name, ref.value_or("")};
+}
+
+Result<std::optional<uint64_t>> parseContentLength(std::string_view header) {
+  if (header.empty()) return std::optional<uint64_t>();
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), value);
+  if (ec != std::errc() || end != header.data() + header.size()) return validationError("malformed Content-Length");
+  return std::optional<uint64_t>(value);
+}
+
 // --- path segments ---
 
 Result<runtime::Operation> parseOperationName(std::string_view name) {

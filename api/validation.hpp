@@ -63,6 +63,18 @@ struct EventsQuery {
   std::vector<std::string> types;      // empty: every type
 };
 Result<EventsQuery> parseEventsQuery(const QueryParams& query, std::string_view lastEventIdHeader);
+// POST /api/v1/images: ?name=NAME (1-64 of [A-Za-z0-9-], required) &ref=REF (optional, 1-256 bytes).
+struct ImageImportQuery {
+  std::string name;
+  std::string ref;  // empty: the layout's only image
+};
+inline constexpr size_t kMaxImageRefBytes = 256;
+Result<ImageImportQuery> parseImageImportQuery(const QueryParams& query);
+// The {name} of /api/v1/images/{name}.
+Result<void> checkImageName(std::string_view name);
+// A body's declared Content-Length ("" when absent): nullopt when absent;
+// invalid_argument when it is not a decimal.
+Result<std::optional<uint64_t>> parseContentLength(std::string_view header);
 // The seed-003 dialect's query: exactly `env`, a decimal environment id.
 Result<std::string> parseEnvironmentQuery(const QueryParams& query);
 // PATCH /api/containers/{ref} of seeds 001/004: name, memory_mb, cpu_shares (millicores), disk_mb.

@@ -119,6 +119,7 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   options.tlsCert = config.tlsCert;
   options.tlsKey = config.tlsKey;
   options.workerThreads = config.httpWorkers;
+  options.streamedBodyMaxBytes = config.runtime.imageMaxBytes;
   BERTH_TRY(auto server, berth::api::HttpServer::bind(api, options));
 
   bool ipv6 = address.host.find(':') != std::string::npos;

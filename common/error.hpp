@@ -60,7 +60,7 @@ enum class Detail {
   // invalid_argument
   invalid_id_format,
   method_not_allowed,
-  payload_too_large,
+  payload_too_large,  // also on resource_exhausted: a streamed body past its limit
 };
 
 // "token_expired"

@@ -41,6 +41,8 @@ struct RuntimeConfig {
   NetworkConfig network;
   // The sparse image of the writable layers' btrfs pool (<data-dir>/storage/pool.img), when it is made.
   uint64_t storagePoolBytes = 64ull << 30;
+  // The largest archive POST /api/v1/images takes (image_max_mb), as received.
+  uint64_t imageMaxBytes = 2048ull << 20;
 };
 
 }  // namespace berth::runtime

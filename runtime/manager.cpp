@@ -297,6 +297,7 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
   BERTH_TRYV(makeDirs(impl->imagesDir, 0755));
   BERTH_TRYV(makeDirs(impl->containersDir, 0700));
   BERTH_TRYV(withContext(ensureBusyboxImage(impl->imagesDir), "busybox image"));
+  BERTH_TRYV(withContext(removeImageLeftovers(impl->imagesDir), "image leftovers"));
   Impl* raw = impl.get();
   impl->eventPruner = std::make_unique<EventPruner>(store, impl->clock, config.eventsRetention);
   // Every commit writes at least one event.
@@ -319,11 +320,35 @@ Result<std::optional<std::string>> ContainerManager::lastEventId() const { retur
 
 bool ContainerManager::hasImage(const std::string& name) const { return imageExists(impl_->imagesDir, name); }
 
+Result<std::vector<ImageInfo>> ContainerManager::listImages() const { return listImagesIn(impl_->imagesDir); }
+
+Result<ImageInfo> ContainerManager::importImage(const std::string& name, const std::string& ref, const BodyReader& read) {
+  return importImageInto(impl_->imagesDir, name, ref, read, impl_->config.imageMaxBytes);
+}
+
+Result<ImageInfo> ContainerManager::deleteImage(const std::string& name) {
+  Impl& m = *impl_;
+  if (name == kDefaultImage) return fail(Errc::invalid_argument, "the builtin image busybox cannot be deleted");
+  std::unique_lock lock(m.imagesMutex);
+  BERTH_TRY(ImageInfo image, readImage(m.imagesDir, name));
+  BERTH_TRY(auto records, m.store.allContainers());
+  for (const auto& record : records) {
+    if (record.status != ContainerStatus::deleted && record.image == name)
+      return fail(Errc::state_conflict, Detail::image_in_use,
+                  "image " + name + " is used by container " + record.id + " (" + record.name + ")");
+  }
+  BERTH_TRYV(removeImageDir(m.imagesDir, name));
+  return image;
+}
+
 Result<Created> ContainerManager::create(std::string_view actor, const CreateRequest& request) {
   Impl& m = *impl_;
   int64_t t0 = m.clock.monotonicMillis();
   if (!isValidName(request.name)) return fail(Errc::invalid_argument, "name must be 1-64 characters of [A-Za-z0-9-]");
+  // Held until the record is committed: the image cannot be deleted meanwhile.
+  std::shared_lock imageLock(m.imagesMutex);
   if (!hasImage(request.image)) return fail(Errc::not_found, "image " + request.image + " not found");
+  BERTH_TRY(ImageDefaults defaults, readImageDefaults(m.imagesDir, request.image));
   BERTH_TRYV(m.checkResources(request.resources));
   BERTH_TRYV(checkPublishedPorts(request.networkMode, request.ports));
 
@@ -334,9 +359,18 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   record.projectId = request.projectId;
   record.ownerId = std::string(actor);
   record.image = request.image;
-  record.command = request.command;
-  record.env = request.env;
-  record.workingDir = request.workingDir.empty() ? "/" : request.workingDir;
+  // The image's defaults are copied into the record: the container shows what it runs,
+  // and keeps it whatever later happens to the image.
+  record.command = request.command.empty() ? defaults.command : request.command;
+  for (const auto& entry : defaults.env) {
+    size_t eq = entry.find('=');
+    if (eq != std::string::npos && eq > 0) record.env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [key, value] : request.env) record.env[key] = value;
+  record.workingDir = request.workingDir;
+  if (record.workingDir.empty()) record.workingDir = defaults.workingDir;
+  if (record.workingDir.empty()) record.workingDir = "/";
+  if (record.workingDir.front() != '/') record.workingDir = "/" + record.workingDir;
   record.hostname = request.hostname;
   record.resources = request.resources;
   record.networkMode = request.networkMode;
@@ -363,6 +397,7 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
     BERTH_TRYV(m.claimNetwork(record));
     BERTH_TRY(record, m.lifecycle.create(record, Trigger::create, m.noteBy(actor, t0)));
   }
+  imageLock.unlock();
   dropGroup.dismiss();
   dropDirs.dismiss();
   slot->setInstance(std::make_shared<ContainerInstance>(std::move(group), m.config.timeouts));

@@ -14,6 +14,7 @@
 #include "common/error.hpp"
 #include "runtime/config.hpp"
 #include "runtime/host.hpp"
+#include "runtime/images.hpp"
 #include "runtime/lifecycle.hpp"
 #include "runtime/log_follow.hpp"
 #include "store/records.hpp"
@@ -39,9 +40,9 @@ struct CreateRequest {
   std::string name;
   std::string projectId;  // resolved by the caller (api) to a project the actor may create in
   std::string image = "busybox";
-  std::vector<std::string> command;  // empty: the image default (/bin/sh)
-  std::map<std::string, std::string> env;
-  std::string workingDir = "/";
+  std::vector<std::string> command;  // empty: the image's command (none: /bin/sh)
+  std::map<std::string, std::string> env;  // over the image's env
+  std::string workingDir;            // empty: the image's working dir, else "/"
   std::string hostname;              // empty: the name
   bool autostart = true;
   Resources resources;
@@ -175,6 +176,13 @@ class ContainerManager {
                                  std::string& initial) const;
   // Whether an image of that name exists on this host (create answers IMAGE_NOT_FOUND otherwise).
   bool hasImage(const std::string& name) const;
+  // Images (API.md §12): busybox (builtin) and the imported ones, by name.
+  Result<std::vector<ImageInfo>> listImages() const;
+  // Streams an archive (config imageMaxBytes) into a new image; see importImageInto.
+  Result<ImageInfo> importImage(const std::string& name, const std::string& ref, const BodyReader& read);
+  // state_conflict + Detail::image_in_use while a container that is not
+  // deleted uses it; busybox: invalid_argument; unknown: not_found.
+  Result<ImageInfo> deleteImage(const std::string& name);
   // Counts by status, for /metrics.
   Result<std::map<ContainerStatus, uint64_t>> countByStatus() const;
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 
@@ -54,6 +55,10 @@ struct ContainerManager::Impl {
   const Clock& clock;
   Lifecycle lifecycle;
   std::string imagesDir;
+  // Shared by creates from the image check to the record's commit, exclusive
+  // for a delete's in-use check and removal: no container is created from an
+  // image being deleted.
+  std::shared_mutex imagesMutex;
   std::string containersDir;
   std::unique_ptr<LogWatch> logWatch;
   NetworkPlan network;

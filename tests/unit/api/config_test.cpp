@@ -160,6 +160,7 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->runtime.tierLimits.maxDiskMb == defaults.runtime.tierLimits.maxDiskMb);
   CHECK(example->runtime.logMaxBytes == defaults.runtime.logMaxBytes);
   CHECK(example->runtime.logFollowersMax == defaults.runtime.logFollowersMax);
+  CHECK(example->runtime.imageMaxBytes == defaults.runtime.imageMaxBytes);
   CHECK(example->httpWorkers == defaults.httpWorkers);
   CHECK(example->accounts.tokenLifetimeSeconds == defaults.accounts.tokenLifetimeSeconds);
   CHECK(example->logLevel == defaults.logLevel);
@@ -208,6 +209,21 @@ TEST_CASE("log_followers_max and http_workers are bounded counts") {
     REQUIRE_FALSE(refused);
     std::string key = std::string(bad).substr(0, std::string(bad).find(':'));
     CHECK_THAT(refused.error().message, Catch::Contains(key));
+  }
+}
+
+TEST_CASE("image_max_mb is 1..1048576 MiB, 2048 by default") {
+  CHECK(ServiceConfig{}.runtime.imageMaxBytes == 2048ull << 20);
+  auto set = berth::api::parseConfigYaml("image_max_mb: 1\n");
+  REQUIRE(set);
+  CHECK(set->runtime.imageMaxBytes == 1ull << 20);
+  auto largest = berth::api::parseConfigYaml("image_max_mb: 1048576\n");
+  REQUIRE(largest);
+  CHECK(largest->runtime.imageMaxBytes == 1ull << 40);
+  for (const char* bad : {"image_max_mb: 0\n", "image_max_mb: 1048577\n", "image_max_mb: big\n", "image_max_mb: -1\n"}) {
+    auto refused = berth::api::parseConfigYaml(bad);
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error().message, Catch::Contains("image_max_mb"));
   }
 }
 

@@ -102,3 +102,26 @@ TEST_CASE("manage response, pagination, users, projects, memberships") {
   store::ProjectRecord project{"p", "team", "u", 0};
   CHECK(projectJson(project)["owner_id"] == "u");
 }
+
+TEST_CASE("an image has the fields of API.md §12: env as an object, digest null when absent") {
+  runtime::ImageInfo image;
+  image.name = "app";
+  image.source = "oci-layout";
+  image.sizeBytes = 42;
+  image.createdAt = 1736937000000;
+  image.digest = "sha256:abc";
+  image.config.command = {"/bin/app"};
+  image.config.env = {"PATH=/bin", "FOO=a=b", "FOO=later", "broken"};
+  auto json = imageJson(image);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : json.items()) keys.push_back(key);
+  CHECK(keys == std::vector<std::string>{"name", "source", "size_bytes", "created_at", "digest", "config"});
+  CHECK(json["created_at"] == "2025-01-15T10:30:00.000Z");
+  CHECK(json["digest"] == "sha256:abc");
+  CHECK(json["config"]["command"] == nlohmann::ordered_json::array({"/bin/app"}));
+  CHECK(json["config"]["env"].size() == 2);
+  CHECK(json["config"]["env"]["FOO"] == "later");
+  CHECK(json["config"]["working_dir"] == "/");  // none given
+  image.digest.reset();
+  CHECK(imageJson(image)["digest"].is_null());
+}

@@ -350,3 +350,46 @@ TEST_CASE("create body: a bridge container with published ports, protocol and ho
   REQUIRE(update->ports);
   CHECK(update->ports->empty());
 }
+
+TEST_CASE("image import query: name is required and checked, ref optional, nothing else") {
+  auto both = parseImageImportQuery({{"name", "my-app"}, {"ref", "v1.2"}});
+  REQUIRE(both);
+  CHECK(both->name == "my-app");
+  CHECK(both->ref == "v1.2");
+  auto nameOnly = parseImageImportQuery({{"name", "A-1"}});
+  REQUIRE(nameOnly);
+  CHECK(nameOnly->ref.empty());
+  struct Row {
+    QueryParams query;
+    const char* messagePart;
+  };
+  const Row rows[] = {
+      {{}, "name is required"},
+      {{{"name", ""}}, "image name must be 1-64"},
+      {{{"name", "a_b"}}, "image name must be 1-64"},
+      {{{"name", "a.importing"}}, "image name must be 1-64"},
+      {{{"name", std::string(65, 'a')}}, "image name must be 1-64"},
+      {{{"name", "a"}, {"name", "b"}}, "given more than once"},
+      {{{"name", "a"}, {"ref", ""}}, "ref must be 1-256"},
+      {{{"name", "a"}, {"ref", std::string(257, 'r')}}, "ref must be 1-256"},
+      {{{"name", "a"}, {"tag", "x"}}, "unknown query parameter: tag"},
+  };
+  for (const auto& row : rows) {
+    auto refused = parseImageImportQuery(row.query);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::invalid_argument);
+    CHECK_THAT(refused.error().message, Catch::Contains(row.messagePart));
+  }
+  CHECK(checkImageName("busybox"));
+  CHECK_FALSE(checkImageName("../etc"));
+}
+
+TEST_CASE("Content-Length: absent, a decimal, or refused") {
+  auto absent = parseContentLength("");
+  REQUIRE(absent);
+  CHECK_FALSE(*absent);
+  auto big = parseContentLength("2147483648");
+  REQUIRE(big);
+  CHECK(**big == 2147483648ull);
+  for (const char* bad : {"-1", "12x", " 12", "0x10", "99999999999999999999999"}) CHECK_FALSE(parseContentLength(bad));
+}
