@@ -64,21 +64,6 @@ Json imageNamed(const Service& service, const std::string& name) {
   return nullptr;
 }
 
-std::string logsOf(const Service& service, const std::string& id) {
-  Reply reply = service.get(containerPath(id) + "/logs", service.adminToken());
-  REQUIRE(reply.status == 200);
-  return reply.text;
-}
-
-bool awaitLog(const Service& service, const std::string& id, const std::string& text) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < end) {
-    if (logsOf(service, id).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 // Nothing of an import named `name` in the images dir (no image, no work in progress).
 bool leftNothing(const Service& service, const std::string& name) {
   std::string images = service.dataDir() + "/images/";
@@ -164,7 +149,7 @@ TEST_CASE("images: a rootfs tarball imports and its containers run on it") {
   Json container = service.createContainer(
       service.adminToken(), {{"name", "on-marked"}, {"image", "marked"}, {"command", {"/bin/sh", "-c", "cat /marker.txt"}}});
   CHECK(container["image"] == "marked");
-  CHECK(awaitLog(service, container["id"], "marker-seen"));
+  CHECK(service.awaitLog(container["id"], "marker-seen"));
 
   // The name is taken now.
   Reply again = importTar(service, "name=marked", slurp(dir.sub("img.tar")));
@@ -200,13 +185,13 @@ TEST_CASE("images: an OCI layout's Cmd, Env and WorkingDir are the defaults of i
   Json container = service.createContainer(service.adminToken(), {{"name", "app-1"}, {"image", "app"}});
   CHECK(container["command"] == reply.data()["config"]["command"]);
   CHECK(container["working_dir"] == "/srv/app");
-  CHECK(awaitLog(service, container["id"], "cmd-ran FOO=bar dir=/srv/app"));
+  CHECK(service.awaitLog(container["id"], "cmd-ran FOO=bar dir=/srv/app"));
 
   // The request's own env overlays the image's; its command and working_dir win.
   Json overlaid = service.createContainer(
       service.adminToken(), {{"name", "app-2"}, {"image", "app"}, {"env", {{"FOO", "mine"}}}, {"working_dir", "/tmp"},
                              {"command", {"/bin/sh", "-c", "echo own FOO=$FOO dir=$(pwd)"}}});
-  CHECK(awaitLog(service, overlaid["id"], "own FOO=mine dir=/tmp"));
+  CHECK(service.awaitLog(overlaid["id"], "own FOO=mine dir=/tmp"));
 }
 
 TEST_CASE("images: a bad archive is 400 and leaves nothing; a bad name or query is 400") {

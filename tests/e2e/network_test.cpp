@@ -26,23 +26,6 @@ namespace {
 
 const std::vector<std::string> kIdle = {"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"};
 
-std::string logsOf(const Service& service, const std::string& id) {
-  Reply reply = service.get(containerPath(id) + "/logs", service.adminToken());
-  REQUIRE(reply.status == 200);
-  return reply.text;
-}
-
-// Polls the container's log until it holds `text`.
-bool awaitLog(const Service& service, const std::string& id, const std::string& text,
-              std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (logsOf(service, id).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 // A loopback port nothing listens on right now (the kernel's pick, released).
 int freeLoopbackPort() {
   UniqueFd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -107,8 +90,8 @@ TEST_CASE("network: none has only lo, up; bridge has eth0 with its address, MAC,
       admin, {{"name", "plain"}, {"command", {"/bin/sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags; echo listed; sleep 1000"}}});
   CHECK(plain["network"] == Json{{"mode", "none"}, {"ip", nullptr}});
   CHECK(plain["ports"] == Json::array());
-  REQUIRE(awaitLog(service, plain["id"], "listed"));
-  std::string plainLog = logsOf(service, plain["id"]);
+  REQUIRE(service.awaitLog(plain["id"], "listed"));
+  std::string plainLog = service.logsOf(plain["id"]);
   CHECK(plainLog.find("eth0") == std::string::npos);
   CHECK(plainLog.find("0x9") != std::string::npos);  // IFF_UP | IFF_LOOPBACK
 
@@ -123,8 +106,8 @@ TEST_CASE("network: none has only lo, up; bridge has eth0 with its address, MAC,
   CHECK(ip.rfind("10.", 0) == 0);
   CHECK(gateway.substr(0, gateway.rfind('.')) == ip.substr(0, ip.rfind('.')));
   CHECK(gateway.substr(gateway.rfind('.')) == ".1");
-  REQUIRE(awaitLog(service, web["id"], "probed"));
-  std::string log = logsOf(service, web["id"]);
+  REQUIRE(service.awaitLog(web["id"], "probed"));
+  std::string log = service.logsOf(web["id"]);
   CHECK(log.find(network["mac"].get<std::string>()) != std::string::npos);
   CHECK(log.find("inet " + ip + "/24") != std::string::npos);
   CHECK(log.find("default via " + gateway) != std::string::npos);
@@ -151,14 +134,14 @@ TEST_CASE("network: containers of one project reach each other; those of another
                       " 7000 | grep -q pong-hello; then echo reached; else echo blocked; fi; sleep 1000";
 
   Json neighbour = service.createContainer(admin, bridged("neighbour", {"/bin/sh", "-c", probe}));
-  REQUIRE(awaitLog(service, neighbour["id"], "ed\n"));
-  CHECK(logsOf(service, neighbour["id"]).find("reached") != std::string::npos);
+  REQUIRE(service.awaitLog(neighbour["id"], "ed\n"));
+  CHECK(service.logsOf(neighbour["id"]).find("reached") != std::string::npos);
 
   TestUser other = service.createUser("other");
   Json stranger = service.createContainer(other.token, bridged("stranger", {"/bin/sh", "-c", probe}));
   CHECK(stranger["network"]["ip"].get<std::string>().substr(0, 9) != serverIp.substr(0, 9));  // another /24
-  REQUIRE(awaitLog(service, stranger["id"], "ed\n"));
-  CHECK(logsOf(service, stranger["id"]).find("blocked") != std::string::npos);
+  REQUIRE(service.awaitLog(stranger["id"], "ed\n"));
+  CHECK(service.logsOf(stranger["id"]).find("blocked") != std::string::npos);
   std::set<std::string> links;
   for (const std::string& link : service.hostLinks()) links.insert(link);
   CHECK(links.size() == 5);  // two bridges, three veths

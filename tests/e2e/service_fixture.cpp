@@ -435,6 +435,21 @@ Reply Service::operate(const std::string& token, const std::string& id, const st
   return reply;
 }
 
+std::string Service::logsOf(const std::string& id) const {
+  Reply reply = get(containerPath(id) + "/logs", adminToken_);
+  REQUIRE(reply.status == 200);
+  return reply.text;
+}
+
+bool Service::awaitLog(const std::string& id, const std::string& text, std::chrono::milliseconds limit) const {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (logsOf(id).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 Json Service::getContainer(const std::string& id, const std::string& token) const {
   Reply reply = get(containerPath(id), token);
   INFO(reply.text);

@@ -85,6 +85,11 @@ class Service {
   Reply operate(const std::string& token, const std::string& id, const std::string& operation,
                 int expectStatus = 200, const std::string& query = "") const;
   Json getContainer(const std::string& id, const std::string& token) const;
+  // The container's console log (GET .../logs as admin); REQUIREs 200.
+  std::string logsOf(const std::string& id) const;
+  // Polls the console log until it holds `text`; false after the limit.
+  bool awaitLog(const std::string& id, const std::string& text,
+                std::chrono::milliseconds limit = std::chrono::seconds(20)) const;
   // Polls GET until the container has the status; FAILs after the timeout.
   // How many times the container's kTermInit has set its TERM trap (its "ready" lines).
   size_t trapsSet(const std::string& id) const;

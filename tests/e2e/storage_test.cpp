@@ -10,22 +10,6 @@ using namespace berth::e2e;
 
 namespace {
 
-std::string logsOf(const Service& service, const std::string& id) {
-  Reply reply = service.get(containerPath(id) + "/logs", service.adminToken());
-  REQUIRE(reply.status == 200);
-  return reply.text;
-}
-
-bool awaitLog(const Service& service, const std::string& id, const std::string& text,
-              std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (logsOf(service, id).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 // Runs a container's (new) command to its end.
 void runToEnd(const Service& service, const std::string& id, const std::string& script) {
   const std::string& admin = service.adminToken();
@@ -47,15 +31,15 @@ TEST_CASE("storage: a write past disk_mb fails inside the container; a live PATC
   Json container = service.createContainer(
       admin, {{"name", "bounded"}, {"command", {"/bin/sh", "-c", script}}, {"resources", {{"disk_mb", 16}}}});
   std::string id = container["id"];
-  REQUIRE(awaitLog(service, id, "first="));
-  CHECK(logsOf(service, id).find("first=0") == std::string::npos);  // EDQUOT stopped it
+  REQUIRE(service.awaitLog(id, "first="));
+  CHECK(service.logsOf(id).find("first=0") == std::string::npos);  // EDQUOT stopped it
 
   Reply grown = service.patch(containerPath(id), admin, Json{{"resources", {{"disk_mb", 64}}}}.dump());
   INFO(grown.text);
   REQUIRE(grown.status == 200);
   CHECK(grown.data()["restarted"] == false);
-  REQUIRE(awaitLog(service, id, "second="));
-  CHECK(logsOf(service, id).find("second=0") != std::string::npos);
+  REQUIRE(service.awaitLog(id, "second="));
+  CHECK(service.logsOf(id).find("second=0") != std::string::npos);
 
   Reply info = service.get(containerPath(id) + "?runtime=true", admin);
   REQUIRE(info.status == 200);
@@ -81,7 +65,7 @@ TEST_CASE("storage: a snapshot restores the layer exactly; running containers an
   runToEnd(service, id,
            "mkdir /data && echo kept > /data/kept && echo gone > /data/gone && ln -s kept /data/link &&"
            " ln /data/kept /data/hard && chmod 640 /data/gone && chown 12:34 /data/gone && rm /etc/hostname; " + listing);
-  std::string before = logsOf(service, id);
+  std::string before = service.logsOf(id);
 
   Reply snapshot = service.post(containerPath(id) + "/snapshots", admin, Json{{"alias", "s1"}}.dump());
   INFO(snapshot.text);
@@ -97,7 +81,7 @@ TEST_CASE("storage: a snapshot restores the layer exactly; running containers an
   REQUIRE(restored.status == 200);
   CHECK(restored.data()["id"] == id);
   runToEnd(service, id, listing + "; test -e /etc/hostname && echo hostname-back || echo hostname-still-removed");
-  std::string after = logsOf(service, id);
+  std::string after = service.logsOf(id);
   // The log holds the first run's output, then the last one's.
   CHECK(after.find("added") == std::string::npos);
   CHECK(after.rfind("kept\nkept\n") != std::string::npos);  // the content and the link target, as before
@@ -158,9 +142,10 @@ TEST_CASE("storage: a copy is a stopped container with the source's configuratio
   CHECK(log.data()["logs"][1]["to_status"] == "stopped");
 
   runToEnd(service, made["id"], "cat /payload; echo $GREETING");
-  CHECK(logsOf(service, made["id"]).find("copied\nhi\n") != std::string::npos);
+  CHECK(service.logsOf(made["id"]).find("copied\nhi\n") != std::string::npos);
 
   CHECK(service.post(containerPath(source["id"]) + "/copy", admin, Json{{"name", "the-copy"}}.dump()).status == 409);
+  REQUIRE(service.patch(containerPath(source["id"]), admin, Json{{"command", kTermInit}}.dump()).status == 200);
   service.operate(admin, source["id"], "start");
   Reply busy = service.post(containerPath(source["id"]) + "/copy", admin, Json{{"name", "busy"}}.dump());
   CHECK(busy.code() == "OPERATION_STATE_CONFLICT");
