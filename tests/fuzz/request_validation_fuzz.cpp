@@ -69,9 +69,12 @@ void fuzzCreate(std::string_view body) {
   require(isValidName(request->name));
   require(!request->image.empty());
   require(request->projectId.empty() || isObjectId(request->projectId));
-  require(!request->workingDir.empty() && request->workingDir.front() == '/');
+  // Empty: the image's working dir (or /) at create.
+  require(request->workingDir.empty() || request->workingDir.front() == '/');
   require(!request->expiresAt || *request->expiresAt > kNow);
-  require(request->networkMode == "none");
+  require(request->networkMode == "none" || request->networkMode == "bridge");
+  require(request->ports.size() <= 64);
+  for (const auto& port : request->ports) require(port.containerPort >= 1 && port.hostPort >= 1);
   checkResources(request->resources);
 }
 
