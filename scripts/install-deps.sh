@@ -7,6 +7,7 @@ packages=(
   libcpp-httplib-dev libwebsocketpp-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libjwt-dev
   libsodium-dev libspdlog-dev libcli11-dev libexpected-dev busybox-static
   curl iproute2 procps openssl btrfs-progs umoci skopeo
+  nodejs node-ws
 )
 missing=()
 for p in "${packages[@]}"; do
