@@ -2,7 +2,9 @@
 //   BERTH_URL    http://127.0.0.1:8080 (default) or unix:///run/berth/berthd.sock
 //   BERTH_TOKEN  a token from `berth login`
 // Prints the response's `data` as JSON; on an error prints the envelope's
-// code and message to stderr and exits 1.
+// code and message to stderr and exits 1. `containers exec` instead passes
+// the command's output through and exits with its exit code.
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -22,15 +24,28 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "cmd/terminal_client.hpp"
+
 namespace {
 
 using Json = nlohmann::json;
 
+// BERTH_URL, or the default address.
+std::string serviceUrl() {
+  const char* url = std::getenv("BERTH_URL");
+  return url && *url ? url : "http://127.0.0.1:8080";
+}
+
+// BERTH_TOKEN, or empty (no Authorization is sent).
+std::string serviceToken() {
+  const char* token = std::getenv("BERTH_TOKEN");
+  return token ? token : "";
+}
+
 class ApiClient {
  public:
   ApiClient() {
-    const char* url = std::getenv("BERTH_URL");
-    std::string base = url && *url ? url : "http://127.0.0.1:8080";
+    std::string base = serviceUrl();
     const std::string unixScheme = "unix://";
     if (base.rfind(unixScheme, 0) == 0) {
       client_ = std::make_unique<httplib::Client>(base.substr(unixScheme.size()));
@@ -39,8 +54,7 @@ class ApiClient {
       client_ = std::make_unique<httplib::Client>(base);
     }
     client_->set_read_timeout(std::chrono::seconds(3700));  // a stop may wait its whole grace period
-    if (const char* token = std::getenv("BERTH_TOKEN"); token && *token)
-      headers_.emplace("Authorization", std::string("Bearer ") + token);
+    if (std::string token = serviceToken(); !token.empty()) headers_.emplace("Authorization", "Bearer " + token);
   }
 
   // Sends one request; returns the envelope's data, or exits 1 with the error.
@@ -166,6 +180,26 @@ Json envObject(const std::vector<std::string>& pairs) {
   return env;
 }
 
+// The exit code `containers exec` leaves with: the command's own; for one a
+// signal ended without an exit code (a timeout's SIGKILL), 128+N as a shell
+// reports it.
+int execExitCode(const Json& data) {
+  auto exitCode = data.find("exit_code");
+  if (exitCode != data.end() && exitCode->is_number_integer() && *exitCode >= 0 && *exitCode <= 255)
+    return exitCode->get<int>();
+  auto exitSignal = data.find("exit_signal");
+  if (exitSignal != data.end() && exitSignal->is_string()) {
+    std::string name = exitSignal->get<std::string>();
+    std::string_view bare = std::string_view(name).substr(name.rfind("SIG", 0) == 0 ? 3 : 0);
+    for (int signal = 1; signal < NSIG; ++signal) {
+      const char* abbreviation = ::sigabbrev_np(signal);
+      if (abbreviation && bare == abbreviation) return 128 + signal;
+    }
+  }
+  std::fprintf(stderr, "berth: the service's answer carries no exit code\n");
+  return 1;
+}
+
 struct ResourceFlags {
   std::optional<uint64_t> memoryMb, cpuMillicores, pidsMax, diskMb;
 
@@ -192,6 +226,7 @@ int main(int argc, char* argv[]) {
   CLI::App app{"berth: client of the berthd API (BERTH_URL, BERTH_TOKEN)"};
   app.require_subcommand(1);
   ApiClient api;
+  int exitCode = 0;  // what main returns once the command ran
 
   // berth login USERNAME  (password on stdin): prints the token to export as BERTH_TOKEN
   auto* login = app.add_subcommand("login", "log in; reads the password from stdin, prints the token");
@@ -342,6 +377,52 @@ int main(int argc, char* argv[]) {
     print(api.call("POST", "/api/v1/containers/" + id + "/copy", body));
   });
 
+  // berth containers exec ID [-i] [-t] [-e KEY=VALUE]... [-w DIR] [--timeout SECONDS] -- CMD [ARGS...]
+  // Without -i and -t: one request, answered when the command has exited
+  // with its whole output. With either: the terminal WebSocket
+  // (cmd/terminal_client.cpp), whose query takes only the command.
+  auto* exec = containers->add_subcommand("exec", "run a command in a running container, like docker exec");
+  exec->footer("Exits with the command's exit code (128+N for a signal N); 1 when berth or the service fails.\n"
+               "Example: berth containers exec ID -it -- /bin/sh");
+  bool interactive = false, tty = false;
+  std::optional<uint32_t> execTimeout;
+  std::vector<std::string> execCommand;
+  exec->add_option("id", id)->required();
+  auto* interactiveFlag = exec->add_flag("-i,--interactive", interactive, "send stdin to the command (via a terminal)");
+  auto* ttyFlag = exec->add_flag("-t,--tty", tty, "make the local terminal raw while the command runs, pass its size");
+  // The terminal's query takes only the command: these need the plain exec.
+  exec->add_option("-e,--env", env, "KEY=VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->excludes(interactiveFlag, ttyFlag);
+  exec->add_option("-w,--workdir", workingDir, "working directory in the container")
+      ->excludes(interactiveFlag, ttyFlag);
+  exec->add_option("--timeout", execTimeout, "kill the command after this many seconds (default 60, at most 3600)")
+      ->excludes(interactiveFlag, ttyFlag);
+  exec->add_option("command", execCommand, "the command and its arguments, after --")->required();
+  exec->callback([&] {
+    if (interactive || tty) {
+      berth::Result<int> result = berth::cli::runTerminal(
+          {.serviceUrl = serviceUrl(), .token = serviceToken(), .containerId = id, .command = execCommand,
+           .forwardStdin = interactive, .rawTerminal = tty});
+      if (!result) std::fprintf(stderr, "berth: %s\n", result.error().describe().c_str());
+      exitCode = result ? *result : 1;
+      return;
+    }
+    Json body{{"command", execCommand}};
+    if (!env.empty()) body["env"] = envObject(env);
+    if (!workingDir.empty()) body["working_dir"] = workingDir;
+    if (execTimeout) body["timeout_s"] = *execTimeout;
+    Json data = api.call("POST", "/api/v1/containers/" + id + "/exec", body);
+    std::string out = data.value("stdout", ""), err = data.value("stderr", "");
+    std::cout.write(out.data(), static_cast<std::streamsize>(out.size())).flush();
+    std::cerr.write(err.data(), static_cast<std::streamsize>(err.size()));
+    if (data.value("truncated", false))
+      std::cerr << "berth: the output was cut (at most 1 MiB each of stdout and stderr)\n";
+    if (auto signal = data.find("exit_signal"); signal != data.end() && signal->is_string())
+      std::cerr << "berth: the command was ended by " << signal->get<std::string>() << "\n";
+    exitCode = execExitCode(data);
+  });
+
   auto* images = app.add_subcommand("images", "list, import and delete images");
   images->require_subcommand(1);
 
@@ -426,5 +507,5 @@ int main(int argc, char* argv[]) {
   });
 
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  return exitCode;
 }
