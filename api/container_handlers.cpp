@@ -27,18 +27,6 @@ auto measured(Core& core, std::string_view operation, F&& call) {
   return result;
 }
 
-// A failed change to one container carries the manage-response object (API.md
-// §4) with the status the container is in now, so the client need not ask.
-Failure withManageData(Core& core, Error error, const std::string& id, std::string_view operation) {
-  bool describesContainer = error.code == Errc::state_conflict || error.code == Errc::container_config ||
-                            error.code == Errc::host_refused || error.code == Errc::deadline_exceeded;
-  if (!describesContainer) return Failure(std::move(error));
-  auto current = core.containers.getIncludingDeleted(id);
-  if (!current) return Failure(std::move(error));
-  Json data = manageResponseJson(operation, *current, true, toWireError(error).message);
-  return Failure(std::move(error), std::move(data));
-}
-
 Json containerList(const store::ContainerPage& page) {
   Json containers = Json::array();
   for (const auto& record : page.containers) containers.push_back(containerJson(record));
@@ -57,6 +45,17 @@ HandlerResult listIn(Core& core, const ContainerListQuery& query, std::optional<
 bool isLive(ContainerStatus status) { return status == ContainerStatus::running || status == ContainerStatus::paused; }
 
 }  // namespace
+
+// It carries the status the container is in now, so the client need not ask.
+Failure withManageData(Core& core, Error error, const std::string& id, std::string_view operation) {
+  bool describesContainer = error.code == Errc::state_conflict || error.code == Errc::container_config ||
+                            error.code == Errc::host_refused || error.code == Errc::deadline_exceeded;
+  if (!describesContainer) return Failure(std::move(error));
+  auto current = core.containers.getIncludingDeleted(id);
+  if (!current) return Failure(std::move(error));
+  Json data = manageResponseJson(operation, *current, true, toWireError(error).message);
+  return Failure(std::move(error), std::move(data));
+}
 
 HandlerResult listContainers(Core& core, Call& call) {
   BERTH_TRY(auto query, parseContainerListQuery(call.http.query, true));

@@ -24,6 +24,7 @@ WireError notFound(const Error& error) {
     case Detail::image_not_found: return {404, "IMAGE_NOT_FOUND", orDefault(error.message, "Image not found")};
     case Detail::route_not_found: return {404, "NOT_FOUND", orDefault(error.message, "Route not found")};
     case Detail::snapshot_not_found: return {404, "SNAPSHOT_NOT_FOUND", "Snapshot not found"};
+    case Detail::exec_not_found: return {404, "EXEC_NOT_FOUND", "Exec not found"};
     // Fixed text: a container the caller may not see must look exactly like one that does not exist.
     default: return {404, "CONTAINER_NOT_FOUND", "Container not found"};
   }

@@ -16,6 +16,15 @@ HandlerResult deleteContainer(Core& core, Call& call);
 HandlerResult operateContainer(Core& core, Call& call);
 HandlerResult containerStatusLogs(Core& core, Call& call);
 
+// A failed change to one container, with the manage-response object (API.md §4) as its data.
+Failure withManageData(Core& core, Error error, const std::string& id, std::string_view operation);
+
+// Processes inside a container (exec_handlers.cpp)
+HandlerResult execInContainer(Core& core, Call& call);
+HandlerResult listExecs(Core& core, Call& call);
+HandlerResult getExec(Core& core, Call& call);
+HandlerResult containerTerminal(Core& core, Call& call);
+
 // storage_handlers.cpp
 HandlerResult createSnapshot(Core& core, Call& call);
 HandlerResult listSnapshots(Core& core, Call& call);

@@ -178,6 +178,22 @@ Json snapshotJson(const store::SnapshotRecord& snapshot) {
               {"created_at", formatIsoMillis(snapshot.createdAt)}};
 }
 
+Json execJson(const runtime::ExecRecord& exec) {
+  return Json{{"id", exec.id},
+              {"command", exec.command},
+              {"terminal", exec.terminal},
+              {"state", exec.running ? "running" : "exited"},
+              {"pid", exec.pid},
+              {"exit_code", exec.running ? Json(nullptr) : Json(exec.exitCode)},
+              {"exit_signal", exec.exitSignal ? Json(*exec.exitSignal) : Json(nullptr)},
+              {"stdout", exec.stdoutText},
+              {"stderr", exec.stderrText},
+              {"truncated", exec.truncated},
+              {"duration_ms", exec.durationMs},
+              {"started_at", formatIsoMillis(exec.startedAt)},
+              {"finished_at", exec.finishedAt ? Json(formatIsoMillis(*exec.finishedAt)) : Json(nullptr)}};
+}
+
 Json imageJson(const runtime::ImageInfo& image) {
   // env as an object, like a container's (a later entry of a key wins, as in a process environment).
   Json env = Json::object();

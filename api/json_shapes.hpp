@@ -28,5 +28,8 @@ nlohmann::ordered_json membershipJson(const store::Membership& membership);
 nlohmann::ordered_json snapshotJson(const store::SnapshotRecord& snapshot);
 // {name, source, size_bytes, created_at, digest, config: {command, env, working_dir}}
 nlohmann::ordered_json imageJson(const runtime::ImageInfo& image);
+// {id, command, terminal, state, pid, exit_code, exit_signal, stdout, stderr,
+//  truncated, duration_ms, started_at, finished_at} (API.md §13)
+nlohmann::ordered_json execJson(const runtime::ExecRecord& exec);
 
 }  // namespace berth::api

@@ -21,6 +21,7 @@
 namespace berth::api {
 
 class EventHub;
+class TerminalSessions;
 
 // What the handlers work with; the same for every dialect.
 struct Core {
@@ -29,6 +30,7 @@ struct Core {
   const iam::Authorizer& authorizer;
   Metrics& metrics;
   EventHub& events;
+  TerminalSessions& terminals;
 };
 
 enum class Access {
@@ -80,6 +82,8 @@ struct Route {
   bool streamsBody = false;
   // A dialect route; `containers` becomes `environments` when the request has ?env=.
   Dialect dialect = Dialect::v1;
+  // The token may also come as ?token= (browsers cannot set headers on a WebSocket).
+  bool tokenInQuery = false;
 };
 
 const std::vector<Route>& apiRoutes();

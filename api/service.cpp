@@ -9,6 +9,7 @@
 #include "api/envelope.hpp"
 #include "api/errors.hpp"
 #include "api/routes.hpp"
+#include "api/terminal_sessions.hpp"
 #include "common/ids.hpp"
 
 namespace berth::api {
@@ -39,10 +40,15 @@ HttpResponse methodNotAllowed(const HttpRequest& request, const std::vector<std:
 }
 
 // The token of a request: the Authorization header; on a dialect's route
-// also the `session` cookie its clients send instead.
-Result<iam::Principal> authenticate(const Core& core, const Call& call) {
+// also the `session` cookie its clients send instead, on a route that allows
+// it ?token= (never logged: the access log leaves the query out).
+Result<iam::Principal> authenticate(const Core& core, const Route& route, const Call& call) {
   if (call.dialect != Dialect::v1 && call.http.authorization.empty()) {
     if (auto session = sessionCookie(call.http.header("Cookie"))) return authenticateBearer(core.accounts, "Bearer " + *session);
+  }
+  if (route.tokenInQuery && call.http.authorization.empty()) {
+    auto [first, last] = call.http.query.equal_range("token");
+    if (first != last && std::next(first) == last) return authenticateBearer(core.accounts, "Bearer " + first->second);
   }
   return authenticateBearer(core.accounts, call.http.authorization);
 }
@@ -51,7 +57,7 @@ Result<iam::Principal> authenticate(const Core& core, const Call& call) {
 // Every decision is the Authorizer's; a container is loaded here for it.
 HandlerResult checkAndRun(Core& core, const Route& route, Call& call) {
   if (route.access != Access::anyone) {
-    BERTH_TRY(call.principal, authenticate(core, call));
+    BERTH_TRY(call.principal, authenticate(core, route, call));
     call.callerId = call.principal->user.id;
   }
   // Every id in an /api/v1 path is an object id ({id}, {user_id}).
@@ -97,12 +103,16 @@ HttpResponse render(const HttpRequest& request, Dialect dialect, HandlerResult r
 }  // namespace
 
 struct Api::Impl {
+  Impl(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
+       Metrics& metrics, EventHub& events)
+      : core{containers, accounts, authorizer, metrics, events, terminals} {}
+  TerminalSessions terminals;  // first made, last gone: the handlers' core refers to it
   Core core;
 };
 
 Api::Api(runtime::ContainerManager& containers, iam::Accounts& accounts, const iam::Authorizer& authorizer,
          Metrics& metrics, EventHub& events)
-    : impl_(std::make_unique<Impl>(Impl{Core{containers, accounts, authorizer, metrics, events}})) {}
+    : impl_(std::make_unique<Impl>(containers, accounts, authorizer, metrics, events)) {}
 
 Api::~Api() = default;
 

@@ -424,6 +424,25 @@ Result<store::LogQuery> parseStatusLogQuery(const QueryParams& query) {
   return parsed;
 }
 
+Result<TerminalQuery> parseTerminalQuery(const QueryParams& query) {
+  BERTH_TRYV(rejectUnknownParams(query, {"command", "cols", "rows", "token"}));
+  TerminalQuery parsed;
+  parsed.command = {"/bin/sh"};
+  BERTH_TRY(auto command, singleParam(query, "command"));
+  if (command) {
+    Json value = Json::parse(*command, nullptr, false);
+    if (value.is_discarded()) return validationError("command must be a JSON array of strings");
+    BERTH_TRY(parsed.command, readCommand(value));
+    if (parsed.command.empty()) return validationError("command must not be empty");
+  }
+  BERTH_TRY(auto cols, decimalParam(query, "cols", 1, kMaxTerminalCells));
+  BERTH_TRY(auto rows, decimalParam(query, "rows", 1, kMaxTerminalCells));
+  if (cols) parsed.size.cols = static_cast<uint16_t>(*cols);
+  if (rows) parsed.size.rows = static_cast<uint16_t>(*rows);
+  BERTH_TRYV(singleParam(query, "token"));
+  return parsed;
+}
+
 Result<runtime::OperationOptions> parseOperationQuery(const QueryParams& query) {
   BERTH_TRYV(rejectUnknownParams(query, {"timeout"}));
   runtime::OperationOptions options;
@@ -533,6 +552,41 @@ Result<void> expectEmptyBody(std::string_view body) {
   BERTH_TRY(Json object, parseObject(body));
   if (!object.empty()) return validationError("this endpoint takes no request body (unknown field: " + echoed(object.begin().key()) + ")");
   return {};
+}
+
+Result<runtime::ExecRequest> parseExecBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"command", "env", "working_dir", "timeout_s"}));
+  runtime::ExecRequest request;
+  const Json* command = field(object, "command");
+  if (!command) return validationError("command is required");
+  BERTH_TRY(request.command, readCommand(*command));
+  if (request.command.empty()) return validationError("command must not be empty");
+  if (const Json* value = field(object, "env")) {
+    BERTH_TRY(request.env, readEnv(*value));
+  }
+  if (const Json* value = field(object, "working_dir")) {
+    BERTH_TRY(request.workingDir, readWorkingDir(*value));
+  }
+  uint64_t timeout = kDefaultExecTimeoutSeconds;
+  if (const Json* value = field(object, "timeout_s")) {
+    BERTH_TRY(timeout, readUnsigned(*value, "timeout_s", 1, kMaxExecTimeoutSeconds));
+  }
+  request.timeout = std::chrono::seconds(timeout);
+  return request;
+}
+
+Result<runtime::TerminalSize> parseTerminalMessage(std::string_view text) {
+  BERTH_TRY(Json object, parseObject(text));
+  BERTH_TRYV(rejectUnknownFields(object, {"type", "cols", "rows"}));
+  BERTH_TRY(std::string type, requireString(object, "type", 64));
+  if (type != "resize") return validationError("type must be resize");
+  const Json* cols = field(object, "cols");
+  const Json* rows = field(object, "rows");
+  if (!cols || !rows) return validationError("a resize needs cols and rows");
+  BERTH_TRY(uint64_t width, readUnsigned(*cols, "cols", 1, kMaxTerminalCells));
+  BERTH_TRY(uint64_t height, readUnsigned(*rows, "rows", 1, kMaxTerminalCells));
+  return runtime::TerminalSize{static_cast<uint16_t>(width), static_cast<uint16_t>(height)};
 }
 
 Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, UnixMillis now) {

@@ -25,6 +25,9 @@ inline constexpr size_t kMaxBodyBytes = 1u << 20;
 inline constexpr uint64_t kMaxPage = 1'000'000'000;
 inline constexpr uint64_t kMaxPageLimit = 100;
 inline constexpr uint64_t kMaxOperationTimeoutSeconds = 3600;
+inline constexpr uint64_t kMaxExecTimeoutSeconds = 3600;
+inline constexpr uint64_t kDefaultExecTimeoutSeconds = 60;
+inline constexpr uint64_t kMaxTerminalCells = 1000;  // columns or rows
 
 // --- query strings ---
 
@@ -75,6 +78,14 @@ Result<void> checkImageName(std::string_view name);
 // A body's declared Content-Length ("" when absent): nullopt when absent;
 // invalid_argument when it is not a decimal.
 Result<std::optional<uint64_t>> parseContentLength(std::string_view header);
+// GET /api/v1/containers/{id}/terminal: ?command=<JSON array of strings>
+// (default ["/bin/sh"]) &cols=1..1000&rows=1..1000 (default 80x24), and
+// ?token= (read by the dispatcher, only named here).
+struct TerminalQuery {
+  std::vector<std::string> command;
+  runtime::TerminalSize size;
+};
+Result<TerminalQuery> parseTerminalQuery(const QueryParams& query);
 // The seed-003 dialect's query: exactly `env`, a decimal environment id.
 Result<std::string> parseEnvironmentQuery(const QueryParams& query);
 // PATCH /api/containers/{ref} of seeds 001/004: name, memory_mb, cpu_shares (millicores), disk_mb.
@@ -103,6 +114,12 @@ struct Credentials {
   std::string username;
   std::string password;
 };
+// POST /api/v1/containers/{id}/exec: command (required, non-empty), env,
+// working_dir, timeout_s (1..3600, default 60).
+Result<runtime::ExecRequest> parseExecBody(std::string_view body);
+// A terminal's text message: {"type":"resize","cols":N,"rows":M}.
+Result<runtime::TerminalSize> parseTerminalMessage(std::string_view text);
+
 // POST /api/v1/auth/login
 Result<Credentials> parseLoginBody(std::string_view body);
 // POST /api/v1/users

@@ -38,6 +38,7 @@ std::string_view detailName(Detail detail) {
     case Detail::image_not_found: return "image_not_found";
     case Detail::route_not_found: return "route_not_found";
     case Detail::snapshot_not_found: return "snapshot_not_found";
+    case Detail::exec_not_found: return "exec_not_found";
     case Detail::image_in_use: return "image_in_use";
     case Detail::username_taken: return "username_taken";
     case Detail::port_conflict: return "port_conflict";

@@ -50,6 +50,7 @@ enum class Detail {
   image_not_found,
   route_not_found,
   snapshot_not_found,
+  exec_not_found,
   // state_conflict
   image_in_use,  // an image a container that is not deleted uses
   // already_exists

@@ -121,6 +121,8 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return ::symlink(step.source, step.target) == 0 ? 0 : errno;
     case StepKind::joinNetns:
       return ::setns(step.fd, CLONE_NEWNET) == 0 ? 0 : errno;
+    case StepKind::joinNamespaces:
+      return ::setns(step.fd, static_cast<int>(step.flags)) == 0 ? 0 : errno;
     case StepKind::joinCgroup:
       return joinCgroup(step.target);
     case StepKind::unshareCgroupNs:
@@ -137,6 +139,8 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return ::chdir(step.target) == 0 ? 0 : errno;
     case StepKind::newSession:
       return ::setsid() >= 0 ? 0 : errno;
+    case StepKind::controllingTerminal:
+      return ::ioctl(0, TIOCSCTTY, 0) == 0 ? 0 : errno;
     case StepKind::capabilities:
       return limitCapabilities(plan.security());
     case StepKind::noNewPrivs:

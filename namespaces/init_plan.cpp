@@ -132,14 +132,13 @@ void InitPlan::addMaskedAndReadOnlyPaths() {
   }
 }
 
-void InitPlan::addExec(const InitSpec& spec) {
-  for (const std::string& arg : spec.argv) argv_.push_back(strings_.emplace_back(arg).data());
+void InitPlan::addExec(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  for (const std::string& arg : argv) argv_.push_back(strings_.emplace_back(arg).data());
   argv_.push_back(nullptr);
-  for (const std::string& entry : spec.env) envp_.push_back(strings_.emplace_back(entry).data());
+  for (const std::string& entry : env) envp_.push_back(strings_.emplace_back(entry).data());
   envp_.push_back(nullptr);
-  for (std::string& candidate : pathCandidates(spec.argv[0], spec.env))
-    execCandidates_.push_back(keep(std::move(candidate)));
-  add(StepKind::exec, "exec \"" + spec.argv[0] + "\"");
+  for (std::string& candidate : pathCandidates(argv[0], env)) execCandidates_.push_back(keep(std::move(candidate)));
+  add(StepKind::exec, "exec \"" + argv[0] + "\"");
 }
 
 Result<InitPlan> InitPlan::build(const InitSpec& spec) {
@@ -187,26 +186,60 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
   plan.add(StepKind::loopbackUp, "bring up lo");
 
   const int given[3] = {spec.stdinFd, spec.stdoutFd, spec.stderrFd};
-  for (int i = 0; i < 3; ++i) {
-    if (given[i] >= 0) {
-      plan.stdio_[i] = given[i];
-      continue;
-    }
-    if (!plan.devNull_) {
-      BERTH_TRY(plan.devNull_, openFile("/dev/null", O_RDWR));
-    }
-    plan.stdio_[i] = plan.devNull_.get();
-  }
-  plan.add(StepKind::stdio, "set up stdio");
+  BERTH_TRYV(plan.addStdio(given));
   const std::string workingDir = spec.workingDir.empty() ? "/" : spec.workingDir;
   plan.add(StepKind::workingDir, "working dir \"" + workingDir + "\"").target = plan.keep(workingDir);
   plan.add(StepKind::newSession, "setsid");
-  BERTH_TRY(plan.security_, prepareSecurity(spec.seccompFilter));
-  plan.add(StepKind::capabilities, "limit capabilities");
-  plan.add(StepKind::noNewPrivs, "set no_new_privs");
-  plan.add(StepKind::seccomp, "load seccomp filter");
-  plan.addExec(spec);
+  BERTH_TRYV(plan.addSecurity(spec.seccompFilter));
+  plan.addExec(spec.argv, spec.env);
   return plan;
+}
+
+Result<InitPlan> InitPlan::buildExec(const ExecSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) return fail(Errc::invalid_argument, "exec: empty command");
+  if (spec.initPidfd < 0) return fail(Errc::invalid_argument, "exec: no init to join");
+  InitPlan plan;
+  plan.cloneCgroupFd_ = spec.cgroupFd;
+  // While the paths are still the host's: the other hierarchies' groups.
+  for (const std::string& procs : spec.cgroupProcsFiles)
+    plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
+  // The pid namespace came with clone; the cgroup namespace last, so its root is the group joined.
+  Step& join = plan.add(StepKind::joinNamespaces, "join the container's namespaces");
+  join.fd = spec.initPidfd;
+  join.flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+  const int given[3] = {spec.stdinFd, spec.stdoutFd, spec.stderrFd};
+  BERTH_TRYV(plan.addStdio(given));
+  // A session of its own: a timeout ends the whole process group, a terminal gets its job control.
+  plan.add(StepKind::newSession, "setsid");
+  if (spec.controllingTerminal) plan.add(StepKind::controllingTerminal, "set the controlling terminal");
+  const std::string workingDir = spec.workingDir.empty() ? "/" : spec.workingDir;
+  plan.add(StepKind::workingDir, "working dir \"" + workingDir + "\"").target = plan.keep(workingDir);
+  BERTH_TRYV(plan.addSecurity(spec.seccompFilter));
+  plan.addExec(spec.argv, spec.env);
+  return plan;
+}
+
+Result<void> InitPlan::addStdio(const int (&given)[3]) {
+  for (int i = 0; i < 3; ++i) {
+    if (given[i] >= 0) {
+      stdio_[i] = given[i];
+      continue;
+    }
+    if (!devNull_) {
+      BERTH_TRY(devNull_, openFile("/dev/null", O_RDWR));
+    }
+    stdio_[i] = devNull_.get();
+  }
+  add(StepKind::stdio, "set up stdio");
+  return {};
+}
+
+Result<void> InitPlan::addSecurity(std::vector<sock_filter> compiledFilter) {
+  BERTH_TRY(security_, prepareSecurity(std::move(compiledFilter)));
+  add(StepKind::capabilities, "limit capabilities");
+  add(StepKind::noNewPrivs, "set no_new_privs");
+  add(StepKind::seccomp, "load seccomp filter");
+  return {};
 }
 
 Error InitPlan::failure(const ChildReport& report) const {

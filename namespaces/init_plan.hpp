@@ -25,6 +25,7 @@ enum class StepKind : std::uint8_t {
   makeFile,         // an empty file as a bind-mount target
   symlink,          // symlink(source, target)
   joinNetns,        // setns(fd, CLONE_NEWNET)
+  joinNamespaces,   // setns(fd, flags): a running init's namespaces through its pidfd
   joinCgroup,       // write "0" (ourselves) to the cgroup.procs file target
   unshareCgroupNs,  // once in our cgroups, so they are the namespace's root
   pivotRoot,        // into target; the old root is detached
@@ -33,6 +34,7 @@ enum class StepKind : std::uint8_t {
   stdio,            // stdio fds onto 0, 1, 2; every other fd close-on-exec
   workingDir,       // chdir(target)
   newSession,
+  controllingTerminal,  // ioctl(0, TIOCSCTTY): stdin, a terminal, becomes the session's
   capabilities,     // the default set; see security.hpp
   noNewPrivs,
   seccomp,          // the default filter, compiled in the parent
@@ -60,6 +62,7 @@ struct ChildReport {
 class InitPlan {
  public:
   static Result<InitPlan> build(const InitSpec& spec);
+  static Result<InitPlan> buildExec(const ExecSpec& spec);
 
   const std::vector<Step>& steps() const { return steps_; }
   // execve arguments; candidates are argv[0] resolved against PATH, tried in order.
@@ -71,6 +74,8 @@ class InitPlan {
   const SecurityPlan& security() const { return security_; }
   // The namespaces clone makes: CLONE_NEWNET only when no network namespace is given to join.
   int cloneNamespaces() const { return cloneNamespaces_; }
+  // An exec's cgroup2 group to be born in (CLONE_INTO_CGROUP); -1: none.
+  int cloneCgroupFd() const { return cloneCgroupFd_; }
 
   // The error for a step the child reported failed.
   Error failure(const ChildReport& report) const;
@@ -84,7 +89,10 @@ class InitPlan {
                 unsigned long flags, const char* data = nullptr, bool optional = false);
   void addDevices(const std::string& merged);
   void addMaskedAndReadOnlyPaths();
-  void addExec(const InitSpec& spec);
+  Result<void> addStdio(const int (&given)[3]);
+  // Capabilities, no_new_privs and seccomp, the last steps before exec.
+  Result<void> addSecurity(std::vector<sock_filter> compiledFilter);
+  void addExec(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
   std::deque<std::string> strings_;
   std::vector<Step> steps_;
@@ -95,6 +103,7 @@ class InitPlan {
   UniqueFd devNull_;
   int stdio_[3] = {-1, -1, -1};
   int cloneNamespaces_ = 0;
+  int cloneCgroupFd_ = -1;
 };
 
 // Pure helpers, exposed for unit tests.

@@ -61,14 +61,17 @@ class SignalsBlocked {
 #endif
 #endif
 
-#ifdef BERTH_ADDRESS_SANITIZER
-// ASan's runtime cannot follow a child that shares our memory on a stack it
-// does not know (its first report crashes the child), so a sanitized build
-// clones fork-style: the child runs on its copy of our stack.
-Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
+// clone3 fork-style: the child runs on its copy of our memory. An exec's
+// child is born in the container's cgroup2 group (CLONE_INTO_CGROUP), which
+// spares it the migration a cgroup.procs write costs (an RCU grace period).
+Result<ChildProcess> cloneForked(const InitPlan& plan, const Pipe& errorPipe) {
   int pidfd = -1;
   clone_args args{};
   args.flags = static_cast<std::uint64_t>(plan.cloneNamespaces()) | CLONE_PIDFD;
+  if (plan.cloneCgroupFd() >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(plan.cloneCgroupFd());
+  }
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   long pid;
@@ -80,6 +83,12 @@ Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
   if (pid < 0) return sysFail(Errc::host_refused, "clone3");
   return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
 }
+
+#ifdef BERTH_ADDRESS_SANITIZER
+// ASan's runtime cannot follow a child that shares our memory on a stack it
+// does not know (its first report crashes the child), so a sanitized build
+// clones fork-style.
+Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) { return cloneForked(plan, errorPipe); }
 #else
 // The child's stack while it shares our memory; the lowest page is a guard,
 // so an overflow faults instead of writing over our heap.
@@ -135,24 +144,46 @@ Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
 }
 #endif
 
+// Waits for the child to exec: EOF on the error pipe (exec closed the child's
+// O_CLOEXEC end) gives nullopt; a report names the step that failed.
+Result<std::optional<ChildReport>> awaitExec(Pipe errorPipe) {
+  // The child held its own copy; ours would keep EOF from arriving.
+  errorPipe.write.reset();
+  ChildReport report{};
+  ssize_t n;
+  while ((n = ::read(errorPipe.read.get(), &report, sizeof report)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return sysFail(Errc::host_refused, "read container process status");
+  if (n == 0) return std::optional<ChildReport>{};
+  if (n != sizeof report) return fail(Errc::internal, "short status from container process");
+  return std::optional<ChildReport>{report};
+}
+
 }  // namespace
 
 Result<ChildProcess> spawnInit(const InitSpec& spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::build(spec));
   BERTH_TRY(Pipe errorPipe, makePipe());
   BERTH_TRY(ChildProcess child, cloneChild(plan, errorPipe));
-  // The child held its own copy; ours would keep EOF from arriving.
-  errorPipe.write.reset();
+  BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
+  if (report) return tl::unexpected(plan.failure(*report));  // child's destructor reaps it
+  return child;
+}
 
-  // EOF: exec closed the child's O_CLOEXEC end. A report: a step failed.
-  ChildReport report{};
-  ssize_t n;
-  while ((n = ::read(errorPipe.read.get(), &report, sizeof report)) < 0 && errno == EINTR) {
+Result<ExecStart> spawnExec(const ExecSpec& spec) {
+  BERTH_TRY(const InitPlan plan, InitPlan::buildExec(spec));
+  // pid_for_children: a pid namespace cannot be entered by the process itself, only by its children.
+  if (::setns(spec.initPidfd, CLONE_NEWPID) != 0) return sysFail(Errc::host_refused, "join the container's pid namespace");
+  BERTH_TRY(Pipe errorPipe, makePipe());
+  BERTH_TRY(ChildProcess child, cloneForked(plan, errorPipe));
+  BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
+  if (!report) return ExecStart{std::move(child)};
+  if (report->step < plan.steps().size()) {
+    const Step& step = plan.steps()[report->step];
+    if (step.kind == StepKind::exec && isContainerExecError(report->err))
+      return ExecStart{CommandNotRun{report->err, step.description}};
   }
-  if (n < 0) return sysFail(Errc::host_refused, "read container init status");
-  if (n == 0) return child;
-  if (n != sizeof report) return fail(Errc::internal, "short status from container init");
-  return tl::unexpected(plan.failure(report));  // child's destructor reaps it
+  return tl::unexpected(plan.failure(*report));
 }
 
 }  // namespace berth::ns

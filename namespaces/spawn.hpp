@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/error.hpp"
@@ -51,11 +52,44 @@ struct InitSpec {
   std::vector<sock_filter> seccompFilter;
 };
 
+// A process started inside a running container (exec, a terminal): it joins
+// the init's namespaces and cgroups and gets the init's security profile
+// (capabilities, no_new_privs, seccomp), in a session of its own.
+struct ExecSpec {
+  int initPidfd = -1;  // the container's init; its namespaces are joined through this pidfd
+  int cgroupFd = -1;   // the container's cgroup2 group (a directory): the child is born in it
+  // Other hierarchies' cgroup.procs files (cgroup v1), joined by writing before anything else.
+  std::vector<std::string> cgroupProcsFiles;
+  std::vector<std::string> argv;  // argv[0] resolved through PATH inside the container if it has no '/'
+  std::vector<std::string> env;   // "KEY=VALUE"
+  std::string workingDir = "/";   // inside the container
+  int stdinFd = -1;   // -1: /dev/null
+  int stdoutFd = -1;
+  int stderrFd = -1;
+  // stdin is a terminal, made the controlling terminal of the new session.
+  bool controllingTerminal = false;
+  std::vector<sock_filter> seccompFilter;  // as InitSpec's
+};
+
 // Returns once the child has exec'd the container's command. A failure in the
 // child before exec comes back as an error naming the step, with its errno:
 // Errc::container_config for the container's own fault (command not found or
 // not executable, bad working dir), Errc::host_refused otherwise. The child is
 // then already reaped.
 Result<ChildProcess> spawnInit(const InitSpec& spec);
+
+// An exec's command that the kernel would not execute (the child is gone):
+// ENOENT/ENOTDIR for one that does not exist, EACCES/ENOEXEC for one that is
+// not executable.
+struct CommandNotRun {
+  int err = 0;
+  std::string description;  // exec "name"
+};
+using ExecStart = std::variant<ChildProcess, CommandNotRun>;
+
+// The same for a process inside the running container. The child is born in
+// the container's pid namespace: from this call on, the calling thread's
+// children are (its pid_for_children is the init's). Errors as spawnInit's.
+Result<ExecStart> spawnExec(const ExecSpec& spec);
 
 }  // namespace berth::ns

@@ -89,32 +89,6 @@ Result<void> ConsoleLogWriter::rotate() {
   return {};
 }
 
-Result<void> pumpOutput(int pipeFd, ConsoleLogWriter& log, int initPidfd, std::chrono::milliseconds drainLimit) {
-  std::optional<int64_t> drainEnd;
-  char buf[65536];
-  for (;;) {
-    int timeout = -1;
-    if (drainEnd) timeout = static_cast<int>(std::max<int64_t>(0, *drainEnd - monotonicMillis()));
-    pollfd fds[2] = {{pipeFd, POLLIN, 0}, {initPidfd, POLLIN, 0}};
-    int n = ::poll(fds, drainEnd ? 1 : 2, timeout);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sysFail("poll container output");
-    }
-    if (n == 0) return {};  // drain limit reached
-    if (!drainEnd && fds[1].revents) drainEnd = monotonicMillis() + drainLimit.count();
-    if (fds[0].revents == 0) continue;
-    ssize_t got = ::read(pipeFd, buf, sizeof buf);
-    if (got < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return sysFail("read container output");
-    }
-    if (got == 0) return {};  // EOF: every writer is gone
-    // A full disk must not stop the container: the output is dropped, the pipe keeps flowing.
-    (void)log.append(buf, static_cast<size_t>(got));
-  }
-}
-
 Result<std::string> readLogTail(const std::string& logPath, std::optional<size_t> tailLines) {
   BERTH_TRY(auto current, readIfPresent(logPath));
   return tailWithPrevious(logPath, current.value_or(""), tailLines);

@@ -32,11 +32,6 @@ class ConsoleLogWriter {
   UniqueFd fd_;
 };
 
-// Copies from the output pipe into the log until EOF (every writer gone).
-// Once initExited() is true, waits at most drainLimit more for that EOF: a
-// descendant that kept the pipe open cannot hold the exit record back.
-Result<void> pumpOutput(int pipeFd, ConsoleLogWriter& log, int initPidfd, std::chrono::milliseconds drainLimit);
-
 // The last tailLines lines of the log (previous file included when needed);
 // everything when nullopt. Bounded by two rotations' worth of bytes.
 Result<std::string> readLogTail(const std::string& logPath, std::optional<size_t> tailLines);

@@ -16,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
 #include "runtime/config.hpp"
+#include "runtime/exec.hpp"
 #include "runtime/network.hpp"
 #include "runtime/shim.hpp"
 
@@ -65,6 +66,10 @@ class Monitor {
   // Once exitFd() is readable: reaps the monitor if it is our child and reads
   // the exit it recorded (nullopt if it recorded none).
   virtual Result<std::optional<ExitRecord>> collectExit() = 0;
+  // Has the monitor start a process inside the container (runtime/exec.hpp),
+  // recorded under execDir; the handle outlives this object.
+  virtual Result<std::unique_ptr<ExecHandle>> exec(const std::string& execDir, const std::string& execId,
+                                                   const ExecRequest& request) const = 0;
 };
 
 class MonitorLauncher {

@@ -1,5 +1,7 @@
 #include "runtime/instance.hpp"
 
+#include "runtime/exec.hpp"
+
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -14,15 +16,6 @@
 #include "common/scope_guard.hpp"
 
 namespace berth::runtime {
-
-namespace {
-
-std::string signalName(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "SIG" + std::to_string(sig);
-}
-
-}  // namespace
 
 ExitFacts exitFactsOf(const ExitRecord& exit) {
   ExitFacts facts;

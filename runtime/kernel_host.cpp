@@ -87,6 +87,11 @@ class ShimMonitor final : public Monitor {
     return readExitRecord(paths_);
   }
 
+  Result<std::unique_ptr<ExecHandle>> exec(const std::string& execDir, const std::string& execId,
+                                           const ExecRequest& request) const override {
+    return startShimExec(paths_.dir, execDir, execId, request);
+  }
+
  private:
   InstancePaths paths_;
   ShimState state_;

@@ -144,6 +144,7 @@ ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord& record, cons
   spec.logPath = consoleLogPath(record.id);
   spec.logMaxBytes = config.logMaxBytes;
   spec.cgroupProcsFiles = group.procsFiles();
+  spec.execDir = execDir(record.id);
   return spec;
 }
 

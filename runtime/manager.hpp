@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "runtime/config.hpp"
+#include "runtime/exec.hpp"
 #include "runtime/host.hpp"
 #include "runtime/images.hpp"
 #include "runtime/lifecycle.hpp"
@@ -174,6 +175,13 @@ class ContainerManager {
   // and next() comes back empty.
   Result<LogFollower> followLogs(const ContainerRecord& container, std::optional<size_t> tailLines,
                                  std::string& initial) const;
+  // Processes inside a running container (API.md §13), refused with
+  // state_conflict unless it is running. The exec runs on in its monitor
+  // whatever becomes of the handle; wait() gives its record.
+  Result<std::unique_ptr<ExecHandle>> startExec(const ContainerRecord& container, const ExecRequest& request);
+  // The container's exec records (the last kKeptExecRecords), newest first; one by id (not_found).
+  Result<std::vector<ExecRecord>> listExecs(const ContainerRecord& container) const;
+  Result<ExecRecord> getExec(const ContainerRecord& container, const std::string& execId) const;
   // Whether an image of that name exists on this host (create answers IMAGE_NOT_FOUND otherwise).
   bool hasImage(const std::string& name) const;
   // Images (API.md §12): busybox (builtin) and the imported ones, by name.

@@ -75,6 +75,7 @@ struct ContainerManager::Impl {
   std::shared_ptr<Slot> slotFor(const std::string& id);
   std::string containerDir(const std::string& id) const { return containersDir + "/" + id; }
   std::string consoleLogPath(const std::string& id) const { return containerDir(id) + "/console.log"; }
+  std::string execDir(const std::string& id) const { return containerDir(id) + "/execs"; }
   InstancePaths instancePaths(const std::string& runtimeId) const { return {config.runDir + "/" + runtimeId}; }
   TransitionNote noteBy(std::string_view actor, int64_t startedMonotonicMs) const;
 

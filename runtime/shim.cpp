@@ -18,6 +18,7 @@
 #include "common/process.hpp"
 #include "runtime/console_log.hpp"
 #include "namespaces/spawn.hpp"
+#include "runtime/shim_exec.hpp"
 
 extern char** environ;
 
@@ -30,6 +31,8 @@ namespace {
 // After init exits, its descendants are being killed with the pid namespace;
 // their last output arrives within this, or is left behind.
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
+// Execs are killed with the pid namespace; one not reaped within this is recorded as lost.
+constexpr auto kExecsEndLimit = std::chrono::milliseconds(5000);
 
 // BPF instructions as [code, jt, jf, k].
 json filterToJson(const std::vector<sock_filter>& filter) {
@@ -71,7 +74,8 @@ json specToJson(const ShimSpec& spec) {
               {"log_path", spec.logPath},         {"log_max_bytes", spec.logMaxBytes},
               {"cgroup_procs", spec.cgroupProcsFiles}, {"seccomp_filter", filterToJson(spec.seccompFilter)},
               {"join_netns", spec.netnsFd >= 0},  {"hosts_file", spec.hostsFile},
-              {"hostname_file", spec.hostnameFile}, {"ports", portsToJson(spec.ports)}};
+              {"hostname_file", spec.hostnameFile}, {"ports", portsToJson(spec.ports)},
+              {"exec_dir", spec.execDir}};
 }
 
 Result<ShimSpec> specFromJson(const std::string& text) {
@@ -96,6 +100,7 @@ Result<ShimSpec> specFromJson(const std::string& text) {
     spec.hostsFile = j.at("hosts_file").get<std::string>();
     spec.hostnameFile = j.at("hostname_file").get<std::string>();
     spec.ports = portsFromJson(j.at("ports"));
+    spec.execDir = j.at("exec_dir").get<std::string>();
     return spec;
   } catch (const json::exception& e) {
     return fail(Errc::internal, std::string("bad shim spec: ") + e.what());
@@ -269,6 +274,54 @@ void shedStartupPages() {
   ::malloc_trim(0);
 }
 
+// The shim's life once init runs: the container's output into its log and
+// the execs, until init is gone and with it every process of the container.
+// An exec's process dies with the pid namespace, but init's exit completes
+// only once the execs' zombies are reaped, so they are served throughout.
+Result<void> superviseInit(UniqueFd& output, ConsoleLogWriter& log, const ChildProcess& init, ExecService& execs) {
+  Result<void> pumped;
+  std::optional<int64_t> initExitedAt;
+  char buf[65536];
+  for (;;) {
+    const int64_t now = monotonicMillis();
+    if (initExitedAt) {
+      const bool outputDone = !output || now >= *initExitedAt + kOutputDrainLimit.count();
+      if (outputDone && (execs.idle() || now >= *initExitedAt + kExecsEndLimit.count())) break;
+    }
+    std::optional<int64_t> due = execs.nextDeadline();
+    if (initExitedAt) {
+      int64_t end = *initExitedAt + (output ? kOutputDrainLimit : kExecsEndLimit).count();
+      due = due ? std::min(*due, end) : end;
+    }
+    int timeout = due ? static_cast<int>(std::max<int64_t>(0, *due - now)) : -1;
+    pollfd fds[3] = {{execs.fd(), POLLIN, 0}, {output.get(), POLLIN, 0}, {initExitedAt ? -1 : init.pidfd(), POLLIN, 0}};
+    int n = ::poll(fds, 3, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysFail("poll container output");
+    }
+    if (fds[2].revents && !initExitedAt) {
+      initExitedAt = monotonicMillis();
+      execs.stopAccepting();
+    }
+    if (fds[1].revents) {
+      ssize_t got = ::read(output.get(), buf, sizeof buf);
+      if (got < 0 && errno != EINTR && errno != EAGAIN) {
+        pumped = sysFail("read container output");
+        output.reset();
+      } else if (got == 0) {
+        output.reset();  // EOF: every writer is gone
+      } else if (got > 0) {
+        // A full disk must not stop the container: the output is dropped, the pipe keeps flowing.
+        (void)log.append(buf, static_cast<size_t>(got));
+      }
+    }
+    execs.handle();
+  }
+  if (!execs.idle()) execs.abandonRunning();
+  return pumped;
+}
+
 int reportError(int reportFd, const Error& error) {
   json j{{"error", {{"code", std::string(errcName(error.code))},
                     {"errno", error.sysErrno},
@@ -336,6 +389,11 @@ int runShim(const std::string& instanceDir, int reportFd) {
     }
   }
 
+  ExecContext execContext{child->pidfd(), child->pid(), spec->cgroupProcsFiles, spec->env, spec->workingDir,
+                          spec->seccompFilter, spec->execDir};
+  auto execs = ExecService::open(instanceDir, std::move(execContext));
+  if (!execs) return reportError(reportFd, execs.error().wrap("exec service"));
+
   ShimState state{::getpid(), child->pid(), nowMillis()};
   json stateJson{{"shim_pid", state.shimPid}, {"init_pid", state.initPid}, {"started_at", state.startedAt}};
   if (auto written = writeFileAtomic(paths.state(), stateJson.dump(), 0600, Durability::processCrash); !written)
@@ -344,7 +402,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
   ::close(reportFd);
   shedStartupPages();
 
-  auto pumped = pumpOutput(outputRead.get(), *log, child->pidfd(), kOutputDrainLimit);
+  auto pumped = superviseInit(outputRead, *log, *child, **execs);
   auto status = child->wait();
   proxy->stop();  // no listener outlives the container
   ExitRecord record;

@@ -45,6 +45,7 @@ struct ShimSpec {
   std::string hostnameFile;  // bind-mounted as /etc/hostname
   // Published ports, served by the shim while init runs.
   std::vector<net::PortForward> ports;
+  std::string execDir;  // the records of execs (runtime/exec.hpp)
 };
 
 // Where the shim finds the network namespace to hand to init.

@@ -37,10 +37,15 @@ std::string slurp(const std::string& path) {
   return content.str();
 }
 
-// Runs BERTH_BUILD_DIR/cmd/berth with `args` against the service, as `token`.
-CliRun runCli(const Service& service, const std::string& token, const std::vector<std::string>& args) {
+// Runs BERTH_BUILD_DIR/cmd/berth with `args` against the service, as `token`, `input` on its stdin.
+CliRun runCli(const Service& service, const std::string& token, const std::vector<std::string>& args,
+              const std::string& input = {}) {
   testing::TempDir scratch("berth-cli");
-  std::string outPath = scratch.sub("stdout"), errPath = scratch.sub("stderr");
+  std::string outPath = scratch.sub("stdout"), errPath = scratch.sub("stderr"), inPath = scratch.sub("stdin");
+  {
+    std::ofstream in(inPath, std::ios::binary);
+    in << input;
+  }
   std::string binary = std::string(BERTH_BUILD_DIR) + "/cmd/berth";
   std::string url = "http://127.0.0.1:" + std::to_string(service.port());
   std::vector<char*> argv;
@@ -62,7 +67,7 @@ CliRun runCli(const Service& service, const std::string& token, const std::vecto
   pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
+    int in = ::open(inPath.c_str(), O_RDONLY);
     int out = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (in < 0 || out < 0 || err < 0) ::_exit(126);
@@ -248,4 +253,24 @@ TEST_CASE("cli: images list, import and delete follow the images routes") {
     CHECK(removed.exitCode == 0);
     CHECK(removed.json()["name"] == "tiny");
   }
+}
+
+TEST_CASE("cli: containers exec passes the output through and exits with the command's code; -i over the terminal") {
+  Service service;
+  const std::string admin = service.adminToken();
+  Json running = service.createContainer(admin, Json{{"name", "cli-exec"}, {"command", kTermInit}});
+  const std::string id = running["id"];
+  CliRun plain = runCli(service, admin, {"containers", "exec", id, "-e", "WHO=cli", "--", "sh", "-c", "echo hi-$WHO; echo oops >&2; exit 4"});
+  CHECK(plain.exitCode == 4);
+  CHECK(plain.out == "hi-cli\n");
+  CHECK(plain.err == "oops\n");
+  CHECK(runCli(service, admin, {"containers", "exec", id, "--", "no-such-command"}).exitCode == 127);
+
+  CliRun interactive = runCli(service, admin, {"containers", "exec", "-i", id, "--", "sh"}, "echo $((6*7))\nexit 5\n");
+  CHECK(interactive.exitCode == 5);
+  CHECK(contains(interactive.out, "42"));
+
+  CliRun stopped = runCli(service, admin, {"containers", "exec", "0123456789abcdef01234567", "--", "true"});
+  CHECK(stopped.exitCode == 1);
+  CHECK(contains(stopped.err, "CONTAINER_NOT_FOUND"));
 }

@@ -78,6 +78,20 @@ void fuzzCreate(std::string_view body) {
   checkResources(request->resources);
 }
 
+void fuzzExec(std::string_view body) {
+  auto request = parseExecBody(body);
+  requireClientError(request);
+  if (request) {
+    require(!request->command.empty() && !request->command.front().empty());
+    require(request->timeout.count() >= 1 && request->timeout.count() <= static_cast<int64_t>(kMaxExecTimeoutSeconds));
+    require(!request->workingDir || request->workingDir->front() == '/');
+    for (const auto& [key, value] : request->env) require(key.find('=') == std::string::npos && value.find('\0') == std::string::npos);
+  }
+  auto resize = parseTerminalMessage(body);
+  requireClientError(resize);
+  if (resize) require(resize->cols >= 1 && resize->rows >= 1 && resize->cols <= kMaxTerminalCells && resize->rows <= kMaxTerminalCells);
+}
+
 void fuzzUpdate(std::string_view body) {
   auto update = parseUpdateContainerBody(body, kNow);
   requireClientError(update);
@@ -98,6 +112,9 @@ void fuzzQueries(std::string_view text) {
   auto logs = parseStatusLogQuery(query);
   requireClientError(logs);
   if (logs) checkPage(logs->page);
+  auto terminal = parseTerminalQuery(query);
+  requireClientError(terminal);
+  if (terminal) require(!terminal->command.empty() && terminal->size.cols >= 1 && terminal->size.rows >= 1);
   auto operation = parseOperationQuery(query);
   requireClientError(operation);
   if (operation && operation->timeout) require(operation->timeout->count() <= static_cast<int64_t>(kMaxOperationTimeoutSeconds));
@@ -139,11 +156,12 @@ void fuzzRouting(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: fuzzCreate(input); break;
     case 1: fuzzUpdate(input); break;
     case 2: fuzzQueries(input); break;
     case 3: fuzzAccountBodies(input); break;
+    case 4: fuzzExec(input); break;
     default: fuzzRouting(input); break;
   }
   return 0;

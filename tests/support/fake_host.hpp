@@ -17,6 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
 #include "common/unique_fd.hpp"
 #include "runtime/host.hpp"
 #include "support/test_support.hpp"
@@ -105,6 +108,7 @@ class FakeKernel {
   std::optional<Error> failNextAttach;
   std::vector<runtime::BridgeLink> attached;  // every attach and reattach, in order
   std::optional<runtime::ShimSpec> lastSpec;   // what the last launch was given
+  std::vector<runtime::ExecRequest> execRequests;  // every exec a monitor was asked for
   // The layers' quotas (by container id), and one failure to inject into the next layer copy.
   std::map<std::string, std::optional<uint64_t>> layerLimits;
   std::optional<Error> failNextCopy;
@@ -254,6 +258,21 @@ class FakeCgroups final : public runtime::CgroupController {
   FakeKernel& kernel_;
 };
 
+// An exec that has ended as it started: exit code 0, its command echoed on stdout.
+class FakeExecHandle final : public runtime::ExecHandle {
+ public:
+  explicit FakeExecHandle(runtime::ExecRecord record) : record_(std::move(record)), finished_(::eventfd(1, EFD_CLOEXEC)) {}
+  const std::string& id() const override { return record_.id; }
+  int finishedFd() const override { return finished_.get(); }
+  Result<runtime::ExecRecord> wait() override { return record_; }
+  int terminalFd() const override { return -1; }
+  Result<void> resize(runtime::TerminalSize) override { return {}; }
+
+ private:
+  runtime::ExecRecord record_;
+  UniqueFd finished_;
+};
+
 class FakeMonitor final : public runtime::Monitor {
  public:
   FakeMonitor(FakeKernel& kernel, std::shared_ptr<FakeInit> init, runtime::ShimState state)
@@ -268,6 +287,21 @@ class FakeMonitor final : public runtime::Monitor {
   Result<std::optional<runtime::ExitRecord>> collectExit() override {
     std::lock_guard lock(kernel_.mutex);
     return init_->exit;
+  }
+  Result<std::unique_ptr<runtime::ExecHandle>> exec(const std::string& execDir, const std::string& execId,
+                                                    const runtime::ExecRequest& request) const override {
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.execRequests.push_back(request);
+    runtime::ExecRecord record;
+    record.id = execId;
+    record.command = request.command;
+    record.running = false;
+    record.startedAt = record.finishedAt.emplace(kernel_.clock().now());
+    for (const std::string& arg : request.command) record.stdoutText += arg + "\n";
+    // As the shim does: the record on disk is what the listing reads.
+    BERTH_TRYV(makeDirs(execDir, 0700));
+    BERTH_TRYV(writeFileFast(runtime::execRecordPath(execDir, execId), runtime::execRecordToJson(record).dump()));
+    return std::unique_ptr<runtime::ExecHandle>(std::make_unique<FakeExecHandle>(std::move(record)));
   }
 
  private:

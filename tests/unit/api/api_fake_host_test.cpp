@@ -131,3 +131,37 @@ TEST_CASE("api over fakes: a freeze the host never confirms answers 503 and leav
   CHECK(paused.text.find("/fake") == std::string::npos);
   CHECK(f.call("GET", "/api/v1/containers/" + id).body["data"]["status"] == "running");
 }
+
+TEST_CASE("api over fakes: an exec goes to the container's monitor with the request as parsed, and is recorded") {
+  ApiOverFakes api;
+  auto created = api.call("POST", "/api/v1/containers", R"({"name":"ex"})");
+  REQUIRE(created.status == 201);
+  const std::string id = created.body["data"]["id"];
+  auto done = api.call("POST", "/api/v1/containers/" + id + "/exec",
+                       R"({"command":["sh","-c","true"],"env":{"A":"1"},"working_dir":"/srv","timeout_s":5})");
+  REQUIRE(done.status == 200);
+  CHECK(done.body["data"]["exit_code"] == 0);
+  CHECK(done.body["data"]["stdout"] == "sh\n-c\ntrue\n");
+  REQUIRE(api.kernel().execRequests.size() == 1);
+  const runtime::ExecRequest& sent = api.kernel().execRequests[0];
+  CHECK(sent.command == std::vector<std::string>{"sh", "-c", "true"});
+  CHECK(sent.env == std::map<std::string, std::string>{{"A", "1"}});
+  CHECK(sent.workingDir == "/srv");
+  CHECK(sent.timeout == std::chrono::seconds(5));
+  CHECK_FALSE(sent.terminal);
+
+  auto listed = api.call("GET", "/api/v1/containers/" + id + "/execs");
+  REQUIRE(listed.status == 200);
+  REQUIRE(listed.body["data"]["execs"].size() == 1);
+  CHECK(listed.body["data"]["execs"][0]["id"] == done.body["data"]["id"]);
+  CHECK(api.call("GET", "/api/v1/containers/" + id + "/execs/" + done.body["data"]["id"].get<std::string>()).status == 200);
+  CHECK(api.call("GET", "/api/v1/containers/" + id + "/execs/nope").body["code"] == "INVALID_ID_FORMAT");
+
+  // Not running: refused with the manage-response object, the monitor never asked.
+  REQUIRE(api.call("POST", "/api/v1/containers/" + id + "/stop").status == 200);
+  auto refused = api.call("POST", "/api/v1/containers/" + id + "/exec", R"({"command":["true"]})");
+  CHECK(refused.status == 400);
+  CHECK(refused.body["code"] == "OPERATION_STATE_CONFLICT");
+  CHECK(refused.body["data"]["status"] == "stopped");
+  CHECK(api.kernel().execRequests.size() == 1);
+}

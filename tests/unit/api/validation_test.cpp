@@ -393,3 +393,64 @@ TEST_CASE("Content-Length: absent, a decimal, or refused") {
   CHECK(**big == 2147483648ull);
   for (const char* bad : {"-1", "12x", " 12", "0x10", "99999999999999999999999"}) CHECK_FALSE(parseContentLength(bad));
 }
+
+TEST_CASE("exec body: command required and non-empty, env names, working dir, timeout in range") {
+  auto minimal = parseExecBody(R"({"command":["ls"]})");
+  REQUIRE(minimal);
+  CHECK(minimal->command == std::vector<std::string>{"ls"});
+  CHECK(minimal->env.empty());
+  CHECK_FALSE(minimal->workingDir);
+  CHECK(minimal->timeout == std::chrono::seconds(60));
+  CHECK_FALSE(minimal->terminal);
+  auto full = parseExecBody(R"({"command":["sh","-c","x"],"env":{"A_1":"v"},"working_dir":"/tmp","timeout_s":3600})");
+  REQUIRE(full);
+  CHECK(full->env.at("A_1") == "v");
+  CHECK(full->workingDir == "/tmp");
+  CHECK(full->timeout == std::chrono::seconds(3600));
+  for (const auto& [body, part] : std::vector<std::pair<const char*, const char*>>{
+           {R"({})", "command is required"},
+           {R"({"command":[]})", "command must not be empty"},
+           {R"({"command":"ls"})", "command must be an array"},
+           {R"({"command":[""]})", "command[0]"},
+           {R"({"command":["a\u0000b"]})", "NUL"},
+           {R"({"command":["ls"],"env":{"A=B":"c"}})", "env key"},
+           {R"({"command":["ls"],"env":{"A":"\u0000"}})", "NUL"},
+           {R"({"command":["ls"],"working_dir":"/a/../b"})", ".."},
+           {R"({"command":["ls"],"timeout_s":0})", "timeout_s"},
+           {R"({"command":["ls"],"timeout_s":3601})", "timeout_s"},
+           {R"({"command":["ls"],"tty":true})", "tty"}}) {
+    INFO(body);
+    auto refused = parseExecBody(body);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::invalid_argument);
+    CHECK_THAT(refused.error().message, Catch::Contains(part));
+  }
+}
+
+TEST_CASE("terminal query and messages: command as a JSON array, a size in range, resize only") {
+  auto defaults = parseTerminalQuery({});
+  REQUIRE(defaults);
+  CHECK(defaults->command == std::vector<std::string>{"/bin/sh"});
+  CHECK(defaults->size.cols == 80);
+  CHECK(defaults->size.rows == 24);
+  auto given = parseTerminalQuery({{"command", R"(["bash","-l"])"}, {"cols", "120"}, {"rows", "50"}, {"token", "t"}});
+  REQUIRE(given);
+  CHECK(given->command == std::vector<std::string>{"bash", "-l"});
+  CHECK(given->size.cols == 120);
+  CHECK(given->size.rows == 50);
+  CHECK_FALSE(parseTerminalQuery({{"command", "bash"}}));
+  CHECK_FALSE(parseTerminalQuery({{"command", "[]"}}));
+  CHECK_FALSE(parseTerminalQuery({{"cols", "0"}}));
+  CHECK_FALSE(parseTerminalQuery({{"rows", "1001"}}));
+  CHECK_FALSE(parseTerminalQuery({{"shell", "x"}}));
+  CHECK_FALSE(parseTerminalQuery({{"token", "a"}, {"token", "b"}}));
+
+  auto resize = parseTerminalMessage(R"({"type":"resize","cols":100,"rows":40})");
+  REQUIRE(resize);
+  CHECK(resize->cols == 100);
+  CHECK(resize->rows == 40);
+  CHECK_FALSE(parseTerminalMessage(R"({"type":"dance"})"));
+  CHECK_FALSE(parseTerminalMessage(R"({"type":"resize","cols":100})"));
+  CHECK_FALSE(parseTerminalMessage(R"({"type":"resize","cols":0,"rows":1})"));
+  CHECK_FALSE(parseTerminalMessage("hello"));
+}

@@ -1,5 +1,7 @@
 // The parent-side plan of a container init: option strings, PATH lookup,
 // step order and how a child's report becomes an Error. No root needed.
+#include <sched.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -141,6 +143,50 @@ TEST_CASE("a child's report becomes an error naming the step, blamed on the righ
   CHECK(overlay.describe() == "mount overlay on /data/c/1/merged: Invalid argument");
 
   CHECK(report(plan->steps().size(), EIO).code == Errc::internal);
+}
+
+
+TEST_CASE("an exec joins the other hierarchies' cgroups, then the init's namespaces, and ends like an init", "[init_plan]") {
+  ExecSpec spec;
+  spec.initPidfd = 7;
+  spec.cgroupFd = 9;
+  spec.cgroupProcsFiles = {"/cg1/memory/c1/cgroup.procs"};
+  spec.argv = {"ls", "-l"};
+  spec.env = {"PATH=/bin"};
+  spec.workingDir = "/srv";
+  spec.controllingTerminal = true;
+  auto plan = InitPlan::buildExec(spec);
+  REQUIRE(plan);
+  const auto& steps = plan->steps();
+  CHECK(plan->cloneCgroupFd() == 9);
+  CHECK(plan->cloneNamespaces() == 0);  // the pid namespace comes from pid_for_children
+  CHECK(steps[0].kind == StepKind::joinCgroup);
+  CHECK(steps[1].kind == StepKind::joinNamespaces);
+  CHECK(steps[1].fd == 7);
+  CHECK(steps[1].flags == static_cast<unsigned long>(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP));
+  CHECK(indexOf(*plan, StepKind::stdio) < indexOf(*plan, StepKind::newSession));
+  CHECK(indexOf(*plan, StepKind::newSession) < indexOf(*plan, StepKind::controllingTerminal));
+  CHECK(indexOf(*plan, StepKind::workingDir) < indexOf(*plan, StepKind::capabilities));
+  CHECK(indexOf(*plan, StepKind::capabilities) < indexOf(*plan, StepKind::noNewPrivs));
+  CHECK(indexOf(*plan, StepKind::noNewPrivs) < indexOf(*plan, StepKind::seccomp));
+  CHECK(steps.back().kind == StepKind::exec);
+  // Nothing of an init's setup: no mounts, no pivot_root.
+  CHECK(std::none_of(steps.begin(), steps.end(), [](const Step& step) {
+    return step.kind == StepKind::mount || step.kind == StepKind::pivotRoot;
+  }));
+  CHECK(plan->execCandidates() == std::vector<const char*>{plan->execCandidates()[0]});
+  CHECK(plan->execCandidates()[0] == std::string("/bin/ls"));
+
+  spec.controllingTerminal = false;
+  auto plain = InitPlan::buildExec(spec);
+  REQUIRE(plain);
+  CHECK(std::none_of(plain->steps().begin(), plain->steps().end(),
+                     [](const Step& step) { return step.kind == StepKind::controllingTerminal; }));
+  spec.argv.clear();
+  CHECK_FALSE(InitPlan::buildExec(spec));
+  spec.argv = {"ls"};
+  spec.initPidfd = -1;
+  CHECK_FALSE(InitPlan::buildExec(spec));
 }
 
 }  // namespace

@@ -1,0 +1,87 @@
+#pragma once
+// The shim's side of runtime/exec.hpp: it listens on the control socket,
+// starts each exec inside the container (namespaces/spawn.hpp), captures its
+// output, kills it past its timeout, reaps it and records it. Driven by the
+// shim's loop through one epoll fd; never blocks except for a spawn.
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/process.hpp"
+#include "common/unique_fd.hpp"
+#include "runtime/exec.hpp"
+
+namespace berth::runtime {
+
+// What an exec shares with the init it joins.
+struct ExecContext {
+  int initPidfd = -1;
+  pid_t initPid = 0;
+  std::vector<std::string> cgroupProcsFiles;  // the init's (every hierarchy)
+  std::vector<std::string> env;               // the init's, KEY=VALUE
+  std::string workingDir = "/";               // the init's
+  std::vector<sock_filter> seccompFilter;
+  std::string execDir;  // where the records go
+};
+
+class ExecService {
+ public:
+  // Listens on the instance's control socket.
+  static Result<std::unique_ptr<ExecService>> open(const std::string& instanceDir, ExecContext context);
+  ~ExecService();
+  ExecService(const ExecService&) = delete;
+  ExecService& operator=(const ExecService&) = delete;
+
+  // Readable when something is to be handled.
+  int fd() const { return epoll_.get(); }
+  // The monotonic time (ms) by which handle() must run again: a timeout or an output drain.
+  std::optional<int64_t> nextDeadline() const;
+  // Everything that is ready now, and what is due.
+  void handle();
+  // Once the init is gone: no more execs are taken (the pid namespace is ending).
+  void stopAccepting();
+  bool idle() const { return running_.empty(); }
+  // Records every exec still running as ended (its exit unknown): the last resort of a shim on its way out.
+  void abandonRunning();
+
+ private:
+  struct Connection;
+  struct Running;
+  ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener, int cgroupFd,
+              std::vector<std::string> otherProcsFiles, std::deque<std::string> kept);
+
+  void accept();
+  void readRequest(int fd);
+  // Takes the client over once the exec has started; on failure the caller answers on it.
+  Result<void> start(const IdentifiedExecRequest& request, UniqueFd& client);
+  void readOutput(Running& exec, int fd);
+  void reap(Running& exec);
+  void finishIfDone(Running& exec);
+  void finish(Running& exec);
+  void writeRecord(const ExecRecord& record);
+  void prune();
+  void watch(int fd);
+  void unwatch(int fd);
+
+  ExecContext context_;
+  std::string socketPath_;
+  UniqueFd epoll_;
+  UniqueFd listener_;
+  UniqueFd cgroupFd_;                          // the init's cgroup2 group: execs are born in it
+  std::vector<std::string> otherProcsFiles_;   // the other hierarchies', joined by writing
+  std::map<int, std::unique_ptr<Connection>> connections_;  // awaiting their request, by fd
+  std::map<std::string, std::unique_ptr<Running>> running_;  // by exec id
+  std::map<int, Running*> byFd_;               // pidfds and output pipes
+  std::deque<std::string> kept_;               // finished records on disk, oldest first
+};
+
+}  // namespace berth::runtime
