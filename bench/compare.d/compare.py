@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Times berth, an OCI runtime CLI (crun, or runc where crun refuses the host) and podman on the same work, alternating the tools each
 iteration, and prints a markdown table (median, p99, berth/peer ratio), then a second one with the memory of the per-container
-monitors and of the services while PARALLEL containers run.
+monitors and of the services while PARALLEL containers run. A row that fails for one tool is printed as failed (the run goes
+on) and makes the exit status 1.
 Driven by bench/compare, which sets up the tools and cleans up after."""
 import concurrent.futures as cf
 import http.client
 import json
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -22,6 +24,7 @@ BERTH_TOKEN = os.environ["BERTH_TOKEN"]
 BERTHD_PID = int(os.environ["BERTHD_PID"])
 PODMAN_SOCK = os.environ.get("PODMAN_SOCK", "")
 PODMAN_PID = int(os.environ.get("PODMAN_PID", "0"))
+PODMAN_FLAGS = shlex.split(os.environ.get("PODMAN_FLAGS", ""))  # the service's --root, --runroot, ... for the podman CLI
 ROOTFS = os.environ["ROOTFS"]
 WORK = os.environ["WORK"]
 CGROUP_ROOT = os.environ["CGROUP_ROOT"]
@@ -34,6 +37,8 @@ MONITOR_PSS = f"per-container monitor, average PSS ({PARALLEL} running)"
 MONITOR_RSS = f"per-container monitor, average RSS ({PARALLEL} running)"
 SERVICE_IDLE = "service RSS, idle"
 SERVICE_RUNNING = f"service RSS, {PARALLEL} running"
+EXEC = "exec /bin/true in a running container"
+EXEC_TARGET = ["/bin/sleep", "3600"]
 
 
 def ms(seconds):
@@ -63,8 +68,8 @@ class JsonClient:
 
 
 class Berth(JsonClient):
-    def __init__(self):
-        super().__init__("berth", http.client.HTTPConnection("127.0.0.1", BERTH_PORT),
+    def __init__(self, timeout=None):
+        super().__init__("berth", http.client.HTTPConnection("127.0.0.1", BERTH_PORT, timeout=timeout),
                          {"Authorization": "Bearer " + BERTH_TOKEN})
 
     def create(self, command, autostart):
@@ -79,6 +84,21 @@ class Berth(JsonClient):
 
     def delete(self, cid):
         self.call("DELETE", f"/api/v1/containers/{cid}?force=true")
+
+    def exec_true(self, cid):
+        """Answered once the process has exited, with its exit code."""
+        self.conn.request("POST", f"/api/v1/containers/{cid}/exec", body=json.dumps({"command": ["/bin/true"]}),
+                          headers={**self.headers, "Content-Type": "application/json"})
+        reply = self.conn.getresponse()
+        text = reply.read()
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        data = body.get("data") if isinstance(body, dict) else None
+        if reply.status != 200 or not isinstance(data, dict) or data.get("exit_code") != 0:
+            said = body.get("message", body) if isinstance(body, dict) and reply.status >= 300 else body or text[:200]
+            raise RuntimeError(f"POST /api/v1/containers/{{id}}/exec: {reply.status} {said}, not 200 with data.exit_code 0")
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -112,6 +132,25 @@ class Podman(JsonClient):
 
     def delete(self, cid):
         self.call("DELETE", f"/v4.0.0/libpod/containers/{cid}?force=true")
+
+    def exec_true(self, cid):
+        # Attached, stdout and stderr (/bin/true writes neither): 4.3 refuses an attached start without a
+        # stream ("must provide at least one stream to attach to"), and removes a detached session, exit
+        # code and all, when its process ends.
+        eid = self.call("POST", f"/v4.0.0/libpod/containers/{cid}/exec",
+                        {"Cmd": ["/bin/true"], "AttachStdout": True, "AttachStderr": True})["Id"]
+        # Not detached: podman hijacks the connection for the stream and closes it once the process has
+        # exited and its exit code is recorded (a process that closes its stdout and stderr early keeps it
+        # open until it exits). The next call opens a new connection.
+        self.conn.request("POST", f"/v4.0.0/libpod/exec/{eid}/start", body=json.dumps({"Detach": False}),
+                          headers={"Content-Type": "application/json"})
+        reply = self.conn.getresponse()
+        text = reply.read()  # to EOF
+        if reply.status != 200:
+            raise RuntimeError(f"podman exec start: {reply.status} {text[:300]!r}")
+        state = self.call("GET", f"/v4.0.0/libpod/exec/{eid}/json")
+        if state["Running"] or state["ExitCode"] != 0:
+            raise RuntimeError(f"podman exec: Running {state['Running']}, ExitCode {state['ExitCode']} after the stream closed")
 
 
 def oci_bundle(name, args):
@@ -225,8 +264,8 @@ def mib(kibibytes):
     return kibibytes / 1024.0
 
 
-def processes(comm, marker):
-    """Pids named comm whose command line holds marker: our private dirs, so only what this benchmark started."""
+def processes(comm, marker, *more):
+    """Pids named comm whose command line holds marker (and each of more): our private dirs, so only what this benchmark started."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -238,7 +277,7 @@ def processes(comm, marker):
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except (FileNotFoundError, ProcessLookupError):
             continue  # exited while we listed
-        if name == comm and marker in cmdline:
+        if name == comm and marker in cmdline and all(m in cmdline for m in more):
             pids.append(int(entry))
     return pids
 
@@ -322,6 +361,58 @@ def parallel(samples, memory, berth, podman):
             parallel_podman(samples, memory, pool, podman)
 
 
+def exec_in_running(samples, failures, with_podman):
+    """/bin/true exec'd into a running sleep, timed until it has exited (with its exit code known), each tool
+    on its own container made (and removed) untimed. berth's endpoint may be missing: its row fails alone.
+    New clients: berthd drops a connection idle for 5 s, as main's is through the parallel rows."""
+    podman = Podman() if with_podman else None
+    tools = ["berth", OCI] + (["podman", "podman CLI"] if podman else [])
+    for tool in tools:
+        samples.setdefault((EXEC, tool), [])  # the table's order, failed rows included
+    berth_exec = Berth(timeout=30)  # its own connection: a failing or hanging endpoint leaves the others' alone
+    name = "exec-target"
+    bid = pod = None
+    try:
+        bid = Berth().create(EXEC_TARGET, True)["id"]
+        oci("create", name, bundle=oci_bundle(name, EXEC_TARGET))
+        oci("start", name)
+        if podman:
+            pod = podman.create(EXEC_TARGET)
+            podman.op(pod, "start")
+        deadline = time.monotonic() + 10
+        while (status := berth_exec.status(bid)) != "running":  # also opens berth_exec's connection, untimed
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"berth: the exec target is {status}, not running")
+            time.sleep(0.01)
+        for _ in range(ITER):
+            if (EXEC, "berth") not in failures:
+                try:
+                    timed(samples, (EXEC, "berth"), lambda: berth_exec.exec_true(bid))
+                except Exception as e:  # noqa: BLE001 (any failure of this row, reported in the table)
+                    failures[(EXEC, "berth")] = str(e) if isinstance(e, RuntimeError) else f"{type(e).__name__}: {e}"
+                    print(f"compare: {EXEC} | berth failed, row skipped: {failures[(EXEC, 'berth')]}", file=sys.stderr)
+            timed(samples, (EXEC, OCI), lambda: oci("exec", name, "/bin/true"))
+            if podman:
+                timed(samples, (EXEC, "podman"), lambda: podman.exec_true(pod))
+                timed(samples, (EXEC, "podman CLI"), lambda: subprocess.run(
+                    ["podman", *PODMAN_FLAGS, "exec", pod, "/bin/true"], check=True,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    finally:
+        if bid:
+            Berth().delete(bid)  # berth_exec may be what failed
+        subprocess.run(["oci", "delete", "-f", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if pod:
+            podman.delete(pod)
+            # Each exec session leaves its conmon waiting 300 s (--exit-delay) to run podman's cleanup of
+            # a session its container's removal already took: ended here rather than by bench/compare's
+            # cleanup, so that they idle through no later row.
+            for pid in processes("conmon", WORK, "--exec-process-spec"):
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+
+
 def floor(samples):
     group = f"/sys/fs/cgroup/unified/{CGROUP_ROOT}/floor"
     os.makedirs(group, exist_ok=True)
@@ -377,16 +468,26 @@ def main():
     run_to_completion(samples, berth, podman)
     lifecycle(samples, berth, podman)
     parallel(samples, memory, berth, podman)
+    # After the parallel rows, so that no exec's process is about while their monitors are counted.
+    failures = {}
+    exec_in_running(samples, failures, podman is not None)
     floor(samples)
     rows = {}
     for (work, tool), values in samples.items():
-        rows.setdefault(work, {})[tool] = (statistics.median(values), pct(values, 0.99))
+        failed = failures.get((work, tool))
+        rows.setdefault(work, {})[tool] = failed if failed else (statistics.median(values), pct(values, 0.99))
     rows["run /bin/true to completion"]["berth core (no HTTP)"] = runtime_core_to_completion()
     print("| work | tool | median ms | p99 ms | berth/tool (median) |")
     print("|---|---|---|---|---|")
     for work, tools in rows.items():
         base = tools.get("berth")
-        for tool, (median, p99) in tools.items():
+        base = base if isinstance(base, tuple) else None
+        for tool, value in tools.items():
+            if isinstance(value, str):
+                cell = " ".join(value.split()).replace("|", "\\|")[:200]
+                print(f"| {work} | {tool} | failed: {cell} | | |")
+                continue
+            median, p99 = value
             ratio = f"{base[0] / median:.2f}" if base and tool != "berth" else ""
             print(f"| {work} | {tool} | {median:.2f} | {p99:.2f} | {ratio} |")
     print()
@@ -400,6 +501,10 @@ def main():
                 continue
             ratio = f"{base / value:.2f}" if tool != "berth" else ""
             print(f"| {what} | {tool} | {value:.2f} | {ratio} |")
+    if failures:
+        for (work, tool), message in failures.items():
+            print(f"compare: FAILED {work} | {tool}: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
