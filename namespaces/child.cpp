@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -89,6 +92,93 @@ void resetSignals() noexcept {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// mkdir -p over the step's own copy of the path, cut at each '/' in turn.
+int makePath(char* path) noexcept {
+  for (char* slash = path + 1;; ++slash) {
+    if (*slash != '/' && *slash != '\0') continue;
+    const char kept = *slash;
+    *slash = '\0';
+    int err = ::mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : errno;
+    *slash = kept;
+    if (err != 0) return err;
+    if (kept == '\0') return 0;
+  }
+}
+
+int maskPath(const char* path) noexcept {
+  struct stat st {};
+  if (::stat(path, &st) != 0) return errno == ENOENT ? 0 : errno;
+  if (S_ISDIR(st.st_mode)) return ::mount("tmpfs", path, "tmpfs", MS_RDONLY, nullptr) == 0 ? 0 : errno;
+  return ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) == 0 ? 0 : errno;
+}
+
+int writeFile(const char* path, const char* data) noexcept {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const size_t size = std::strlen(data);
+  int err = ::write(fd, data, size) == static_cast<ssize_t>(size) ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+int makeNode(const Step& step) noexcept {
+  if (::mknod(step.target, static_cast<mode_t>(step.flags), static_cast<dev_t>(step.device)) != 0 && errno != EEXIST)
+    return errno;
+  return ::chown(step.target, static_cast<uid_t>(step.soft), static_cast<gid_t>(step.hard)) == 0 ? 0 : errno;
+}
+
+// A terminal of the container's devpts: the master goes to whoever listens on
+// the console socket, the slave becomes stdin, stdout and stderr.
+int setUpConsole(int socket) noexcept {
+  int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return errno;
+  int unlock = 0;
+  int err = 0;
+  int slave = -1;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) err = errno;
+  if (err == 0 && (slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) err = errno;
+  if (err == 0) {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &master, sizeof(int));
+    if (::sendmsg(socket, &message, MSG_NOSIGNAL) < 0) err = errno;
+  }
+  ::close(master);
+  ::close(socket);
+  for (int i = 0; err == 0 && i < 3; ++i)
+    if (::dup2(slave, i) < 0) err = errno;
+  if (slave > 2) ::close(slave);
+  return err;
+}
+
+int setUser(const Step& step, const InitPlan& plan) noexcept {
+  if (::setgroups(plan.groups().size(), plan.groups().data()) != 0) return errno;
+  const auto gid = static_cast<gid_t>(step.hard);
+  const auto uid = static_cast<uid_t>(step.soft);
+  if (::setresgid(gid, gid, gid) != 0) return errno;
+  if (::setresuid(uid, uid, uid) != 0) return errno;
+  return 0;
+}
+
+// The gate: blocks until `start` opens the fifo for reading, then tells it we passed.
+int awaitStart(const char* fifo) noexcept {
+  int fd = ::open(fifo, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = ::write(fd, "0", 1) == 1 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
 // execvp's rules over the candidates the parent resolved: go on past
 // ENOENT/ENOTDIR, remember EACCES, stop at anything else.
 int execCommand(const InitPlan& plan) noexcept {
@@ -149,6 +239,35 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return loadSeccompFilter(plan.security());
     case StepKind::exec:
       return execCommand(plan);
+    case StepKind::makePath:
+      return makePath(step.path);
+    case StepKind::makeNode:
+      return makeNode(step);
+    case StepKind::maskPath:
+      return maskPath(step.target);
+    case StepKind::writeFile:
+      return writeFile(step.target, step.data);
+    case StepKind::consoleSetup:
+      return setUpConsole(step.fd);
+    case StepKind::setRlimit: {
+      const rlimit limit{step.soft, step.hard};
+      return ::setrlimit(static_cast<__rlimit_resource>(step.flags), &limit) == 0 ? 0 : errno;
+    }
+    case StepKind::setUmask:
+      ::umask(static_cast<mode_t>(step.flags));
+      return 0;
+    case StepKind::boundingSet:
+      return limitBoundingSet(plan.capabilitySets().bounding, plan.security().lastCap);
+    case StepKind::keepCaps:
+      return ::prctl(PR_SET_KEEPCAPS, step.flags, 0, 0, 0) == 0 ? 0 : errno;
+    case StepKind::setUser:
+      return setUser(step, plan);
+    case StepKind::capabilitySets:
+      return applyCapabilitySets(plan.capabilitySets());
+    case StepKind::reportReady:
+      return 0;  // runChild writes it: only it has the pipe
+    case StepKind::awaitStart:
+      return awaitStart(step.target);
   }
   return EINVAL;
 }
@@ -158,6 +277,11 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
 void runChild(const InitPlan& plan, int errorWrite) noexcept {
   const std::vector<Step>& steps = plan.steps();
   for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].kind == StepKind::reportReady) {
+      const ChildReport ready{kReadyStep, 0};
+      if (::write(errorWrite, &ready, sizeof ready) != static_cast<ssize_t>(sizeof ready)) reportFailure(errorWrite, i, errno);
+      continue;
+    }
     int err = runStep(steps[i], plan);
     if (err != 0) reportFailure(errorWrite, i, err);
   }

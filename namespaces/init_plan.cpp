@@ -207,6 +207,21 @@ Result<InitPlan> InitPlan::buildExec(const ExecSpec& spec) {
   Step& join = plan.add(StepKind::joinNamespaces, "join the container's namespaces");
   join.fd = spec.initPidfd;
   join.flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+  if (spec.process) {
+    // An OCI exec: the process's own identity and profile.
+    if (spec.consoleSocketFd >= 0) {
+      plan.addConsoleOrStdio(spec.consoleSocketFd);
+    } else {
+      const int given[3] = {spec.stdinFd, spec.stdoutFd, spec.stderrFd};
+      BERTH_TRYV(plan.addStdio(given));
+      plan.add(StepKind::newSession, "setsid");
+    }
+    BERTH_TRYV(plan.addProcessIdentity(*spec.process));
+    if (spec.process->noNewPrivileges) plan.add(StepKind::noNewPrivs, "set no_new_privs");
+    if (!spec.process->seccompFilter.empty()) plan.add(StepKind::seccomp, "load seccomp filter");
+    plan.addExec(spec.argv, spec.env);
+    return plan;
+  }
   const int given[3] = {spec.stdinFd, spec.stdoutFd, spec.stderrFd};
   BERTH_TRYV(plan.addStdio(given));
   // A session of its own: a timeout ends the whole process group, a terminal gets its job control.

@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
+#include "namespaces/container_spec.hpp"
 #include "namespaces/security.hpp"
 #include "namespaces/spawn.hpp"
 
@@ -39,6 +40,20 @@ enum class StepKind : std::uint8_t {
   noNewPrivs,
   seccomp,          // the default filter, compiled in the parent
   exec,             // execve of each candidate in turn
+  // An init described by a ContainerSpec (container_plan.cpp):
+  makePath,         // mkdir -p target
+  makeNode,         // mknod(target, flags (mode | type), device), then chown to soft:hard; an existing one is fine
+  maskPath,         // an empty read-only tmpfs over a directory, /dev/null over anything else; missing: skipped
+  writeFile,        // write data to target (a sysctl under /proc/sys)
+  consoleSetup,     // a pty from /dev/ptmx, its master sent over fd, its slave as stdio
+  setRlimit,        // setrlimit(flags, {soft, hard})
+  setUmask,         // umask(flags)
+  boundingSet,      // drop what the spec's bounding set leaves out
+  keepCaps,         // prctl(PR_SET_KEEPCAPS, flags)
+  setUser,          // setgroups, setresgid(hard), setresuid(soft)
+  capabilitySets,   // the spec's effective, permitted, inheritable and ambient sets
+  reportReady,      // tells the parent the init is set up (it waits at the start gate next)
+  awaitStart,       // open target (the gate fifo) for writing: blocks until `start` reads it
 };
 
 struct Step {
@@ -51,7 +66,14 @@ struct Step {
   unsigned long flags = 0;
   int fd = -1;
   bool optional = false;  // a missing target (ENOENT) is skipped: paths this kernel may lack
+  uint64_t soft = 0;      // setRlimit; the uid for setUser and makeNode
+  uint64_t hard = 0;      // setRlimit; the gid for setUser and makeNode
+  char* path = nullptr;   // makePath: a copy of its own, cut at each '/' in turn
+  uint64_t device = 0;    // makeNode
 };
+
+// The report that says the init is set up (not a failed step).
+inline constexpr std::uint32_t kReadyStep = 0xffffffffu;
 
 // What the child writes to the error pipe before _exit(127).
 struct ChildReport {
@@ -63,6 +85,7 @@ class InitPlan {
  public:
   static Result<InitPlan> build(const InitSpec& spec);
   static Result<InitPlan> buildExec(const ExecSpec& spec);
+  static Result<InitPlan> buildContainer(const ContainerSpec& spec);
 
   const std::vector<Step>& steps() const { return steps_; }
   // execve arguments; candidates are argv[0] resolved against PATH, tried in order.
@@ -72,6 +95,8 @@ class InitPlan {
   // Sources for fds 0, 1, 2 (/dev/null where the spec gave -1).
   const int* stdioFds() const { return stdio_; }
   const SecurityPlan& security() const { return security_; }
+  const CapabilitySets& capabilitySets() const { return capabilitySets_; }
+  const std::vector<gid_t>& groups() const { return groups_; }
   // The namespaces clone makes: CLONE_NEWNET only when no network namespace is given to join.
   int cloneNamespaces() const { return cloneNamespaces_; }
   // An exec's cgroup2 group to be born in (CLONE_INTO_CGROUP); -1: none.
@@ -94,7 +119,18 @@ class InitPlan {
   Result<void> addSecurity(std::vector<sock_filter> compiledFilter);
   void addExec(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
+  void addContainerMounts(const ContainerSpec& spec);
+  // stdio: a pty whose master goes over consoleSocketFd, else 0-2 as they are; then a session.
+  void addConsoleOrStdio(int consoleSocketFd);
+  // rlimits, umask, bounding set, user, capability sets, working dir.
+  Result<void> addProcessIdentity(const ContainerProcess& process);
+  Result<void> addContainerProcess(const ContainerSpec& spec);
+
   std::deque<std::string> strings_;
+  std::deque<std::vector<char>> buffers_;  // makePath's own copies
+  std::vector<UniqueFd> heldFds_;          // namespaces to join, the start gate
+  std::vector<gid_t> groups_;
+  CapabilitySets capabilitySets_;
   std::vector<Step> steps_;
   std::vector<char*> argv_;
   std::vector<char*> envp_;

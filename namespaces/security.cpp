@@ -137,11 +137,35 @@ Result<SecurityPlan> prepareSecurity(std::vector<sock_filter> compiledFilter) {
   return plan;
 }
 
-int limitCapabilities(const SecurityPlan& plan) noexcept {
-  for (int cap = 0; cap <= plan.lastCap; ++cap) {
-    const bool kept = cap < 64 && (plan.keptCaps & (std::uint64_t{1} << cap)) != 0;
+int lastCapability() { return cap_max_bits() - 1; }
+
+int limitBoundingSet(std::uint64_t bounding, int lastCap) noexcept {
+  for (int cap = 0; cap <= lastCap; ++cap) {
+    const bool kept = cap < 64 && (bounding & (std::uint64_t{1} << cap)) != 0;
     if (!kept && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
   }
+  return 0;
+}
+
+int applyCapabilitySets(const CapabilitySets& sets) noexcept {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  for (int word = 0; word < 2; ++word) {
+    data[word].effective = static_cast<std::uint32_t>(sets.effective >> (32 * word));
+    data[word].permitted = static_cast<std::uint32_t>(sets.permitted >> (32 * word));
+    data[word].inheritable = static_cast<std::uint32_t>(sets.inheritable >> (32 * word));
+  }
+  if (::syscall(SYS_capset, &header, data) != 0) return errno;
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return errno;
+  for (int cap = 0; cap < 64; ++cap) {
+    if ((sets.ambient & (std::uint64_t{1} << cap)) == 0) continue;
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return errno;
+  }
+  return 0;
+}
+
+int limitCapabilities(const SecurityPlan& plan) noexcept {
+  if (int err = limitBoundingSet(plan.keptCaps, plan.lastCap); err != 0) return err;
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
   for (int word = 0; word < 2; ++word) {

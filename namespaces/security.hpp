@@ -30,10 +30,26 @@ Result<SecurityPlan> prepareSecurity(std::vector<sock_filter> compiledFilter = {
 // /proc/<pid>/status shows it in CapBnd.
 std::uint64_t defaultCapabilities();
 
+// Bit n = capability n, each set as the caller asks (an OCI process).
+struct CapabilitySets {
+  std::uint64_t bounding = 0;
+  std::uint64_t effective = 0;
+  std::uint64_t inheritable = 0;
+  std::uint64_t permitted = 0;
+  std::uint64_t ambient = 0;
+};
+
+// The highest capability the running kernel knows.
+int lastCapability();
+
 // Child side, async-signal-safe; each returns 0 or an errno.
 // Drops everything else from the bounding set, sets permitted and effective
 // to the kept set, clears inheritable and ambient.
 int limitCapabilities(const SecurityPlan& plan) noexcept;
+// Drops every capability outside `bounding` from the bounding set.
+int limitBoundingSet(std::uint64_t bounding, int lastCap) noexcept;
+// Effective, permitted and inheritable as given, then the ambient ones raised.
+int applyCapabilitySets(const CapabilitySets& sets) noexcept;
 // Needs no_new_privs (or CAP_SYS_ADMIN) already set.
 int loadSeccompFilter(const SecurityPlan& plan) noexcept;
 

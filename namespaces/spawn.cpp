@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "namespaces/child.hpp"
+#include "namespaces/container_spec.hpp"
 #include "namespaces/init_plan.hpp"
 
 namespace berth::ns {
@@ -183,6 +184,23 @@ Result<ExecStart> spawnExec(const ExecSpec& spec) {
     if (step.kind == StepKind::exec && isContainerExecError(report->err))
       return ExecStart{CommandNotRun{report->err, step.description}};
   }
+  return tl::unexpected(plan.failure(*report));
+}
+
+Result<ChildProcess> createContainer(const ContainerSpec& spec) {
+  for (const NamespaceSpec& ns : spec.namespaces) {
+    if (ns.type != CLONE_NEWPID || ns.path.empty()) continue;
+    UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return sysFail(Errc::invalid_argument, "namespace path " + ns.path);
+    if (::setns(fd.get(), CLONE_NEWPID) != 0) return sysFail(Errc::host_refused, "join pid namespace " + ns.path);
+  }
+  BERTH_TRY(const InitPlan plan, InitPlan::buildContainer(spec));
+  BERTH_TRY(Pipe errorPipe, makePipe());
+  // Fork-style: the child stops at the start gate, where a vfork parent would wait with it.
+  BERTH_TRY(ChildProcess child, cloneForked(plan, errorPipe));
+  BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
+  if (!report) return child;  // no gate: it exec'd already
+  if (report->step == kReadyStep) return child;
   return tl::unexpected(plan.failure(*report));
 }
 

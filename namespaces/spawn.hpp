@@ -8,12 +8,14 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "common/error.hpp"
 #include "common/process.hpp"
+#include "namespaces/container_spec.hpp"
 
 namespace berth::ns {
 
@@ -69,6 +71,12 @@ struct ExecSpec {
   // stdin is a terminal, made the controlling terminal of the new session.
   bool controllingTerminal = false;
   std::vector<sock_filter> seccompFilter;  // as InitSpec's
+  // Set: the process's user, capability sets, rlimits, umask, no_new_privs
+  // and seccomp filter are these (an OCI exec) instead of berth's defaults
+  // (and seccompFilter); argv, env and workingDir above still apply.
+  std::optional<ContainerProcess> process;
+  // >= 0: a pty of the container's devpts, its master sent over this socket, its slave the stdio.
+  int consoleSocketFd = -1;
 };
 
 // Returns once the child has exec'd the container's command. A failure in the

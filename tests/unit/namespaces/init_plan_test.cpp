@@ -1,6 +1,9 @@
 // The parent-side plan of a container init: option strings, PATH lookup,
 // step order and how a child's report becomes an Error. No root needed.
 #include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 
@@ -8,6 +11,7 @@
 #include <cerrno>
 
 #include "namespaces/init_plan.hpp"
+#include "support/test_support.hpp"
 
 namespace berth::ns {
 namespace {
@@ -187,6 +191,64 @@ TEST_CASE("an exec joins the other hierarchies' cgroups, then the init's namespa
   spec.argv = {"ls"};
   spec.initPidfd = -1;
   CHECK_FALSE(InitPlan::buildExec(spec));
+}
+
+TEST_CASE("a container spec's plan: its mounts in order, the gate after the ready report, exec last", "[init_plan]") {
+  testing::TempDir dir("berth-plan");
+  const std::string fifo = dir.sub("start.fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  ContainerSpec spec;
+  spec.rootfs = "/bundle/rootfs/";
+  spec.hostname = "oci";
+  spec.namespaces = {{CLONE_NEWPID, ""}, {CLONE_NEWNS, ""}, {CLONE_NEWUTS, ""}, {CLONE_NEWCGROUP, ""}};
+  spec.mounts = {{"/proc", "proc", "proc", MS_NOSUID, 0, ""},
+                 {"/dev", "tmpfs", "tmpfs", MS_NOSUID, 0, "mode=755"},
+                 {"/data", "bind", dir.path(), MS_BIND | MS_REC | MS_RDONLY, MS_PRIVATE, ""}};
+  spec.devices = {{"/dev/fuse", 'c', 10, 229, 0660, 0, 0}};
+  spec.maskedPaths = {"/proc/kcore"};
+  spec.readonlyPaths = {"/proc/sys"};
+  spec.sysctl = {{"net.ipv4.ip_forward", "1"}};
+  spec.process.args = {"sh"};
+  spec.process.env = {"PATH=/bin"};
+  spec.process.cwd = "/work";
+  spec.process.uid = 1000;
+  spec.process.gid = 1000;
+  spec.process.rlimits = {{RLIMIT_NOFILE, 1024, 4096}};
+  spec.process.noNewPrivileges = true;
+  spec.startFifo = fifo;
+  auto plan = InitPlan::buildContainer(spec);
+  REQUIRE(plan);
+  CHECK((plan->cloneNamespaces() & (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS)) == (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS));
+  CHECK((plan->cloneNamespaces() & CLONE_NEWCGROUP) == 0);  // unshared once in its cgroups
+  CHECK(indexOf(*plan, "mount proc on /proc") < indexOf(*plan, "mount tmpfs on /dev"));
+  CHECK(indexOf(*plan, "mount tmpfs on /dev") < indexOf(*plan, "bind " + dir.path() + " on /data"));
+  CHECK(indexOf(*plan, "bind " + dir.path() + " on /data") < indexOf(*plan, "remount /data"));
+  CHECK(indexOf(*plan, "remount /data") < indexOf(*plan, "propagation of /data"));
+  CHECK(indexOf(*plan, "mknod /dev/fuse") < indexOf(*plan, StepKind::pivotRoot));
+  CHECK(indexOf(*plan, StepKind::pivotRoot) < indexOf(*plan, "mask /proc/kcore"));
+  CHECK(indexOf(*plan, StepKind::pivotRoot) < indexOf(*plan, "sysctl net.ipv4.ip_forward"));
+  CHECK(indexOf(*plan, StepKind::setRlimit) < indexOf(*plan, StepKind::setUser));
+  CHECK(indexOf(*plan, StepKind::boundingSet) < indexOf(*plan, StepKind::setUser));
+  CHECK(indexOf(*plan, StepKind::setUser) < indexOf(*plan, StepKind::capabilitySets));
+  CHECK(indexOf(*plan, StepKind::workingDir) < indexOf(*plan, StepKind::reportReady));
+  CHECK(indexOf(*plan, StepKind::reportReady) < indexOf(*plan, StepKind::awaitStart));
+  CHECK(indexOf(*plan, StepKind::awaitStart) < indexOf(*plan, StepKind::noNewPrivs));
+  CHECK(plan->steps().back().kind == StepKind::exec);
+  CHECK(std::none_of(plan->steps().begin(), plan->steps().end(),
+                     [](const Step& step) { return step.kind == StepKind::seccomp; }));  // none asked for
+
+  ContainerSpec noMountNs = spec;
+  noMountNs.namespaces = {{CLONE_NEWPID, ""}};
+  CHECK_FALSE(InitPlan::buildContainer(noMountNs));
+  ContainerSpec escaping = spec;
+  escaping.mounts.push_back({"/../etc", "tmpfs", "tmpfs", 0, 0, ""});
+  CHECK_FALSE(InitPlan::buildContainer(escaping));
+  ContainerSpec badLimit = spec;
+  badLimit.process.rlimits = {{RLIMIT_NOFILE, 10, 5}};
+  CHECK_FALSE(InitPlan::buildContainer(badLimit));
+  ContainerSpec noArgs = spec;
+  noArgs.process.args.clear();
+  CHECK_FALSE(InitPlan::buildContainer(noArgs));
 }
 
 }  // namespace
