@@ -4,17 +4,13 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/capability.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-#include <memory>
 
-#include "common/files.hpp"
-#include "common/unique_fd.hpp"
+#include "namespaces/seccomp_export.hpp"
 
 namespace berth::ns {
 
@@ -71,41 +67,25 @@ constexpr std::uint64_t kNamespaceCloneFlags[] = {CLONE_NEWNS,  CLONE_NEWCGROUP,
 // turn off ASLR or make data executable.
 constexpr std::uint64_t kMaxPersonality = 0x20008;
 
-using FilterContext = std::unique_ptr<void, decltype(&seccomp_release)>;
-
-Result<void> check(int rc, const std::string& what) {
-  // libseccomp returns -errno.
-  if (rc < 0) return sysFail(Errc::internal, "seccomp: " + what, -rc);
-  return {};
-}
+using detail::checkSeccomp;
+using detail::FilterContext;
 
 Result<void> addDenials(scmp_filter_ctx ctx) {
   const std::uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
   for (int syscall : kDeniedSyscalls) {
-    BERTH_TRYV(check(seccomp_rule_add(ctx, eperm, syscall, 0), "deny syscall " + std::to_string(syscall)));
+    BERTH_TRYV(checkSeccomp(seccomp_rule_add(ctx, eperm, syscall, 0), "deny syscall " + std::to_string(syscall)));
   }
-  BERTH_TRYV(check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "deny clone3"));
+  BERTH_TRYV(checkSeccomp(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "deny clone3"));
   // Rules of one syscall are alternatives: one per flag is "any flag set".
   for (std::uint64_t flag : kNamespaceCloneFlags) {
-    BERTH_TRYV(check(seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0_64(SCMP_CMP_MASKED_EQ, flag, flag)),
-                     "deny clone with namespace flags"));
+    BERTH_TRYV(checkSeccomp(
+        seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0_64(SCMP_CMP_MASKED_EQ, flag, flag)),
+        "deny clone with namespace flags"));
   }
-  BERTH_TRYV(check(seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1, SCMP_A0_64(SCMP_CMP_GT, kMaxPersonality)),
-                   "restrict personality"));
+  BERTH_TRYV(checkSeccomp(
+      seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1, SCMP_A0_64(SCMP_CMP_GT, kMaxPersonality)),
+      "restrict personality"));
   return {};
-}
-
-// libseccomp only exports to an fd; a memfd gives the program back as bytes.
-Result<std::vector<sock_filter>> exportProgram(scmp_filter_ctx ctx) {
-  UniqueFd memory(::memfd_create("berth-seccomp", MFD_CLOEXEC));
-  if (!memory) return sysFail(Errc::host_refused, "memfd_create");
-  BERTH_TRYV(check(seccomp_export_bpf(ctx, memory.get()), "export"));
-  BERTH_TRY(std::string bytes, readFd(memory.get()));
-  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0)
-    return fail(Errc::internal, "seccomp: exported program of " + std::to_string(bytes.size()) + " bytes");
-  std::vector<sock_filter> program(bytes.size() / sizeof(sock_filter));
-  std::memcpy(program.data(), bytes.data(), bytes.size());
-  return program;
 }
 
 }  // namespace
@@ -114,9 +94,10 @@ Result<std::vector<sock_filter>> compileDefaultFilter() {
   FilterContext ctx(seccomp_init(SCMP_ACT_ALLOW), &seccomp_release);
   if (!ctx) return fail(Errc::internal, "seccomp_init failed");
   // The context holds the native architecture only; say what the others get.
-  BERTH_TRYV(check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "set bad-arch action"));
+  BERTH_TRYV(checkSeccomp(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
+                          "set bad-arch action"));
   BERTH_TRYV(addDenials(ctx.get()));
-  return exportProgram(ctx.get());
+  return detail::exportProgram(ctx.get());
 }
 
 std::uint64_t defaultCapabilities() {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Fails when a module includes a header of a module it may not depend on.
-# Allowed edges (DESIGN.md): api -> {runtime, iam} -> {store, namespaces, cgroup, net, storage} -> common.
+# Allowed edges (DESIGN.md): api -> {runtime, iam} -> {store, namespaces, cgroup, net, storage} -> common;
+# oci (berth-oci's config.json) -> {namespaces, cgroup} -> common.
 set -u
 root=${1:-.}
 declare -A allowed=(
   [common]="common"
   [cgroup]="cgroup common"
   [namespaces]="namespaces common"
+  [oci]="oci namespaces cgroup common"
   [net]="net common"
   [storage]="storage common"
   [store]="store common"
