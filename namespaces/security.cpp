@@ -138,8 +138,11 @@ int applyCapabilitySets(const CapabilitySets& sets) noexcept {
   }
   if (::syscall(SYS_capset, &header, data) != 0) return errno;
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return errno;
+  // The kernel raises an ambient capability only if it is permitted and
+  // inheritable too; runc leaves the others out, and so do we.
+  const std::uint64_t ambient = sets.ambient & sets.permitted & sets.inheritable;
   for (int cap = 0; cap < 64; ++cap) {
-    if ((sets.ambient & (std::uint64_t{1} << cap)) == 0) continue;
+    if ((ambient & (std::uint64_t{1} << cap)) == 0) continue;
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return errno;
   }
   return 0;

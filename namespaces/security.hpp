@@ -48,7 +48,8 @@ int lastCapability();
 int limitCapabilities(const SecurityPlan& plan) noexcept;
 // Drops every capability outside `bounding` from the bounding set.
 int limitBoundingSet(std::uint64_t bounding, int lastCap) noexcept;
-// Effective, permitted and inheritable as given, then the ambient ones raised.
+// Effective, permitted and inheritable as given, then the ambient ones raised
+// (those also permitted and inheritable: the kernel raises no other).
 int applyCapabilitySets(const CapabilitySets& sets) noexcept;
 // Needs no_new_privs (or CAP_SYS_ADMIN) already set.
 int loadSeccompFilter(const SecurityPlan& plan) noexcept;

@@ -173,10 +173,21 @@ Result<ChildProcess> spawnInit(const InitSpec& spec) {
 
 Result<ExecStart> spawnExec(const ExecSpec& spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::buildExec(spec));
-  // pid_for_children: a pid namespace cannot be entered by the process itself, only by its children.
+  // pid_for_children: a pid namespace cannot be entered by the process itself,
+  // only by its children. Ours comes back once the child is cloned: a later
+  // fork must not land in a container's namespace (one that may be gone).
+  UniqueFd ownPidNamespace(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
+  if (!ownPidNamespace) return sysFail(Errc::host_refused, "open our own pid namespace");
   if (::setns(spec.initPidfd, CLONE_NEWPID) != 0) return sysFail(Errc::host_refused, "join the container's pid namespace");
-  BERTH_TRY(Pipe errorPipe, makePipe());
-  BERTH_TRY(ChildProcess child, cloneForked(plan, errorPipe));
+  auto cloned = [&]() -> Result<std::pair<Pipe, ChildProcess>> {
+    BERTH_TRY(Pipe errorPipe, makePipe());
+    BERTH_TRY(ChildProcess child, cloneForked(plan, errorPipe));
+    return std::pair<Pipe, ChildProcess>{std::move(errorPipe), std::move(child)};
+  }();
+  if (::setns(ownPidNamespace.get(), CLONE_NEWPID) != 0)
+    return sysFail(Errc::internal, "return to our own pid namespace for children");
+  if (!cloned) return tl::unexpected(cloned.error());
+  auto [errorPipe, child] = std::move(*cloned);
   BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
   if (!report) return ExecStart{std::move(child)};
   if (report->step < plan.steps().size()) {

@@ -95,9 +95,9 @@ struct CommandNotRun {
 };
 using ExecStart = std::variant<ChildProcess, CommandNotRun>;
 
-// The same for a process inside the running container. The child is born in
-// the container's pid namespace: from this call on, the calling thread's
-// children are (its pid_for_children is the init's). Errors as spawnInit's.
+// The same for a process inside the running container, born in its pid
+// namespace (the calling thread's pid_for_children is the init's for the
+// clone, its own again after). Errors as spawnInit's.
 Result<ExecStart> spawnExec(const ExecSpec& spec);
 
 }  // namespace berth::ns

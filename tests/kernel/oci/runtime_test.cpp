@@ -1,0 +1,181 @@
+// berth-oci's commands (oci/runtime.hpp) on the real kernel, driven as
+// containerd's shim drives runc: a bundle of busybox made by the test, a
+// private --root and a cgroupsPath of the test's own; every container is
+// deleted and its cgroup checked gone.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "oci/runtime.hpp"
+#include "support/test_support.hpp"
+
+namespace berth::oci {
+namespace {
+
+using nlohmann::json;
+
+std::string fileText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A bundle as containerd makes one: rootfs, config.json with the usual mounts and namespaces.
+class Bundle {
+ public:
+  Bundle(const std::string& id, const std::vector<std::string>& args)
+      : cgroupRoot_("berth-oci-test-" + std::to_string(::getpid())) {
+    berth::testing::makeBusyboxRootfs(dir_.sub("rootfs"));
+    REQUIRE(::mkdir(dir_.sub("out").c_str(), 0777) == 0);
+    json config{
+        {"ociVersion", "1.0.2"},
+        {"process",
+         {{"terminal", false},
+          {"user", {{"uid", 0}, {"gid", 0}}},
+          {"args", args},
+          {"env", {"PATH=/bin:/sbin"}},
+          {"cwd", "/"},
+          {"capabilities",
+           {{"bounding", {"CAP_KILL", "CAP_CHOWN"}}, {"effective", {"CAP_KILL", "CAP_CHOWN"}},
+            {"permitted", {"CAP_KILL", "CAP_CHOWN"}}}},
+          {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}}},
+          {"noNewPrivileges", true}}},
+        {"root", {{"path", "rootfs"}}},
+        {"hostname", "oci-test"},
+        {"mounts",
+         {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+          {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "mode=755"}}},
+          {{"destination", "/out"}, {"type", "bind"}, {"source", dir_.sub("out")}, {"options", {"rbind", "rw"}}}}},
+        {"linux",
+         {{"namespaces", {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "uts"}}, {{"type", "ipc"}}, {{"type", "network"}}}},
+          {"cgroupsPath", "/" + cgroupRoot_ + "/" + id},
+          {"resources", {{"memory", {{"limit", 64 << 20}}}, {"pids", {{"limit", 64}}}}},
+          {"maskedPaths", {"/proc/kcore"}},
+          {"readonlyPaths", {"/proc/sys"}}}}};
+    REQUIRE(writeFileAtomic(dir_.sub("config.json"), config.dump()));
+  }
+  ~Bundle() {
+    for (const char* hierarchy : {"unified", "memory", "cpu,cpuacct", "pids", "cpu", "cpuacct"})
+      ::rmdir(("/sys/fs/cgroup/" + std::string(hierarchy) + "/" + cgroupRoot_).c_str());
+  }
+  const testing::TempDir& dir() const { return dir_; }
+  std::string path() const { return dir_.path(); }
+  const std::string& cgroupRoot() const { return cgroupRoot_; }
+
+ private:
+  testing::TempDir dir_{"berth-oci-bundle"};
+  std::string cgroupRoot_;
+};
+
+json stateOf(Runtime& runtime, const std::string& id) {
+  auto state = runtime.state(id);
+  REQUIRE(state);
+  return json::parse(*state);
+}
+
+// The caller of `create` is the init's parent (containerd's shim, a subreaper): here the test.
+int reap(pid_t pid) {
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("berth-oci: create holds the init at its gate, start runs it, state follows, delete removes it", "[oci]") {
+  Bundle bundle("c1", {"/bin/sh", "-c", "echo $(hostname) $$ > /out/ran; exit 7"});
+  testing::TempDir root("berth-oci-root");
+  Runtime runtime(GlobalOptions{root.path(), false});
+  CreateOptions options{bundle.path(), root.sub("c1.pid"), ""};
+  REQUIRE(runtime.create("c1", options));
+  const std::string pidText = fileText(root.sub("c1.pid"));
+  const pid_t pid = std::stoi(pidText);
+  CHECK(pidText.find('\n') == std::string::npos);
+  json created = stateOf(runtime, "c1");
+  CHECK(created["status"] == "created");
+  CHECK(created["pid"] == pid);
+  CHECK(created["bundle"] == bundle.path());
+  // In its cgroup before create returned (containerd's shim reads it at once).
+  CHECK(fileText("/proc/" + std::to_string(pid) + "/cgroup").find(bundle.cgroupRoot() + "/c1") != std::string::npos);
+  CHECK_FALSE(pathExists(bundle.dir().sub("out/ran")));
+  CHECK(runtime.create("c1", options).error().code == Errc::already_exists);
+
+  REQUIRE(runtime.start("c1"));
+  CHECK(reap(pid) == 7);
+  CHECK(fileText(bundle.dir().sub("out/ran")) == "oci-test 1\n");
+  CHECK(stateOf(runtime, "c1")["status"] == "stopped");
+  CHECK(runtime.start("c1").error().message.find("stopped") != std::string::npos);
+  CHECK(runtime.kill("c1", "TERM", false).error().message == "container not running");
+  REQUIRE(runtime.remove("c1", false));
+  CHECK(runtime.state("c1").error().message.find("does not exist") != std::string::npos);
+  CHECK_FALSE(pathExists("/sys/fs/cgroup/unified/" + bundle.cgroupRoot() + "/c1"));
+}
+
+TEST_CASE("berth-oci: a running container is signalled, paused, exec'd into, and a created one deleted", "[oci]") {
+  Bundle bundle("c2", {"/bin/sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done"});
+  testing::TempDir root("berth-oci-root");
+  Runtime runtime(GlobalOptions{root.path(), false});
+  REQUIRE(runtime.create("c2", CreateOptions{bundle.path(), root.sub("c2.pid"), ""}));
+  const pid_t pid = std::stoi(fileText(root.sub("c2.pid")));
+  REQUIRE(runtime.start("c2"));
+  CHECK(stateOf(runtime, "c2")["status"] == "running");
+  CHECK(runtime.remove("c2", false).error().code == Errc::state_conflict);
+
+  REQUIRE(runtime.pause("c2"));
+  CHECK(stateOf(runtime, "c2")["status"] == "paused");
+  REQUIRE(runtime.resume("c2"));
+  CHECK(stateOf(runtime, "c2")["status"] == "running");
+  auto processes = runtime.processes("c2");
+  REQUIRE(processes);
+  CHECK(std::find(processes->begin(), processes->end(), pid) != processes->end());
+
+  const std::string process = root.sub("process.json");
+  REQUIRE(writeFileAtomic(process, json{{"args", {"/bin/sh", "-c", "echo exec > /out/exec; exit 4"}},
+                                  {"env", {"PATH=/bin"}},
+                                  {"cwd", "/"},
+                                  {"user", {{"uid", 0}, {"gid", 0}}}}
+                                 .dump()));
+  auto code = runtime.exec("c2", ExecOptions{process, false, root.sub("exec.pid"), ""});
+  REQUIRE(code);
+  CHECK(*code == 4);
+  CHECK(fileText(bundle.dir().sub("out/exec")) == "exec\n");
+
+  REQUIRE(runtime.kill("c2", "SIGTERM", false));
+  CHECK(reap(pid) == 3);
+  REQUIRE(runtime.remove("c2", false));
+
+  // Deleting a created container kills it (runc's rule).
+  auto third = runtime.create("c3", CreateOptions{bundle.path(), root.sub("c3.pid"), ""});
+  INFO((third ? std::string() : third.error().describe()));
+  REQUIRE(third);
+  const pid_t waiting = std::stoi(fileText(root.sub("c3.pid")));
+  REQUIRE(runtime.remove("c3", false));
+  CHECK(reap(waiting) == 128 + SIGKILL);
+}
+
+TEST_CASE("berth-oci: a bad bundle is refused with the field named, and nothing is left", "[oci]") {
+  Bundle bundle("c4", {"/bin/true"});
+  testing::TempDir root("berth-oci-root");
+  auto config = json::parse(fileText(bundle.dir().sub("config.json")));
+  config["process"]["capabilities"]["bounding"].push_back("CAP_NOT_A_THING");
+  REQUIRE(writeFileAtomic(bundle.dir().sub("config.json"), config.dump()));
+  Runtime runtime(GlobalOptions{root.path(), false});
+  auto refused = runtime.create("c4", CreateOptions{bundle.path(), root.sub("c4.pid"), ""});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("CAP_NOT_A_THING") != std::string::npos);
+  CHECK_FALSE(pathExists(root.sub("c4")));
+  CHECK_FALSE(pathExists("/sys/fs/cgroup/unified/" + bundle.cgroupRoot() + "/c4"));
+  CHECK(runtime.create("../x", CreateOptions{bundle.path(), "", ""}).error().code == Errc::invalid_argument);
+}
+
+}  // namespace berth::oci
