@@ -124,6 +124,9 @@ ns::ContainerProcess processOf(const Process& process, std::vector<sock_filter> 
 }
 
 Result<ns::ContainerSpec> containerSpecOf(const Spec& spec) {
+  // Hooks run inside the container's namespaces before its process: not done yet, so refused rather than skipped.
+  if (!spec.hooks.createContainer.empty()) return fail(Errc::invalid_argument, "hooks.createContainer is not supported by berth-oci");
+  if (!spec.hooks.startContainer.empty()) return fail(Errc::invalid_argument, "hooks.startContainer is not supported by berth-oci");
   ns::ContainerSpec out;
   out.rootfs = spec.root.path;
   out.rootReadonly = spec.root.readonly;
