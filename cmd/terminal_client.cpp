@@ -1,3 +1,4 @@
+#include "common/percent_encoding.hpp"
 #include "cmd/terminal_client.hpp"
 
 #include <fcntl.h>
@@ -165,23 +166,6 @@ Result<ServiceAddress> parseServiceUrl(const std::string& url) {
   return address;
 }
 
-// RFC 3986 percent-encoding: everything but the unreserved characters.
-std::string percentEncoded(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += '%';
-      encoded += kHex[c >> 4];
-      encoded += kHex[c & 0xf];
-    }
-  }
-  return encoded;
-}
 
 Result<UniqueFd> connectToService(const ServiceAddress& address) {
   if (!address.unixPath.empty()) {
@@ -399,8 +383,8 @@ Result<std::optional<winsize>> stdinWindowSize() {
 }
 
 std::string terminalResource(const TerminalRequest& request, const std::optional<winsize>& size) {
-  std::string resource = "/api/v1/containers/" + percentEncoded(request.containerId) +
-                         "/terminal?command=" + percentEncoded(Json(request.command).dump());
+  std::string resource = "/api/v1/containers/" + percentEncode(request.containerId) +
+                         "/terminal?command=" + percentEncode(Json(request.command).dump());
   if (size) resource += "&cols=" + std::to_string(size->ws_col) + "&rows=" + std::to_string(size->ws_row);
   return resource;
 }

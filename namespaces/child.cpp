@@ -1,12 +1,12 @@
 #include "namespaces/child.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/sysmacros.h>
@@ -17,6 +17,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "common/unix_socket.hpp"
 
 namespace berth::ns {
 
@@ -138,20 +140,8 @@ int setUpConsole(int socket) noexcept {
   if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) err = errno;
   if (err == 0 && (slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) err = errno;
   if (err == 0) {
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &master, sizeof(int));
-    if (::sendmsg(socket, &message, MSG_NOSIGNAL) < 0) err = errno;
+    const char byte = 0;
+    if (sendWithFd(socket, &byte, 1, master) < 0) err = errno;
   }
   ::close(master);
   ::close(socket);

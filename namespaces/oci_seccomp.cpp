@@ -1,3 +1,4 @@
+#include "common/name_table.hpp"
 #include "namespaces/oci_seccomp.hpp"
 
 #include <linux/seccomp.h>
@@ -16,19 +17,6 @@ namespace {
 using detail::checkSeccomp;
 using detail::FilterContext;
 
-template <typename Value>
-struct Named {
-  std::string_view name;
-  Value value;
-};
-
-template <typename Value, std::size_t N>
-std::optional<Value> lookUp(const Named<Value> (&table)[N], std::string_view name) {
-  for (const auto& entry : table) {
-    if (entry.name == name) return entry.value;
-  }
-  return std::nullopt;
-}
 
 constexpr Named<SeccompAction> kActions[] = {
     {"SCMP_ACT_KILL", SeccompAction::killThread},      {"SCMP_ACT_KILL_THREAD", SeccompAction::killThread},

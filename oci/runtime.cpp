@@ -111,8 +111,7 @@ ns::ContainerProcess processOf(const Process& process, std::vector<sock_filter> 
   out.additionalGids.assign(process.user.additionalGids.begin(), process.user.additionalGids.end());
   if (process.user.umask) out.umask = static_cast<mode_t>(*process.user.umask);
   if (process.capabilities) {
-    const Capabilities& caps = *process.capabilities;
-    out.capabilities = {caps.bounding, caps.effective, caps.inheritable, caps.permitted, caps.ambient};
+    out.capabilities = *process.capabilities;
   } else {
     const uint64_t defaults = ns::defaultCapabilities();
     out.capabilities = {defaults, defaults, 0, defaults, 0};

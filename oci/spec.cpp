@@ -1,3 +1,4 @@
+#include "common/name_table.hpp"
 #include "oci/spec.hpp"
 
 #include <linux/capability.h>
@@ -24,19 +25,6 @@ using nlohmann::json;
 
 // ---- name tables ----------------------------------------------------------
 
-template <typename Value>
-struct Named {
-  std::string_view name;
-  Value value;
-};
-
-template <typename Value, std::size_t N>
-std::optional<Value> lookUp(const Named<Value> (&table)[N], std::string_view name) {
-  for (const auto& entry : table) {
-    if (entry.name == name) return entry.value;
-  }
-  return std::nullopt;
-}
 
 #define BERTH_NAMED(constant) {#constant, constant}
 constexpr Named<int> kCapabilities[] = {

@@ -33,6 +33,7 @@
 #include "cgroup/cgroup.hpp"
 #include "common/error.hpp"
 #include "namespaces/oci_seccomp.hpp"
+#include "namespaces/security.hpp"
 
 namespace berth::oci {
 
@@ -45,14 +46,9 @@ struct User {
   std::vector<std::uint32_t> additionalGids;
 };
 
-// Bit n = capability n (CAP_CHOWN = bit 0), as /proc/<pid>/status shows them.
-struct Capabilities {
-  std::uint64_t bounding = 0;
-  std::uint64_t effective = 0;
-  std::uint64_t inheritable = 0;
-  std::uint64_t permitted = 0;
-  std::uint64_t ambient = 0;
-};
+// Bit n = capability n (CAP_CHOWN = bit 0), as /proc/<pid>/status shows them:
+// the five sets exactly as the init applies them.
+using Capabilities = ns::CapabilitySets;
 
 struct Rlimit {
   std::string type;  // "RLIMIT_NOFILE", as given

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
+#include "common/unix_socket.hpp"
 
 namespace berth::runtime {
 
@@ -126,21 +127,9 @@ Result<void> sendLine(int socket, const std::string& line, int fd) {
   std::string framed = line + "\n";
   size_t done = 0;
   while (done < framed.size()) {
-    iovec iov{framed.data() + done, framed.size() - done};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (fd >= 0 && done == 0) {
-      message.msg_control = control;
-      message.msg_controllen = sizeof control;
-      cmsghdr* header = CMSG_FIRSTHDR(&message);
-      header->cmsg_level = SOL_SOCKET;
-      header->cmsg_type = SCM_RIGHTS;
-      header->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    }
-    ssize_t sent = ::sendmsg(socket, &message, MSG_NOSIGNAL);
+    // The fd rides with the first bytes.
+    ssize_t sent = fd >= 0 && done == 0 ? sendWithFd(socket, framed.data(), framed.size(), fd)
+                                        : ::send(socket, framed.data() + done, framed.size() - done, MSG_NOSIGNAL);
     if (sent < 0) {
       if (errno == EINTR) continue;
       return sysFail("send on the control socket");

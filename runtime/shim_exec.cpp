@@ -373,10 +373,12 @@ void ExecService::readOutput(Running& exec, int fd) {
 }
 
 void ExecService::reap(Running& exec) {
+  auto status = exec.child.tryWait();
+  // Not exited: a stale event for an fd number a newer exec took in the same batch.
+  if (status && !*status) return;
   unwatch(exec.pidfd);
   exec.pidfd = -1;
-  auto status = exec.child.tryWait();
-  exec.exit = status && *status ? **status : ExitStatus{255, 0, false};
+  exec.exit = status ? **status : ExitStatus{255, 0, false};
   exec.killAt.reset();
   exec.drainUntil = monotonicMillis() + kOutputDrainMs;
 }

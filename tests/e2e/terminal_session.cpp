@@ -1,3 +1,4 @@
+#include "common/percent_encoding.hpp"
 #include "e2e/terminal_session.hpp"
 
 #include <fcntl.h>
@@ -157,22 +158,6 @@ TerminalRun runTerminalClient(const std::string& url, const std::string& bearerT
   return run;
 }
 
-std::string percentEncode(const std::string& text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += '%';
-      encoded += kHex[c >> 4];
-      encoded += kHex[c & 0x0f];
-    }
-  }
-  return encoded;
-}
 
 std::string terminalUrl(int port, const std::string& containerId, const std::vector<std::string>& command, int cols,
                         int rows, const std::string& queryToken) {

@@ -33,7 +33,5 @@ TerminalRun runTerminalClient(const std::string& url, const std::string& bearerT
 // (command left out when empty; "&token=<queryToken>" added when not empty).
 std::string terminalUrl(int port, const std::string& containerId, const std::vector<std::string>& command, int cols,
                         int rows, const std::string& queryToken = {});
-// RFC 3986 percent-encoding of everything but the unreserved characters.
-std::string percentEncode(const std::string& text);
 
 }  // namespace berth::e2e

@@ -8,8 +8,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "common/files.hpp"
 #include "kernel/namespaces/ns_fixture.hpp"
@@ -18,12 +16,7 @@
 namespace berth::ns::testing {
 namespace {
 
-std::string fileText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string fileText(const std::string& path) { return readFile(path).value_or(""); }
 
 ContainerSpec busyboxContainer(const TempDir& dir, const std::string& script) {
   berth::testing::makeBusyboxRootfs(dir.sub("rootfs"));

@@ -8,8 +8,6 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -23,12 +21,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string fileText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string fileText(const std::string& path) { return readFile(path).value_or(""); }
 
 // A bundle as containerd makes one: rootfs, config.json with the usual mounts and namespaces.
 class Bundle {
