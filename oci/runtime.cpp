@@ -1,6 +1,7 @@
 #include "oci/runtime.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -22,6 +23,7 @@
 #include "common/process.hpp"
 #include "common/scope_guard.hpp"
 #include "namespaces/container_spec.hpp"
+#include "namespaces/init_plan.hpp"
 #include "namespaces/oci_seccomp.hpp"
 #include "namespaces/spawn.hpp"
 #include "oci/spec.hpp"
@@ -230,6 +232,34 @@ Result<void> runHooks(const std::vector<Hook>& hooks, const std::string& stateJs
   return {};
 }
 
+// runc's rule: create fails when the command is not there (its init looks it
+// up before the start gate), rather than start succeeding and the init dying
+// at exec with nobody to tell. Looked up where the init will exec it, in its
+// root (/proc/<pid>/root: its mounts made, pivot_root done), along process.env's
+// PATH as exec does. A candidate relative to the working dir, or one that
+// cannot be judged, is left to exec.
+Result<void> checkCommandExists(pid_t init, const Process& process) {
+  const std::string root = "/proc/" + std::to_string(init) + "/root";
+  UniqueFd rootFd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rootFd) return sysFail("open " + root);
+  int err = ENOENT;
+  for (const std::string& candidate : ns::pathCandidates(process.args[0], process.env)) {
+    if (candidate.front() != '/') return {};
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT;
+    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, rootFd.get(), candidate.c_str(), &how, sizeof how)));
+    if (!fd) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      return {};
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || (S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0)) return {};
+    err = EACCES;  // there, but no executable file: exec goes on along PATH as well
+  }
+  return sysFail(Errc::invalid_argument, "exec \"" + process.args[0] + "\" in the container", err);
+}
+
 Result<cgroup::Group> groupOf(const ContainerState& state) {
   BERTH_TRY(auto driver, cgroup::Driver::detect(state.cgroupRoot));
   return driver.openGroup(state.cgroupName);
@@ -343,6 +373,7 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& options
 
   BERTH_TRY(ChildProcess init, ns::createContainer(container));
   console.reset();
+  BERTH_TRYV(checkCommandExists(init.pid(), spec.process));
   if (spec.process.oomScoreAdj) {
     BERTH_TRYV(writeFile("/proc/" + std::to_string(init.pid()) + "/oom_score_adj",
                          std::to_string(*spec.process.oomScoreAdj)));

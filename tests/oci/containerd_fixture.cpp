@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -216,16 +217,12 @@ std::vector<ProcessInfo> processesOf(const std::string& ns) {
 
 }  // namespace
 
-std::optional<std::string> runtimeUnderTest() {
+std::string runtimeUnderTest() {
   const char* fromEnvironment = std::getenv("BERTH_OCI_RUNTIME");
   std::string runtime = fromEnvironment && *fromEnvironment ? fromEnvironment
                                                             : std::string(BERTH_BUILD_DIR) + "/cmd/berth-oci";
-  if (::access(runtime.c_str(), X_OK) != 0) {
-    WARN("SKIPPED: no OCI runtime to test at " << runtime << " (" << std::strerror(errno)
-                                               << "); build berth-oci or set BERTH_OCI_RUNTIME, e.g. "
-                                                  "BERTH_OCI_RUNTIME=/usr/sbin/runc");
-    return std::nullopt;
-  }
+  INFO("the OCI runtime under test: " << runtime << " (BERTH_OCI_RUNTIME, else berth-oci of this build)");
+  REQUIRE(::access(runtime.c_str(), X_OK) == 0);
   return runtime;
 }
 
@@ -255,6 +252,88 @@ CommandRun runCommand(const std::vector<std::string>& argv, std::chrono::millise
   REQUIRE(status);
   if (!*status) {
     // Out of time: killed by its pid (the pidfd) and reaped.
+    (void)child.signal(SIGKILL);
+    status = child.wait();
+    REQUIRE(status);
+    REQUIRE(*status);
+    run.timedOut = true;
+  }
+  run.exitCode = (*status)->exitCode;
+  return run;
+}
+
+CommandRun runOnTerminal(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
+                         const std::vector<std::string>& extraEnvironment) {
+  REQUIRE_FALSE(argv.empty());
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  REQUIRE(master.get() >= 0);
+  REQUIRE(::grantpt(master.get()) == 0);
+  REQUIRE(::unlockpt(master.get()) == 0);
+  char slaveName[64];
+  REQUIRE(::ptsname_r(master.get(), slaveName, sizeof slaveName) == 0);
+  UniqueFd slave(::open(slaveName, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  REQUIRE(slave.get() >= 0);
+  const winsize size{24, 80, 0, 0};
+  REQUIRE(::ioctl(slave.get(), TIOCSWINSZ, &size) == 0);
+
+  // Everything the child needs is made before fork: it only makes system calls.
+  std::vector<std::string> environment = environmentWith(extraEnvironment);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp = pointersTo(args);
+  std::vector<char*> envp = pointersTo(environment);
+  int reportPipe[2];
+  REQUIRE(::pipe2(reportPipe, O_CLOEXEC) == 0);
+  UniqueFd reportRead(reportPipe[0]), reportWrite(reportPipe[1]);
+  CommandRun run;
+  run.command = joined(argv);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // A session of its own whose controlling terminal is the slave, which is also its stdio.
+    int err = 0;
+    if (::setsid() < 0 || ::ioctl(slave.get(), TIOCSCTTY, 0) != 0) err = errno;
+    for (int fd = 0; err == 0 && fd < 3; ++fd)
+      if (::dup2(slave.get(), fd) < 0) err = errno;
+    if (err == 0) {
+      ::execvpe(argp[0], argp.data(), envp.data());
+      err = errno;
+    }
+    (void)!::write(reportWrite.get(), &err, sizeof err);
+    ::_exit(127);
+  }
+  auto pidfd = openPidfd(pid);
+  REQUIRE(pidfd);
+  ChildProcess child(pid, std::move(*pidfd));
+  // Ours closed, the master reads EOF (EIO) once the child and whatever inherited the slave are gone.
+  slave.reset();
+  reportWrite.reset();
+  int execError = 0;
+  if (::read(reportRead.get(), &execError, sizeof execError) == static_cast<ssize_t>(sizeof execError))
+    FAIL("cannot run " << argv[0] << " on a terminal: " << std::strerror(execError));
+
+  bool drained = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{master.get(), POLLIN, 0};
+    int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    char buffer[4096];
+    ssize_t n = ::read(master.get(), buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    // EIO: no slave is open any more (Linux's EOF of a pty master).
+    if (n <= 0) {
+      drained = true;
+      break;
+    }
+    run.out.append(buffer, static_cast<size_t>(n));
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto status = child.wait(drained ? std::max(left, std::chrono::milliseconds(0)) : std::chrono::milliseconds(0));
+  REQUIRE(status);
+  if (!*status) {
     (void)child.signal(SIGKILL);
     status = child.wait();
     REQUIRE(status);
@@ -381,6 +460,11 @@ void Containerd::buildAndImportImage() {
 CommandRun Containerd::ctr(const std::vector<std::string>& args, std::chrono::milliseconds limit) const {
   return runCommand(concat({{"ctr", "--address", socket_, "--namespace", namespace_}, args}), limit,
                     {"TMPDIR=" + temp_.sub("tmp")});
+}
+
+CommandRun Containerd::ctrOnTerminal(const std::vector<std::string>& args, std::chrono::milliseconds limit) const {
+  return runOnTerminal(concat({{"ctr", "--address", socket_, "--namespace", namespace_}, args}), limit,
+                       {"TMPDIR=" + temp_.sub("tmp")});
 }
 
 std::vector<std::string> Containerd::runFlags() const {

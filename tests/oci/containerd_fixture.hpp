@@ -10,7 +10,6 @@
 // (cgroups, mounts under the temp dir, shims, container processes, shim
 // sockets) and removes whatever is.
 #include <chrono>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,16 +27,23 @@ struct CommandRun {
   std::string err;
 };
 
-// The OCI runtime the tests drive: $BERTH_OCI_RUNTIME, else
-// <BERTH_BUILD_DIR>/cmd/berth-oci. nullopt, after a WARN that says why,
-// while that file does not exist (berth-oci not built yet): the test then
-// returns without running (Catch2 v2 has no skip).
-std::optional<std::string> runtimeUnderTest();
+// The OCI runtime the tests drive: $BERTH_OCI_RUNTIME (e.g. /usr/sbin/runc,
+// the reference), else <BERTH_BUILD_DIR>/cmd/berth-oci, which is built with
+// oci_e2e. The test fails (REQUIRE) when that file is not executable.
+std::string runtimeUnderTest();
 
 // Runs argv (no shell) with stdin from /dev/null, capturing stdout and
 // stderr; killed by pid (SIGKILL) and reaped when it outlives the limit.
 CommandRun runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
                       const std::vector<std::string>& extraEnvironment = {});
+
+// Runs argv (no shell) on a terminal of its own: a new pty whose slave is
+// its stdin, stdout and stderr and its controlling terminal (setsid,
+// TIOCSCTTY), 80x24. `out` is all it wrote to the terminal, read from the
+// master until EOF (`err` stays empty); killed by pid (SIGKILL) and reaped
+// when it outlives the limit.
+CommandRun runOnTerminal(const std::vector<std::string>& argv, std::chrono::milliseconds limit,
+                         const std::vector<std::string>& extraEnvironment = {});
 
 // {a..., b..., c...}: argv built from pieces.
 std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> parts);
@@ -52,6 +58,10 @@ class Containerd {
   // `ctr --address <sock> --namespace <ns> args...`, bounded in time.
   CommandRun ctr(const std::vector<std::string>& args,
                  std::chrono::milliseconds limit = std::chrono::seconds(60)) const;
+  // The same with ctr on a terminal (runOnTerminal), as `ctr run -t` and
+  // `ctr task exec -t` need: stdout and stderr both in `out`.
+  CommandRun ctrOnTerminal(const std::vector<std::string>& args,
+                           std::chrono::milliseconds limit = std::chrono::seconds(60)) const;
 
   // For `ctr run`: the runtime (through the logging wrapper), its state root
   // and ctr's FIFOs, all in the temp dir (runc's root would otherwise be
