@@ -31,30 +31,6 @@ constexpr std::string_view kTokenVariable = "TERMINAL_TOKEN_HEADER=";
 
 std::string scriptPath() { return std::string(BERTH_SOURCE_DIR) + "/tests/e2e/terminal_client.mjs"; }
 
-// Reads both pipes to their end (or the deadline); false if the deadline passed first.
-bool drain(int outFd, int errFd, std::string& out, std::string& err, std::chrono::steady_clock::time_point deadline) {
-  pollfd fds[2] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
-  std::string* into[2] = {&out, &err};
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    int ready = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) return false;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[65536];
-      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        fds[i].fd = -1;  // poll(2) skips a negative fd
-        continue;
-      }
-      into[i]->append(buffer, static_cast<size_t>(n));
-    }
-  }
-  return true;
-}
 
 // Reaps the child; kills it first when it is still there at the deadline. The exit code, or 128 + signal.
 int reap(pid_t child, std::chrono::steady_clock::time_point deadline, bool& timedOut) {
@@ -135,7 +111,7 @@ TerminalRun runTerminalClient(const std::string& url, const std::string& bearerT
 
   const auto deadline = std::chrono::steady_clock::now() + kClientDeadline;
   std::string out, err;
-  bool drained = drain(outRead.get(), errRead.get(), out, err, deadline);
+  bool drained = testing::drainPipes(outRead.get(), errRead.get(), out, err, deadline);
   bool timedOut = false;
   int exitCode = reap(child, drained ? deadline : std::chrono::steady_clock::now(), timedOut);
   INFO("terminal client: node " << script << " " << url << "\nsteps: " << steps.dump() << "\nstdout: " << out

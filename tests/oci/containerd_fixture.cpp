@@ -152,31 +152,21 @@ ChildProcess spawn(std::vector<std::string> argv, const std::vector<std::string>
   return ChildProcess(child, std::move(*pidfd));
 }
 
-// Reads both pipes to their end or the deadline; false on the deadline.
-bool drain(int outFd, int errFd, std::string& out, std::string& err, std::chrono::steady_clock::time_point deadline) {
-  pollfd fds[2] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
-  std::string* sinks[2] = {&out, &err};
-  int open = 2;
-  while (open > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    int ready = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) return false;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[4096];
-      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        fds[i].fd = -1;
-        --open;
-      } else {
-        sinks[i]->append(buffer, static_cast<size_t>(n));
-      }
-    }
+
+// Waits for the child until the deadline (not at all if its output did not
+// end in time); past it, kills it by its pid (the pidfd) and reaps it.
+void finishWithin(ChildProcess& child, bool drained, std::chrono::steady_clock::time_point deadline, CommandRun& run) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto status = child.wait(drained ? std::max(left, std::chrono::milliseconds(0)) : std::chrono::milliseconds(0));
+  REQUIRE(status);
+  if (!*status) {
+    (void)child.signal(SIGKILL);
+    status = child.wait();
+    REQUIRE(status);
+    REQUIRE(*status);
+    run.timedOut = true;
   }
-  return true;
+  run.exitCode = (*status)->exitCode;
 }
 
 struct ProcessInfo {
@@ -246,19 +236,8 @@ CommandRun runCommand(const std::vector<std::string>& argv, std::chrono::millise
   ChildProcess child = spawn(argv, extraEnvironment, outWrite.get(), errWrite.get());
   outWrite.reset();
   errWrite.reset();
-  bool drained = drain(outRead.get(), errRead.get(), run.out, run.err, deadline);
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  auto status = child.wait(drained ? std::max(left, std::chrono::milliseconds(0)) : std::chrono::milliseconds(0));
-  REQUIRE(status);
-  if (!*status) {
-    // Out of time: killed by its pid (the pidfd) and reaped.
-    (void)child.signal(SIGKILL);
-    status = child.wait();
-    REQUIRE(status);
-    REQUIRE(*status);
-    run.timedOut = true;
-  }
-  run.exitCode = (*status)->exitCode;
+  bool drained = testing::drainPipes(outRead.get(), errRead.get(), run.out, run.err, deadline);
+  finishWithin(child, drained, deadline, run);
   return run;
 }
 
@@ -330,17 +309,7 @@ CommandRun runOnTerminal(const std::vector<std::string>& argv, std::chrono::mill
     }
     run.out.append(buffer, static_cast<size_t>(n));
   }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  auto status = child.wait(drained ? std::max(left, std::chrono::milliseconds(0)) : std::chrono::milliseconds(0));
-  REQUIRE(status);
-  if (!*status) {
-    (void)child.signal(SIGKILL);
-    status = child.wait();
-    REQUIRE(status);
-    REQUIRE(*status);
-    run.timedOut = true;
-  }
-  run.exitCode = (*status)->exitCode;
+  finishWithin(child, drained, deadline, run);
   return run;
 }
 

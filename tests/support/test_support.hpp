@@ -1,6 +1,7 @@
 #pragma once
 // Shared test helpers: scratch directories that remove themselves, unique
 // names for per-test cgroup roots, and checks for leftovers on the host.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ std::vector<std::string> loopDevicesBackedBy(const std::string& fragment);
 // storage pool of <dataDir>. Unmounted once the containers are gone, which
 // frees its loop device; true when nothing was left or it went.
 bool unmountStoragePool(const std::string& dataDir);
+// Reads two pipes (a child's stdout and stderr) to their end; false if the deadline came first.
+bool drainPipes(int outFd, int errFd, std::string& out, std::string& err, std::chrono::steady_clock::time_point deadline);
 // Builds a minimal busybox root filesystem (busybox-static + applet links, /etc files).
 void makeBusyboxRootfs(const std::string& dir);
 

@@ -1,6 +1,7 @@
 #include "support/test_support.hpp"
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -54,6 +55,32 @@ std::vector<std::string> mountsContaining(const std::string& fragment) {
     if (mountPoint.find(fragment) != std::string::npos) found.push_back(mountPoint);
   }
   return found;
+}
+
+bool drainPipes(int outFd, int errFd, std::string& out, std::string& err, std::chrono::steady_clock::time_point deadline) {
+  pollfd fds[2] = {{outFd, POLLIN, 0}, {errFd, POLLIN, 0}};
+  std::string* sinks[2] = {&out, &err};
+  int open = 2;
+  while (open > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    int ready = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return false;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[4096];
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        fds[i].fd = -1;
+        --open;
+      } else {
+        sinks[i]->append(buffer, static_cast<size_t>(n));
+      }
+    }
+  }
+  return true;
 }
 
 void makeBusyboxRootfs(const std::string& dir) {
