@@ -123,8 +123,17 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
 // Waits until `key` in cgroup.events (open as eventsFd) reads as `want`. The
 // kernel flags every change with POLLPRI|POLLERR on the open file, and a read
 // re-arms it, so read-check-poll cannot miss a change.
+// The kernel reports a change of cgroup.events (POLLPRI) from a workqueue
+// (kernfs_notify), which a busy host runs late: a group frozen in 0.1 ms was
+// announced 10-20 ms later, right after a thaw. So the wait also reads the
+// file again after a short while, doubling from 0.25 ms to 8 ms: a quick
+// change is seen at once, a slow one costs a few reads.
+constexpr auto kFirstRecheck = std::chrono::microseconds(250);
+constexpr auto kLongestRecheck = std::chrono::milliseconds(8);
+
 Result<void> waitEvent(int eventsFd, const std::string& eventsPath, std::string_view key, bool want,
                        Clock::time_point deadline) {
+  std::chrono::nanoseconds recheck = kFirstRecheck;
   for (;;) {
     BERTH_TRY(std::string text, withContext(readFd(eventsFd), eventsPath));
     BERTH_TRY(uint64_t value, requireKey(text, key, eventsPath));
@@ -133,9 +142,11 @@ Result<void> waitEvent(int eventsFd, const std::string& eventsPath, std::string_
     if (left.count() <= 0)
       return fail(Errc::deadline_exceeded,
                   "timed out waiting for '" + std::string(key) + " " + (want ? "1" : "0") + "' in " + eventsPath);
-    timespec wait{static_cast<time_t>(left.count() / 1000000000), static_cast<long>(left.count() % 1000000000)};
+    auto wait = std::min(left, recheck);
+    recheck = std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
+    timespec timeout{static_cast<time_t>(wait.count() / 1000000000), static_cast<long>(wait.count() % 1000000000)};
     pollfd pfd{eventsFd, POLLPRI, 0};
-    if (::ppoll(&pfd, 1, &wait, nullptr) < 0 && errno != EINTR) return sysFail("poll " + eventsPath);
+    if (::ppoll(&pfd, 1, &timeout, nullptr) < 0 && errno != EINTR) return sysFail("poll " + eventsPath);
   }
 }
 
