@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ std::string fileText(const std::string& path) { return readFile(path).value_or("
 // A bundle as containerd makes one: rootfs, config.json with the usual mounts and namespaces.
 class Bundle {
  public:
-  Bundle(const std::string& id, const std::vector<std::string>& args)
+  Bundle(const std::string& id, const std::vector<std::string>& args, const std::function<void(json&)>& adjust = {})
       : cgroupRoot_("berth-oci-test-" + std::to_string(::getpid())) {
     berth::testing::makeBusyboxRootfs(dir_.sub("rootfs"));
     REQUIRE(::mkdir(dir_.sub("out").c_str(), 0777) == 0);
@@ -55,6 +56,7 @@ class Bundle {
           {"resources", {{"memory", {{"limit", 64 << 20}}}, {"pids", {{"limit", 64}}}}},
           {"maskedPaths", {"/proc/kcore"}},
           {"readonlyPaths", {"/proc/sys"}}}}};
+    if (adjust) adjust(config);
     REQUIRE(writeFileAtomic(dir_.sub("config.json"), config.dump()));
   }
   ~Bundle() {
@@ -169,6 +171,56 @@ TEST_CASE("berth-oci: a bad bundle is refused with the field named, and nothing 
   CHECK_FALSE(pathExists(root.sub("c4")));
   CHECK_FALSE(pathExists("/sys/fs/cgroup/unified/" + bundle.cgroupRoot() + "/c4"));
   CHECK(runtime.create("../x", CreateOptions{bundle.path(), "", ""}).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("berth-oci: sysctl, devices, seccomp, umask, extra groups, oom_score_adj and a joined namespace apply", "[oci]") {
+  const std::string script =
+      "cat /proc/sys/net/ipv4/ip_forward > /out/sysctl;"
+      "stat -c '%t:%T %a' /dev/fuse > /out/device;"
+      "mkdir /tmp/blocked 2> /out/seccomp; echo $? >> /out/seccomp;"
+      "touch /out/umask-file; stat -c %a /out/umask-file > /out/umask;"
+      "id -G > /out/groups;"
+      "cat /proc/self/oom_score_adj > /out/oom;"
+      "readlink /proc/self/ns/uts > /out/uts";
+  const std::string hostUts = [] {
+    char target[128];
+    ssize_t n = ::readlink("/proc/self/ns/uts", target, sizeof target - 1);
+    REQUIRE(n > 0);
+    return std::string(target, static_cast<size_t>(n));
+  }();
+  Bundle bundle("c5", {"/bin/sh", "-c", script}, [](json& config) {
+    config["process"]["user"] = {{"uid", 0}, {"gid", 0}, {"umask", 077}, {"additionalGids", {5, 6}}};
+    config["process"]["oomScoreAdj"] = 500;
+    // The container's own network namespace takes the sysctl; uts is joined: the test's own.
+    config["linux"]["namespaces"] = {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "network"}},
+                                     {{"type", "uts"}, {"path", "/proc/self/ns/uts"}}};
+    config.erase("hostname");
+    config["linux"]["readonlyPaths"] = json::array();
+    config["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+    config["linux"]["devices"] = {{{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229}, {"fileMode", 0640}}};
+    config["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                                  {"syscalls", {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}}}}};
+  });
+  testing::TempDir root("berth-oci-root");
+  const std::string hostForwarding = fileText("/proc/sys/net/ipv4/ip_forward");
+  Runtime runtime(GlobalOptions{root.path(), false});
+  auto created = runtime.create("c5", CreateOptions{bundle.path(), root.sub("c5.pid"), ""});
+  INFO((created ? std::string() : created.error().describe()));
+  REQUIRE(created);
+  const pid_t pid = std::stoi(fileText(root.sub("c5.pid")));
+  REQUIRE(runtime.start("c5"));
+  CHECK(reap(pid) == 0);
+  const std::string out = bundle.dir().sub("out/");
+  CHECK(fileText(out + "sysctl") == "1\n");
+  CHECK(fileText(out + "device") == "a:e5 640\n");  // 10:229 in hex, the spec's mode
+  CHECK(fileText(out + "seccomp").find("Operation not permitted") != std::string::npos);
+  CHECK(fileText(out + "umask") == "600\n");
+  CHECK(fileText(out + "groups") == "0 5 6\n");
+  CHECK(fileText(out + "oom") == "500\n");
+  CHECK(fileText(out + "uts") == hostUts + "\n");
+  REQUIRE(runtime.remove("c5", false));
+  // The host's own sysctl is untouched by the container's.
+  CHECK(fileText("/proc/sys/net/ipv4/ip_forward") == hostForwarding);
 }
 
 }  // namespace berth::oci
