@@ -223,4 +223,47 @@ TEST_CASE("berth-oci: sysctl, devices, seccomp, umask, extra groups, oom_score_a
   CHECK(fileText("/proc/sys/net/ipv4/ip_forward") == hostForwarding);
 }
 
+TEST_CASE("berth-oci: prestart, createRuntime, poststart and poststop hooks get the state on stdin", "[oci]") {
+  testing::TempDir hooks("berth-oci-hooks");
+  // Each hook appends its name and the state it was given.
+  auto hook = [&](const std::string& name) {
+    return json{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat >> " + hooks.sub(name) + "; echo >> " + hooks.sub(name)}}};
+  };
+  Bundle bundle("c6", {"/bin/true"}, [&](json& config) {
+    config["hooks"] = {{"prestart", {hook("prestart")}},
+                       {"createRuntime", {hook("createRuntime")}},
+                       {"poststart", {hook("poststart")}},
+                       {"poststop", {hook("poststop")}}};
+  });
+  testing::TempDir root("berth-oci-root");
+  Runtime runtime(GlobalOptions{root.path(), false});
+  REQUIRE(runtime.create("c6", CreateOptions{bundle.path(), root.sub("c6.pid"), ""}));
+  const pid_t pid = std::stoi(fileText(root.sub("c6.pid")));
+  for (const char* name : {"prestart", "createRuntime"}) {
+    INFO(name);
+    json state = json::parse(fileText(hooks.sub(name)));
+    CHECK(state["id"] == "c6");
+    CHECK(state["status"] == "created");
+    CHECK(state["pid"] == pid);
+    CHECK(state["bundle"] == bundle.path());
+  }
+  CHECK_FALSE(pathExists(hooks.sub("poststart")));
+  REQUIRE(runtime.start("c6"));
+  CHECK(json::parse(fileText(hooks.sub("poststart")))["status"] == "running");
+  CHECK(reap(pid) == 0);
+  CHECK_FALSE(pathExists(hooks.sub("poststop")));
+  REQUIRE(runtime.remove("c6", false));
+  CHECK(json::parse(fileText(hooks.sub("poststop")))["status"] == "stopped");
+
+  // A hook that fails fails the create, and nothing is left.
+  Bundle failing("c7", {"/bin/true"}, [](json& config) {
+    config["hooks"] = {{"createRuntime", {{{"path", "/bin/false"}}}}};
+  });
+  auto refused = runtime.create("c7", CreateOptions{failing.path(), root.sub("c7.pid"), ""});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("createRuntime hook /bin/false exited with 1") != std::string::npos);
+  CHECK_FALSE(pathExists(root.sub("c7")));
+  CHECK_FALSE(pathExists("/sys/fs/cgroup/unified/" + failing.cgroupRoot() + "/c7"));
+}
+
 }  // namespace berth::oci
