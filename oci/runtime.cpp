@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -193,6 +194,31 @@ std::string stateJsonOf(const ContainerState& state, Status status) {
   return j.dump();
 }
 
+// Writes what the reader takes: a reader that is gone is EPIPE, and the
+// SIGPIPE it raises is consumed here rather than ending the runtime (which
+// would leave a half-made container behind).
+void writeWithoutSigpipe(int fd, std::string_view data) {
+  sigset_t pipeOnly, saved;
+  ::sigemptyset(&pipeOnly);
+  ::sigaddset(&pipeOnly, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipeOnly, &saved);
+  const bool pendingBefore = [&] {
+    sigset_t pending;
+    return ::sigpending(&pending) == 0 && ::sigismember(&pending, SIGPIPE) == 1;
+  }();
+  while (!data.empty()) {
+    ssize_t written = ::write(fd, data.data(), data.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) break;
+    data.remove_prefix(static_cast<size_t>(written));
+  }
+  if (!pendingBefore) {
+    const timespec now{0, 0};
+    (void)::sigtimedwait(&pipeOnly, nullptr, &now);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
+
 // A hook: its program with the state on stdin, bounded by its timeout.
 Result<void> runHook(const Hook& hook, const std::string& stateJson, std::string_view phase) {
   int fds[2];
@@ -217,7 +243,7 @@ Result<void> runHook(const Hook& hook, const std::string& stateJson, std::string
   readEnd.reset();
   BERTH_TRY(UniqueFd pidfd, openPidfd(pid));
   ChildProcess child(pid, std::move(pidfd));
-  (void)::write(writeEnd.get(), stateJson.data(), stateJson.size());  // a hook need not read it
+  writeWithoutSigpipe(writeEnd.get(), stateJson);  // a hook need not read it
   writeEnd.reset();
   BERTH_TRY(auto status, child.wait(std::chrono::seconds(hook.timeout.value_or(30))));
   if (!status) return fail(Errc::deadline_exceeded, std::string(phase) + " hook " + hook.path + " timed out");
