@@ -5,6 +5,8 @@
 // Errors go to stderr and, with --log, to that file as JSON lines
 // ({"level":"error","msg":...,"time":...}), where containerd's shim reads the
 // last one; the exit code is then 1.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -123,6 +125,9 @@ int main(int argc, char* argv[]) {
   auto* featuresCmd = app.add_subcommand("features", "what this runtime supports, as JSON");
 
   CLI11_PARSE(app, argc, argv);
+  // A reader gone (the shim's log pipe, a hook) is an error to report, not a
+  // reason to die half-way through a create. The init resets it to the default before exec.
+  ::signal(SIGPIPE, SIG_IGN);
   log.json = logFormat == "json";
   log.touch();
   if (preserveFds != 0) {
