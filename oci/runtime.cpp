@@ -85,7 +85,7 @@ struct CgroupPlace {
   std::string name;
 };
 
-Result<CgroupPlace> cgroupPlaceOf(const Linux& linux, const std::string& id) {
+CgroupPlace cgroupPlaceOf(const Linux& linux, const std::string& id) {
   const CgroupsPath& path = linux.cgroups;
   if (path.systemd) {
     // No systemd here: the unit's place in the cgroupfs tree, as systemd would make it.
@@ -94,8 +94,9 @@ Result<CgroupPlace> cgroupPlaceOf(const Linux& linux, const std::string& id) {
   if (path.empty()) return CgroupPlace{kDefaultCgroupRoot, id};
   std::string text = path.path;
   while (!text.empty() && text.front() == '/') text.erase(0, 1);
-  size_t slash = text.rfind('/');
-  if (slash == std::string::npos) return CgroupPlace{path.absolute ? std::string(kDefaultCgroupRoot) : kDefaultCgroupRoot, text};
+  // A relative path, and an absolute one of one part (the driver wants a root below the hierarchy's), go under ours.
+  if (!path.absolute || text.find('/') == std::string::npos) text = std::string(kDefaultCgroupRoot) + "/" + text;
+  const size_t slash = text.rfind('/');
   return CgroupPlace{text.substr(0, slash), text.substr(slash + 1)};
 }
 
@@ -383,7 +384,7 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& options
   if (::chmod(fifoFile(dir).c_str(), 0622) != 0) return sysFail("chmod " + fifoFile(dir));
   container.startFifo = fifoFile(dir);
 
-  BERTH_TRY(CgroupPlace place, cgroupPlaceOf(spec.linuxSpec, id));
+  const CgroupPlace place = cgroupPlaceOf(spec.linuxSpec, id);
   BERTH_TRY(auto driver, cgroup::Driver::detect(place.root));
   BERTH_TRY(auto group, driver.createGroup(place.name));
   BERTH_TRYV(withContext(group->setLimits(limitsOf(spec.linuxSpec.resources)), "linux.resources"));

@@ -164,8 +164,11 @@ TEST_CASE("exec: the process has the init's namespaces, cgroups, capabilities, n
   Json container = runningContainer(service, "same");
   const pid_t initPid = service.getContainer(container["id"], service.adminToken())["pid"].get<pid_t>();
 
-  UniqueFd waiting = sendExec(service, container, Json{{"command", {"sleep", "30"}}, {"timeout_s", 60}});
-  Json running = awaitRunningExec(service, container, "sleep");
+  // It ticks into a file of the container's: a pause that froze it stops the ticks.
+  UniqueFd waiting = sendExec(service, container,
+                              Json{{"command", {"sh", "-c", "while :; do echo x >> /tmp/ticks; sleep 0.02; done"}},
+                                   {"timeout_s", 60}});
+  Json running = awaitRunningExec(service, container, "ticks");
   const pid_t execPid = running["pid"].get<pid_t>();
   REQUIRE(execPid > 0);
   for (const char* kind : {"pid", "mnt", "net", "uts", "ipc", "cgroup"}) {
@@ -183,12 +186,17 @@ TEST_CASE("exec: the process has the init's namespaces, cgroups, capabilities, n
   bool listed = false;
   for (const Json& process : info["runtime_info"]["processes"]) listed |= process["pid"] == execPid;
   CHECK(listed);
+  auto ticked = [&] { return procFile(initPid, "root/tmp/ticks").size(); };
   REQUIRE(service.operate(service.adminToken(), container["id"], "pause").status == 200);
-  CHECK(procFile(execPid, "status").find("State:\tS") != std::string::npos);
+  const size_t atPause = ticked();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(ticked() == atPause);
   Reply whilePaused = exec(service, container, Json{{"command", {"true"}}});
   CHECK(whilePaused.status == 400);
   CHECK(whilePaused.code() == "OPERATION_STATE_CONFLICT");
   REQUIRE(service.operate(service.adminToken(), container["id"], "resume").status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(ticked() > atPause);
   REQUIRE(service.operate(service.adminToken(), container["id"], "force-stop").status == 200);
   std::string ended = readUntilClosed(waiting.get());
   CHECK(ended.starts_with("HTTP/1.1 200"));
