@@ -86,9 +86,26 @@ bool validRoot(std::string_view root) {
   return root.find("//") == std::string_view::npos;
 }
 
+// A group's interface files share the namespace of its child groups: a child
+// named like one cannot be made ("tasks" is every v1 group's file).
+bool isInterfaceFileName(std::string_view name) {
+  if (name == "tasks" || name == "notify_on_release" || name == "release_agent") return true;
+  const size_t dot = name.find('.');
+  if (dot == std::string_view::npos) return false;
+  static constexpr std::string_view kPrefixes[] = {"cgroup", "cpu",    "cpuacct", "cpuset", "memory", "devices",
+                                                   "freezer", "blkio", "pids",    "io",     "hugetlb", "rdma",
+                                                   "misc",   "net_cls", "net_prio", "perf_event"};
+  const std::string_view prefix = name.substr(0, dot);
+  for (std::string_view known : kPrefixes)
+    if (prefix == known) return true;
+  return false;
+}
+
 Result<void> checkGroupName(const std::string& name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
     return fail(Errc::invalid_argument, "invalid cgroup name '" + name + "'");
+  if (isInterfaceFileName(name))
+    return fail(Errc::invalid_argument, "invalid cgroup name '" + name + "': a cgroup interface file has that name");
   return {};
 }
 
@@ -227,6 +244,7 @@ Result<Group> Driver::openGroup(const std::string& name) {
     return sysFail("opening cgroup " + group.v2Path_);
   }
   group.v2Dir_.reset(fd);
+  group.mayBeKilled_ = true;
   return group;
 }
 

@@ -61,10 +61,21 @@ class Group {
 
   const std::string& name() const { return name_; }
   const std::string& v2Path() const { return v2Path_; }
-  // The cgroup.procs files of the v1 groups a new process must join (empty on unified).
-  std::vector<std::string> v1ProcsFiles() const;
-  // Every cgroup.procs file a new process must join: the v2 one, then v1ProcsFiles().
-  std::vector<std::string> procsFiles() const;
+  // The files a new, single-threaded process writes "0" to, to join the v1
+  // groups (empty on unified): `tasks`, which moves only the writer's own
+  // thread, and so skips the global threadgroup lock that cgroup.procs takes
+  // for writing and the RCU grace period (5-11 ms here) that lock waits for.
+  std::vector<std::string> v1JoinFiles() const;
+  // Every file a new process writes "0" to, to join the group: the v2
+  // cgroup.procs, then v1JoinFiles(). A process cloned into the v2 group
+  // (CLONE_INTO_CGROUP, see renewForClone) writes only v1JoinFiles().
+  std::vector<std::string> joinFiles() const;
+  // Linux 6.15+ kills at birth a process cloned into a group cgroup.kill was
+  // ever used on (it compares kill generations), so a group that may have
+  // been killed gets its v2 directory made anew, empty, before a clone into
+  // it: the v1 groups stay; limits that live in v2 (unified) are set again.
+  // state_conflict while populated.
+  Result<void> renewForClone(const Limits& limits);
 
   Result<void> setLimits(const Limits& limits);
   // Returns once cgroup.events says "frozen 1". On timeout the group is thawed
@@ -75,8 +86,8 @@ class Group {
   // SIGKILL to every process (cgroup.kill; freeze + kill each pid + thaw where
   // the kernel lacks it), then waits for "populated 0".
   // Linux 6.15+ then SIGKILLs any process cloned into the group with
-  // CLONE_INTO_CGROUP (it compares kill generations); one that joins through
-  // cgroup.procs (procsFiles()) is not affected.
+  // CLONE_INTO_CGROUP until renewForClone; one that joins by writing
+  // (joinFiles()) is not affected.
   Result<void> killAll(std::chrono::milliseconds timeout);
   Result<bool> populated() const;
   // Waits (poll on cgroup.events, no sleep loop) until populated 0.
@@ -103,6 +114,9 @@ class Group {
   std::string v2Path_;
   std::map<std::string, std::string> v1Paths_;  // controller -> dir
   UniqueFd v2Dir_;
+  // cgroup.kill may have been used on the v2 dir: set by killAll, and for a
+  // group opened rather than made (its past is unknown).
+  bool mayBeKilled_ = false;
 };
 
 // A group createGroup just made: removed again when dropped (logged if that

@@ -2,6 +2,7 @@
 // freeze, kill, events) is the same on both layouts; limits and memory/pids
 // stats go to v2 files on unified hosts and to the v1 groups on hybrid ones.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -173,16 +174,30 @@ std::vector<std::string> Group::v1Dirs() const {
   return dirs;
 }
 
-std::vector<std::string> Group::v1ProcsFiles() const {
+std::vector<std::string> Group::v1JoinFiles() const {
   std::vector<std::string> files;
-  for (const std::string& dir : v1Dirs()) files.push_back(join(dir, "cgroup.procs"));
+  for (const std::string& dir : v1Dirs()) files.push_back(join(dir, "tasks"));
   return files;
 }
 
-std::vector<std::string> Group::procsFiles() const {
+std::vector<std::string> Group::joinFiles() const {
   std::vector<std::string> files{join(v2Path_, "cgroup.procs")};
-  for (std::string& v1 : v1ProcsFiles()) files.push_back(std::move(v1));
+  for (std::string& v1 : v1JoinFiles()) files.push_back(std::move(v1));
   return files;
+}
+
+Result<void> Group::renewForClone(const Limits& limits) {
+  if (!mayBeKilled_) return {};
+  BERTH_TRY(bool busy, populated());
+  if (busy) return fail(Errc::state_conflict, "cgroup " + v2Path_ + " still has processes");
+  BERTH_TRYV(removeDir(v2Path_));
+  if (::mkdir(v2Path_.c_str(), 0755) != 0) return sysFail("mkdir " + v2Path_);
+  UniqueFd dir(::open(v2Path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return sysFail("open " + v2Path_);
+  v2Dir_ = std::move(dir);
+  mayBeKilled_ = false;
+  if (layout_ == Layout::unified) return withContext(setV2Limits(limits), "cgroup " + name_);
+  return {};
 }
 
 Result<void> Group::setLimits(const Limits& limits) {
@@ -275,6 +290,7 @@ Result<void> Group::waitEmpty(std::chrono::milliseconds timeout) const {
 
 Result<void> Group::killAll(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
+  mayBeKilled_ = true;
   Result<void> killed = writeIn(v2Dir_.get(), v2Path_, "cgroup.kill", "1");
   if (!killed) {
     if (killed.error().sysErrno != ENOENT) return killed;

@@ -42,8 +42,8 @@ int pivotInto(const char* root) noexcept {
   return 0;
 }
 
-int joinCgroup(const char* procsFile) noexcept {
-  int fd = ::open(procsFile, O_WRONLY | O_CLOEXEC);
+int joinCgroup(const char* joinFile) noexcept {
+  int fd = ::open(joinFile, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   // "0" is the writer itself.
   int err = ::write(fd, "0", 1) == 1 ? 0 : errno;

@@ -203,7 +203,7 @@ Result<InitPlan> InitPlan::buildContainer(const ContainerSpec& spec) {
 
   InitPlan plan;
   plan.cloneCgroupFd_ = spec.cgroupFd;
-  for (const std::string& procs : spec.cgroupProcsFiles)
+  for (const std::string& procs : spec.cgroupJoinFiles)
     plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
   bool newMount = false;
   bool newUts = false;

@@ -77,7 +77,7 @@ struct ContainerSpec {
   std::map<std::string, std::string> sysctl;
   ContainerProcess process;
   int cgroupFd = -1;  // the cgroup2 group the init is born in
-  std::vector<std::string> cgroupProcsFiles;  // the other hierarchies', joined by writing
+  std::vector<std::string> cgroupJoinFiles;  // the other hierarchies', joined by writing
   // >= 0: a connected unix socket; the init sends its terminal's master over
   // it (SCM_RIGHTS) and gets the slave as stdio. -1: stdio are the caller's 0-2.
   int consoleSocketFd = -1;

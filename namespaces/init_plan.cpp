@@ -152,12 +152,13 @@ Result<InitPlan> InitPlan::build(const InitSpec& spec) {
 
   InitPlan plan;
   plan.cloneNamespaces_ = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  plan.cloneCgroupFd_ = spec.cgroupFd;
   if (spec.netnsFd >= 0) {
     plan.add(StepKind::joinNetns, "join network namespace").fd = spec.netnsFd;
   } else {
     plan.cloneNamespaces_ |= CLONE_NEWNET;
   }
-  for (const std::string& procs : spec.cgroupProcsFiles)
+  for (const std::string& procs : spec.cgroupJoinFiles)
     plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
   // Everything below happens in the new mount namespace; with "/" private,
   // none of it propagates back to the host.
@@ -201,7 +202,7 @@ Result<InitPlan> InitPlan::buildExec(const ExecSpec& spec) {
   InitPlan plan;
   plan.cloneCgroupFd_ = spec.cgroupFd;
   // While the paths are still the host's: the other hierarchies' groups.
-  for (const std::string& procs : spec.cgroupProcsFiles)
+  for (const std::string& procs : spec.cgroupJoinFiles)
     plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
   // The pid namespace came with clone; the cgroup namespace last, so its root is the group joined.
   Step& join = plan.add(StepKind::joinNamespaces, "join the container's namespaces");

@@ -27,7 +27,7 @@ enum class StepKind : std::uint8_t {
   symlink,          // symlink(source, target)
   joinNetns,        // setns(fd, CLONE_NEWNET)
   joinNamespaces,   // setns(fd, flags): a running init's namespaces through its pidfd
-  joinCgroup,       // write "0" (ourselves) to the cgroup.procs file target
+  joinCgroup,       // write "0" (ourselves) to target: a cgroup.procs, or a v1 tasks file
   unshareCgroupNs,  // once in our cgroups, so they are the namespace's root
   pivotRoot,        // into target; the old root is detached
   hostname,         // sethostname(data)

@@ -165,7 +165,9 @@ Result<std::optional<ChildReport>> awaitExec(Pipe errorPipe) {
 Result<ChildProcess> spawnInit(const InitSpec& spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::build(spec));
   BERTH_TRY(Pipe errorPipe, makePipe());
-  BERTH_TRY(ChildProcess child, cloneChild(plan, errorPipe));
+  // Only clone3 places a child in a cgroup at birth; its copy of a small
+  // caller's memory costs far less than the grace period a cgroup.procs write waits for.
+  BERTH_TRY(ChildProcess child, plan.cloneCgroupFd() >= 0 ? cloneForked(plan, errorPipe) : cloneChild(plan, errorPipe));
   BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
   if (report) return tl::unexpected(plan.failure(*report));  // child's destructor reaps it
   return child;

@@ -41,9 +41,13 @@ struct InitSpec {
   int stdinFd = -1;   // -1: /dev/null
   int stdoutFd = -1;  // -1: /dev/null
   int stderrFd = -1;  // -1: /dev/null
-  // cgroup.procs files the child joins before anything else (v2 and v1 alike);
+  // >= 0: the container's cgroup2 group (a directory): the init is born in it
+  // (CLONE_INTO_CGROUP), which takes no global lock, as writing cgroup.procs does.
+  int cgroupFd = -1;
+  // Files the child writes "0" to, to join cgroups before anything else
+  // (cgroup::Group::joinFiles; without cgroupFd's group, v1JoinFiles with it);
   // empty: it stays in the caller's cgroups.
-  std::vector<std::string> cgroupProcsFiles;
+  std::vector<std::string> cgroupJoinFiles;
   // >= 0: the init joins this network namespace (prepared by the caller)
   // instead of a new, empty one.
   int netnsFd = -1;
@@ -60,8 +64,8 @@ struct InitSpec {
 struct ExecSpec {
   int initPidfd = -1;  // the container's init; its namespaces are joined through this pidfd
   int cgroupFd = -1;   // the container's cgroup2 group (a directory): the child is born in it
-  // Other hierarchies' cgroup.procs files (cgroup v1), joined by writing before anything else.
-  std::vector<std::string> cgroupProcsFiles;
+  // Other hierarchies' files (cgroup v1 `tasks`), joined by writing "0" before anything else.
+  std::vector<std::string> cgroupJoinFiles;
   std::vector<std::string> argv;  // argv[0] resolved through PATH inside the container if it has no '/'
   std::vector<std::string> env;   // "KEY=VALUE"
   std::string workingDir = "/";   // inside the container

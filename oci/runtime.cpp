@@ -391,7 +391,7 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& options
   UniqueFd cgroupDir(::open(group->v2Path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroupDir) return sysFail("open " + group->v2Path());
   container.cgroupFd = cgroupDir.get();
-  container.cgroupProcsFiles = group->v1ProcsFiles();
+  container.cgroupJoinFiles = group->v1JoinFiles();
   UniqueFd console;
   if (!options.consoleSocket.empty()) {
     BERTH_TRY(console, connectUnix(options.consoleSocket));
@@ -540,7 +540,7 @@ Result<int> Runtime::exec(const std::string& id, const ExecOptions& options) {
   ns::ExecSpec spec;
   spec.initPidfd = initPidfd.get();
   spec.cgroupFd = cgroupDir.get();
-  spec.cgroupProcsFiles = group.v1ProcsFiles();
+  spec.cgroupJoinFiles = group.v1JoinFiles();
   spec.process = processOf(parsed.process, std::move(filter));
   spec.argv = spec.process->args;
   spec.env = spec.process->env;

@@ -26,8 +26,11 @@ namespace berth::runtime {
 class ContainerGroup {
  public:
   virtual ~ContainerGroup() = default;
-  // Every cgroup.procs file the init joins before it runs container code.
-  virtual std::vector<std::string> procsFiles() const = 0;
+  // Every file the init writes "0" to, to join the group before it runs
+  // container code (cgroup::Group::joinFiles).
+  virtual std::vector<std::string> joinFiles() const = 0;
+  // Readies the empty group for an init cloned into it (cgroup::Group::renewForClone).
+  virtual Result<void> renewForClone(const cgroup::Limits& limits) = 0;
   virtual Result<void> setLimits(const cgroup::Limits& limits) = 0;
   // Returns once the whole group is frozen; on deadline_exceeded it has been
   // thawed again, so a half-frozen group is never left.

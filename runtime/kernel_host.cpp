@@ -21,7 +21,8 @@ constexpr auto kShimReportDeadline = std::chrono::seconds(30);
 class KernelGroup final : public ContainerGroup {
  public:
   explicit KernelGroup(cgroup::Group group) : group_(std::move(group)) {}
-  std::vector<std::string> procsFiles() const override { return group_.procsFiles(); }
+  std::vector<std::string> joinFiles() const override { return group_.joinFiles(); }
+  Result<void> renewForClone(const cgroup::Limits& limits) override { return group_.renewForClone(limits); }
   Result<void> setLimits(const cgroup::Limits& limits) override { return group_.setLimits(limits); }
   Result<void> freeze(std::chrono::milliseconds timeout) override { return group_.freeze(timeout); }
   Result<void> thaw(std::chrono::milliseconds timeout) override { return group_.thaw(timeout); }

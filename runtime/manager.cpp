@@ -143,7 +143,7 @@ ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord& record, cons
   spec.hostname = hostname;
   spec.logPath = consoleLogPath(record.id);
   spec.logMaxBytes = config.logMaxBytes;
-  spec.cgroupProcsFiles = group.procsFiles();
+  spec.cgroupJoinFiles = group.joinFiles();
   spec.execDir = execDir(record.id);
   return spec;
 }
@@ -171,6 +171,8 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const Contai
     BERTH_TRY(instance, ensureInstance(slot, after, &recreation));
     BERTH_TRYV(makeContainerDirs(after));
     BERTH_TRYV(withContext(instance->group().waitEmpty(config.timeouts.kill), "previous processes"));
+    BERTH_TRYV(withContext(
+        instance->group().renewForClone(cgroupLimitsFor(after.resources, config.defaultPidsMax)), "cgroup"));
     ShimSpec spec = shimSpecFor(after, instance->group());
     BERTH_TRY(UniqueFd netns, prepareNetwork(after, spec));
     auto monitor = host.monitors->launch(instancePaths(after.runtimeId), std::move(spec));

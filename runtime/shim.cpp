@@ -72,7 +72,7 @@ json specToJson(const ShimSpec& spec) {
               {"argv", spec.argv},                {"env", spec.env},
               {"working_dir", spec.workingDir},   {"hostname", spec.hostname},
               {"log_path", spec.logPath},         {"log_max_bytes", spec.logMaxBytes},
-              {"cgroup_procs", spec.cgroupProcsFiles}, {"seccomp_filter", filterToJson(spec.seccompFilter)},
+              {"cgroup_join", spec.cgroupJoinFiles}, {"seccomp_filter", filterToJson(spec.seccompFilter)},
               {"join_netns", spec.netnsFd >= 0},  {"hosts_file", spec.hostsFile},
               {"hostname_file", spec.hostnameFile}, {"ports", portsToJson(spec.ports)},
               {"exec_dir", spec.execDir}};
@@ -94,7 +94,7 @@ Result<ShimSpec> specFromJson(const std::string& text) {
     spec.hostname = j.at("hostname").get<std::string>();
     spec.logPath = j.at("log_path").get<std::string>();
     spec.logMaxBytes = j.at("log_max_bytes").get<uint64_t>();
-    spec.cgroupProcsFiles = j.at("cgroup_procs").get<std::vector<std::string>>();
+    spec.cgroupJoinFiles = j.at("cgroup_join").get<std::vector<std::string>>();
     spec.seccompFilter = filterFromJson(j.at("seccomp_filter"));
     if (j.at("join_netns").get<bool>()) spec.netnsFd = kShimNetnsFd;
     spec.hostsFile = j.at("hosts_file").get<std::string>();
@@ -368,7 +368,10 @@ int runShim(const std::string& instanceDir, int reportFd) {
   init.hostname = spec->hostname;
   init.stdoutFd = outputWrite.get();
   init.stderrFd = outputWrite.get();
-  init.cgroupProcsFiles = spec->cgroupProcsFiles;
+  auto placement = openCgroupPlacement(spec->cgroupJoinFiles);
+  if (!placement) return reportError(reportFd, placement.error().wrap("cgroup"));
+  init.cgroupFd = placement->v2Dir.get();
+  init.cgroupJoinFiles = placement->otherJoinFiles;
   init.seccompFilter = spec->seccompFilter;
   init.netnsFd = netns.get();
   if (!spec->hostsFile.empty()) init.files.push_back({spec->hostsFile, "/etc/hosts"});
@@ -389,7 +392,7 @@ int runShim(const std::string& instanceDir, int reportFd) {
     }
   }
 
-  ExecContext execContext{child->pidfd(), child->pid(), spec->cgroupProcsFiles, spec->env, spec->workingDir,
+  ExecContext execContext{child->pidfd(), child->pid(), spec->cgroupJoinFiles, spec->env, spec->workingDir,
                           spec->seccompFilter, spec->execDir};
   auto execs = ExecService::open(instanceDir, std::move(execContext));
   if (!execs) return reportError(reportFd, execs.error().wrap("exec service"));

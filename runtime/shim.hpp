@@ -36,7 +36,7 @@ struct ShimSpec {
   std::string hostname;
   std::string logPath;
   uint64_t logMaxBytes = 0;  // console.log rotates to console.log.1 past this; 0: unbounded
-  std::vector<std::string> cgroupProcsFiles;  // v2 and v1: the init joins each
+  std::vector<std::string> cgroupJoinFiles;  // cgroup::Group::joinFiles(): v2 is entered at clone, v1 by writing
   std::vector<sock_filter> seccompFilter;      // the default filter, compiled once by berthd
   // A network namespace berthd prepared (bridge containers), joined by init.
   // berthd's fd; the shim gets it as kShimNetnsFd (spec.json says only whether).

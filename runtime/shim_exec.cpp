@@ -148,39 +148,43 @@ struct ExecService::Running {
 };
 
 ExecService::ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener, int cgroupFd,
-                         std::vector<std::string> otherProcsFiles, std::deque<std::string> kept)
+                         std::vector<std::string> otherJoinFiles, std::deque<std::string> kept)
     : context_(std::move(context)),
       socketPath_(std::move(socketPath)),
       epoll_(std::move(epoll)),
       listener_(std::move(listener)),
       cgroupFd_(cgroupFd),
-      otherProcsFiles_(std::move(otherProcsFiles)),
+      otherJoinFiles_(std::move(otherJoinFiles)),
       kept_(std::move(kept)) {}
 
 ExecService::~ExecService() = default;
 
-Result<std::unique_ptr<ExecService>> ExecService::open(const std::string& instanceDir, ExecContext context) {
-  BERTH_TRYV(makeDirs(context.execDir, 0700));
-  BERTH_TRY(auto kept, recordIds(context.execDir));
-  // The cgroup2 group is entered at clone; the v1 hierarchies' by writing.
-  UniqueFd cgroupFd;
-  std::vector<std::string> otherProcsFiles;
-  for (const std::string& procs : context.cgroupProcsFiles) {
-    const std::string dir = procs.substr(0, procs.rfind('/'));
+Result<CgroupPlacement> openCgroupPlacement(const std::vector<std::string>& joinFiles) {
+  CgroupPlacement placement;
+  for (const std::string& file : joinFiles) {
+    const std::string dir = file.substr(0, file.rfind('/'));
     UniqueFd dirFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dirFd) return sysFail("open " + dir);
     struct statfs fs {};
     if (::fstatfs(dirFd.get(), &fs) != 0) return sysFail("statfs " + dir);
-    if (fs.f_type == CGROUP2_SUPER_MAGIC && !cgroupFd) cgroupFd = std::move(dirFd);
-    else otherProcsFiles.push_back(procs);
+    if (fs.f_type == CGROUP2_SUPER_MAGIC && !placement.v2Dir) placement.v2Dir = std::move(dirFd);
+    else placement.otherJoinFiles.push_back(file);
   }
+  return placement;
+}
+
+Result<std::unique_ptr<ExecService>> ExecService::open(const std::string& instanceDir, ExecContext context) {
+  BERTH_TRYV(makeDirs(context.execDir, 0700));
+  BERTH_TRY(auto kept, recordIds(context.execDir));
+  BERTH_TRY(CgroupPlacement placement, openCgroupPlacement(context.cgroupJoinFiles));
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return sysFail("epoll_create1");
   std::string socketPath = controlSocketPath(instanceDir);
   BERTH_TRY(UniqueFd listener, makeListener(socketPath));
   std::unique_ptr<ExecService> service(new ExecService(std::move(context), std::move(socketPath), std::move(epoll),
                                                        std::move(listener),
-                                                       cgroupFd.release(), std::move(otherProcsFiles), std::move(kept)));
+                                                       placement.v2Dir.release(), std::move(placement.otherJoinFiles),
+                                                       std::move(kept)));
   service->watch(service->listener_.get());
   return service;
 }
@@ -283,7 +287,7 @@ Result<void> ExecService::start(const IdentifiedExecRequest& identified, UniqueF
   ns::ExecSpec spec;
   spec.initPidfd = context_.initPidfd;
   spec.cgroupFd = cgroupFd_.get();
-  spec.cgroupProcsFiles = otherProcsFiles_;
+  spec.cgroupJoinFiles = otherJoinFiles_;
   spec.argv = request.command;
   spec.env = mergedEnv(context_.env, request.env);
   spec.workingDir = request.workingDir.value_or(context_.workingDir);

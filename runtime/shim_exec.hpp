@@ -22,11 +22,20 @@
 
 namespace berth::runtime {
 
+// How a new process of the container enters its groups: born in the cgroup2
+// group (CLONE_INTO_CGROUP through v2Dir), the other hierarchies' joined by writing.
+struct CgroupPlacement {
+  UniqueFd v2Dir;
+  std::vector<std::string> otherJoinFiles;
+};
+// Splits cgroup::Group::joinFiles() by the filesystem each file is on.
+Result<CgroupPlacement> openCgroupPlacement(const std::vector<std::string>& joinFiles);
+
 // What an exec shares with the init it joins.
 struct ExecContext {
   int initPidfd = -1;
   pid_t initPid = 0;
-  std::vector<std::string> cgroupProcsFiles;  // the init's (every hierarchy)
+  std::vector<std::string> cgroupJoinFiles;  // the init's (every hierarchy)
   std::vector<std::string> env;               // the init's, KEY=VALUE
   std::string workingDir = "/";               // the init's
   std::vector<sock_filter> seccompFilter;
@@ -57,7 +66,7 @@ class ExecService {
   struct Connection;
   struct Running;
   ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener, int cgroupFd,
-              std::vector<std::string> otherProcsFiles, std::deque<std::string> kept);
+              std::vector<std::string> otherJoinFiles, std::deque<std::string> kept);
 
   void accept();
   void readRequest(int fd);
@@ -77,7 +86,7 @@ class ExecService {
   UniqueFd epoll_;
   UniqueFd listener_;
   UniqueFd cgroupFd_;                          // the init's cgroup2 group: execs are born in it
-  std::vector<std::string> otherProcsFiles_;   // the other hierarchies', joined by writing
+  std::vector<std::string> otherJoinFiles_;    // the other hierarchies', joined by writing
   std::map<int, std::unique_ptr<Connection>> connections_;  // awaiting their request, by fd
   std::map<std::string, std::unique_ptr<Running>> running_;  // by exec id
   std::map<int, Running*> byFd_;               // pidfds and output pipes

@@ -202,6 +202,17 @@ TEST_CASE("exec: the process has the init's namespaces, cgroups, capabilities, n
   CHECK(ended.starts_with("HTTP/1.1 200"));
   CHECK(ended.find("\"exit_signal\":\"SIGKILL\"") != std::string::npos);
   CHECK_FALSE(processAlive(execPid));
+
+  // Started again in the group cgroup.kill was used on: the init and an exec,
+  // both cloned into it, live (Linux 6.15+ kills a process cloned into a killed group).
+  REQUIRE(service.operate(service.adminToken(), container["id"], "start").status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Json again = service.getContainer(container["id"], service.adminToken());
+  CHECK(again["status"] == "running");
+  Reply afterRestart = exec(service, container, Json{{"command", {"sh", "-c", "echo alive"}}});
+  REQUIRE(afterRestart.status == 200);
+  CHECK(afterRestart.data()["exit_code"] == 0);
+  CHECK(afterRestart.data()["stdout"] == "alive\n");
 }
 
 TEST_CASE("exec: bad requests are refused and leave the container running") {

@@ -88,6 +88,7 @@ class FakeKernel {
     uint64_t oomKills = 0;
     cgroup::Limits limits;
     std::optional<Error> failNextWaitEmpty;  // injected once
+    int renewals = 0;                        // renewForClone calls
     std::vector<std::shared_ptr<FakeInit>> inits;
     bool populated() const {
       for (const auto& init : inits)
@@ -149,7 +150,15 @@ class FakeGroup final : public runtime::ContainerGroup {
  public:
   FakeGroup(FakeKernel& kernel, std::string name) : kernel_(kernel), name_(std::move(name)) {}
 
-  std::vector<std::string> procsFiles() const override { return {"/fake/cgroup/" + name_ + "/cgroup.procs"}; }
+  std::vector<std::string> joinFiles() const override { return {"/fake/cgroup/" + name_ + "/cgroup.procs"}; }
+  Result<void> renewForClone(const cgroup::Limits& limits) override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    if (state->populated()) return fail(Errc::state_conflict, "fake group " + name_ + " still has processes");
+    state->limits = limits;
+    ++state->renewals;
+    return {};
+  }
   Result<void> setLimits(const cgroup::Limits& limits) override {
     std::lock_guard lock(kernel_.mutex);
     BERTH_TRY(auto* state, find());

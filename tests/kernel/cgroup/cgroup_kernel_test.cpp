@@ -118,8 +118,8 @@ bool advances(std::atomic<uint64_t>& counter, uint64_t from, std::chrono::millis
   return false;
 }
 
-// In a forked child: joins every cgroup.procs file of the group ("0" is the
-// writer), as berth's container init does. Async-signal-safe.
+// In a forked child: writes "0" (the writer) to every join file of the group
+// (cgroup.procs, v1 tasks), as berth's container init does. Async-signal-safe.
 bool joinSelf(const std::vector<std::string>& procsFiles) {
   for (const std::string& file : procsFiles) {
     int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
@@ -144,7 +144,7 @@ long forkWithPidfd(int& pidfd) {
 // so the child never runs `body` outside the group.
 template <typename Body>
 ChildProcess spawnInto(Group& group, Body body) {
-  const std::vector<std::string> procsFiles = group.procsFiles();
+  const std::vector<std::string> procsFiles = group.joinFiles();
   int joined[2];
   REQUIRE(::pipe2(joined, O_CLOEXEC) == 0);
   UniqueFd joinedRead(joined[0]);
@@ -166,7 +166,7 @@ ChildProcess spawnInto(Group& group, Body body) {
 
 // A child that joins the group and exits 7 at once; its exit status.
 Result<std::optional<ExitStatus>> joinAndExit(Group& group) {
-  const std::vector<std::string> procsFiles = group.procsFiles();
+  const std::vector<std::string> procsFiles = group.joinFiles();
   int pidfd = -1;
   long pid = forkWithPidfd(pidfd);
   if (pid == 0) ::_exit(joinSelf(procsFiles) ? 7 : 101);
@@ -213,8 +213,8 @@ TEST_CASE("groups are created under the root and removed without leftovers") {
     CHECK(pathExists(a.v2Path() + "/cgroup.procs"));
     CHECK(a.v2Path().ends_with("/" + scope.root() + "/a"));
     if (driver.layout() == Layout::hybrid) {
-      CHECK(a.v1ProcsFiles().size() >= 3);  // memory, cpu[,cpuacct], pids
-      for (const std::string& procs : a.v1ProcsFiles()) CHECK(pathExists(procs));
+      CHECK(a.v1JoinFiles().size() >= 3);  // memory, cpu[,cpuacct], pids
+      for (const std::string& procs : a.v1JoinFiles()) CHECK(pathExists(procs));
     }
     CHECK(driver.groupExists("a"));
     CHECK_FALSE(driver.groupExists("c"));
@@ -235,7 +235,7 @@ TEST_CASE("groups are created under the root and removed without leftovers") {
 
     REQUIRE(a.destroy());
     CHECK_FALSE(pathExists(a.v2Path()));
-    for (const std::string& procs : a.v1ProcsFiles()) CHECK_FALSE(pathExists(procs));
+    for (const std::string& procs : a.v1JoinFiles()) CHECK_FALSE(pathExists(procs));
     CHECK(a.destroy());  // a second destroy finds nothing to do
     {
       auto opened = driver.openGroup("b");
@@ -486,7 +486,7 @@ TEST_CASE("waitEmpty, populated and destroy of a populated group") {
   REQUIRE_FALSE(busy);
   CHECK(busy.error().code == Errc::state_conflict);
   CHECK(pathExists(group.v2Path()));
-  for (const std::string& procs : group.v1ProcsFiles()) CHECK(pathExists(procs));
+  for (const std::string& procs : group.v1JoinFiles()) CHECK(pathExists(procs));
 
   // waitEmpty wakes on the exit, not on a timer.
   std::thread killer([&] {
@@ -518,6 +518,78 @@ TEST_CASE("a group emptied by killAll takes new processes that join it through c
   REQUIRE(*joined);
   CHECK((*joined)->signal == 0);
   CHECK((*joined)->exitCode == 7);
+  REQUIRE(group.destroy());
+}
+
+// A child cloned into the group's v2 dir (CLONE_INTO_CGROUP), as berth's
+// init and execs are, that exits 7 at once; its exit status.
+Result<std::optional<ExitStatus>> cloneIntoAndExit(const Group& group) {
+  UniqueFd dir(::open(group.v2Path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return sysFail("open " + group.v2Path());
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_PIDFD | CLONE_INTO_CGROUP;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.cgroup = static_cast<uint64_t>(dir.get());
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) ::_exit(7);
+  if (pid < 0) return sysFail("clone3 into " + group.v2Path());
+  ChildProcess child(static_cast<pid_t>(pid), UniqueFd(pidfd));
+  return child.wait(kWait);
+}
+
+TEST_CASE("a killed group renewed for clone takes a process cloned into it and keeps its limits") {
+  ScopedRoot scope;
+  Group group = makeGroup(scope.driver(), "renew");
+  REQUIRE(group.setLimits(Limits{std::nullopt, std::nullopt, 64}));
+  ChildProcess first = spawnInto(group, [] { pauseForever(); });
+  REQUIRE(group.killAll(kWait));
+  REQUIRE(first.wait(kWait));
+  // Refused while anything is in it: an init must never share a group.
+  ChildProcess second = spawnInto(group, [] { pauseForever(); });
+  auto busy = group.renewForClone(Limits{std::nullopt, std::nullopt, 64});
+  REQUIRE_FALSE(busy);
+  CHECK(busy.error().code == Errc::state_conflict);
+  REQUIRE(group.killAll(kWait));
+  REQUIRE(second.wait(kWait));
+
+  REQUIRE(group.renewForClone(Limits{std::nullopt, std::nullopt, 64}));
+  auto cloned = cloneIntoAndExit(group);
+  REQUIRE(cloned);
+  REQUIRE(*cloned);
+  CHECK((*cloned)->signal == 0);
+  CHECK((*cloned)->exitCode == 7);
+  const std::string pidsMax = scope.driver().layout() == Layout::hybrid
+                                  ? "/sys/fs/cgroup/pids/" + scope.root() + "/renew/pids.max"
+                                  : group.v2Path() + "/pids.max";
+  CHECK(readNumber(pidsMax) == 64);
+  for (const std::string& file : group.v1JoinFiles()) CHECK(pathExists(file));
+  // Still findable by name, as after a restart of the service.
+  auto opened = scope.driver().openGroup("renew");
+  REQUIRE(opened);
+  REQUIRE(opened->renewForClone(Limits{std::nullopt, std::nullopt, 64}));
+  REQUIRE(group.destroy());
+}
+
+TEST_CASE("a v1 join by tasks moves the whole of a single-threaded process") {
+  ScopedRoot scope;
+  if (scope.driver().layout() != Layout::hybrid) {
+    WARN("no v1 hierarchies on this host: nothing to join by tasks");
+    return;
+  }
+  Group group = makeGroup(scope.driver(), "by-tasks");
+  ChildProcess child = spawnInto(group, [] { pauseForever(); });
+  const std::string cgroups = read("/proc/" + std::to_string(child.pid()) + "/cgroup");
+  for (const char* controller : {"memory", "pids", "cpu"}) {
+    INFO(controller << " in " << cgroups);
+    CHECK(cgroups.find(controller) != std::string::npos);
+    const std::string procs =
+        "/sys/fs/cgroup/" + std::string(controller) + "/" + scope.root() + "/by-tasks/cgroup.procs";
+    CHECK(read(procs) == std::to_string(child.pid()) + "\n");
+  }
+  REQUIRE(group.killAll(kWait));
+  REQUIRE(child.wait(kWait));
   REQUIRE(group.destroy());
 }
 
@@ -560,7 +632,7 @@ TEST_CASE("openGroup finds a group again as after a daemon restart") {
   auto opened = restarted->openGroup("reopen");
   REQUIRE(opened);
   CHECK(opened->v2Path() == created.v2Path());
-  CHECK(opened->v1ProcsFiles() == created.v1ProcsFiles());
+  CHECK(opened->v1JoinFiles() == created.v1JoinFiles());
   auto pids = opened->pids();
   REQUIRE(pids);
   CHECK(*pids == std::vector<pid_t>{sleeper.pid()});
@@ -583,7 +655,7 @@ TEST_CASE("the unified driver on this kernel's v2 tree: freeze, kill, events; no
   Driver& driver = scope.driver();
   CHECK(driver.layout() == Layout::unified);
   Group group = makeGroup(driver, "v2only");
-  CHECK(group.v1ProcsFiles().empty());
+  CHECK(group.v1JoinFiles().empty());
   CHECK(read(kHybridV2 + "/cgroup.subtree_control") == hostSubtree);  // the host's root is never touched
 
   auto limited = group.setLimits(Limits{64u << 20, std::nullopt, std::nullopt});

@@ -248,7 +248,7 @@ TEST_CASE("a cgroup the child cannot join fails the start before anything is set
   Sandbox box;
   InitSpec spec = box.spec({"true"});
   const std::string missing = box.dir().sub("no-such-group/cgroup.procs");
-  spec.cgroupProcsFiles = {missing};
+  spec.cgroupJoinFiles = {missing};
   auto child = spawnInit(spec);
   REQUIRE_FALSE(child);
   CHECK(child.error().code == Errc::host_refused);
@@ -263,7 +263,7 @@ TEST_CASE("the child runs in the given group, the root of its cgroup namespace",
   Sandbox box;
   {
     InitSpec spec = box.spec({"sleep", "100"});
-    spec.cgroupProcsFiles = {group.procs()};
+    spec.cgroupJoinFiles = {group.procs()};
     auto child = spawnInit(spec);
     REQUIRE(child);
     auto hostView = readFile("/proc/" + std::to_string(child->pid()) + "/cgroup");
@@ -273,7 +273,7 @@ TEST_CASE("the child runs in the given group, the root of its cgroup namespace",
     REQUIRE(child->wait(std::chrono::seconds(10)));
   }
   InitSpec spec = box.spec({"grep", "^0::", "/proc/self/cgroup"});
-  spec.cgroupProcsFiles = {group.procs()};
+  spec.cgroupJoinFiles = {group.procs()};
   CHECK(run(spec).output == "0::/\n");
 }
 

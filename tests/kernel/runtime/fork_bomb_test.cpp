@@ -41,7 +41,7 @@ TEST_CASE("a fork bomb stays inside its pids limit; the host and another contain
   REQUIRE(calmGroup);
 
   auto placedIn = [](cgroup::Group& group, InitSpec spec) {
-    spec.cgroupProcsFiles = group.procsFiles();
+    spec.cgroupJoinFiles = group.joinFiles();
     return spec;
   };
   Sandbox bombBox;

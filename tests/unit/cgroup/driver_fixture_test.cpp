@@ -85,12 +85,17 @@ TEST_CASE("driver roots and group names are validated") {
   auto driver = Driver::create(fx.mounts(), "berth.slice/nested");
   REQUIRE(driver);
   CHECK(driver->root() == "berth.slice/nested");
-  for (const char* bad : {"", ".", "..", "a/b"}) {
+  // Interface files' names too: a v1 group named "tasks" would be its parent's tasks file.
+  for (const char* bad : {"", ".", "..", "a/b", "tasks", "release_agent", "cgroup.procs", "memory.max", "pids.max"}) {
+    INFO(bad);
     auto group = driver->createGroup(bad);
     REQUIRE_FALSE(group);
     CHECK(group.error().code == Errc::invalid_argument);
     CHECK_FALSE(driver->groupExists(bad));
   }
+  auto dotted = driver->createGroup("web.1");
+  REQUIRE(dotted);
+  CHECK((*dotted)->v2Path().ends_with("/web.1"));
 }
 
 TEST_CASE("hybrid limits go to the v1 groups, co-mounted controllers once") {
@@ -103,14 +108,15 @@ TEST_CASE("hybrid limits go to the v1 groups, co-mounted controllers once") {
   REQUIRE(group);
   CHECK(group->v2Path() == fx.tmp.sub("unified/berth/web"));
   // freezer is not routed; cpu and cpuacct share a dir.
-  CHECK(group->v1ProcsFiles() == std::vector<std::string>{fx.tmp.sub("cpu,cpuacct/berth/web/cgroup.procs"),
-                                                          fx.tmp.sub("memory/berth/web/cgroup.procs"),
-                                                          fx.tmp.sub("pids/berth/web/cgroup.procs")});
+  // Joined by writing "0" to `tasks`: one thread moves, no global lock.
+  CHECK(group->v1JoinFiles() == std::vector<std::string>{fx.tmp.sub("cpu,cpuacct/berth/web/tasks"),
+                                                          fx.tmp.sub("memory/berth/web/tasks"),
+                                                          fx.tmp.sub("pids/berth/web/tasks")});
   // A new process joins v2 first, then the v1 groups.
-  CHECK(group->procsFiles() == std::vector<std::string>{fx.tmp.sub("unified/berth/web/cgroup.procs"),
-                                                        fx.tmp.sub("cpu,cpuacct/berth/web/cgroup.procs"),
-                                                        fx.tmp.sub("memory/berth/web/cgroup.procs"),
-                                                        fx.tmp.sub("pids/berth/web/cgroup.procs")});
+  CHECK(group->joinFiles() == std::vector<std::string>{fx.tmp.sub("unified/berth/web/cgroup.procs"),
+                                                        fx.tmp.sub("cpu,cpuacct/berth/web/tasks"),
+                                                        fx.tmp.sub("memory/berth/web/tasks"),
+                                                        fx.tmp.sub("pids/berth/web/tasks")});
 
   REQUIRE(group->setLimits(Limits{256u << 20, 1500, 64}));
   CHECK(read(fx.tmp.sub("memory/berth/web/memory.limit_in_bytes")) == "268435456");
@@ -178,7 +184,7 @@ TEST_CASE("unified limits and stats use the v2 files") {
   CHECK(driver->layout() == Layout::unified);
   auto group = driver->openGroup("web");
   REQUIRE(group);
-  CHECK(group->v1ProcsFiles().empty());
+  CHECK(group->v1JoinFiles().empty());
 
   auto stats = group->stats();
   REQUIRE(stats);

@@ -94,7 +94,7 @@ TEST_CASE("the plan sets up the root before pivot_root and execs last", "[init_p
 
 TEST_CASE("the child joins its cgroups first and unshares the cgroup namespace after", "[init_plan]") {
   InitSpec spec = sampleSpec();
-  spec.cgroupProcsFiles = {"/cg2/c1/cgroup.procs", "/cg1/memory/c1/cgroup.procs"};
+  spec.cgroupJoinFiles = {"/cg2/c1/cgroup.procs", "/cg1/memory/c1/cgroup.procs"};
   auto plan = InitPlan::build(spec);
   REQUIRE(plan);
   const auto& steps = plan->steps();
@@ -154,7 +154,7 @@ TEST_CASE("an exec joins the other hierarchies' cgroups, then the init's namespa
   ExecSpec spec;
   spec.initPidfd = 7;
   spec.cgroupFd = 9;
-  spec.cgroupProcsFiles = {"/cg1/memory/c1/cgroup.procs"};
+  spec.cgroupJoinFiles = {"/cg1/memory/c1/cgroup.procs"};
   spec.argv = {"ls", "-l"};
   spec.env = {"PATH=/bin"};
   spec.workingDir = "/srv";

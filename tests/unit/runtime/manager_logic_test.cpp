@@ -291,3 +291,20 @@ TEST_CASE("logic: a start rebuilds an instance removed behind berth's back under
     CHECK(started->runtimeId == record.runtimeId);
   }
 }
+
+TEST_CASE("logic: every start readies the group for an init cloned into it, with the container's limits") {
+  LogicFixture f;
+  auto record = f.create("renewed");
+  auto renewals = [&] {
+    std::lock_guard lock(f.kernel().mutex);
+    return f.kernel().groups.at(record.runtimeId).renewals;
+  };
+  CHECK(renewals() == 1);
+  REQUIRE(f.manager().operate(kOwner, record, Operation::force_stop));
+  auto started = f.manager().operate(kOwner, record, Operation::start);
+  REQUIRE(started);
+  CHECK(started->runtimeId == record.runtimeId);
+  CHECK(renewals() == 2);
+  std::lock_guard lock(f.kernel().mutex);
+  CHECK(f.kernel().groups.at(record.runtimeId).limits.pidsMax == f.config().defaultPidsMax);
+}
