@@ -392,7 +392,8 @@ int runShim(const std::string& instanceDir, int reportFd) {
     }
   }
 
-  ExecContext execContext{child->pidfd(), child->pid(), spec->cgroupJoinFiles, spec->env, spec->workingDir,
+  // The init holds its groups now; execs are placed in them through the same fds.
+  ExecContext execContext{child->pidfd(), child->pid(), std::move(*placement), spec->env, spec->workingDir,
                           spec->seccompFilter, spec->execDir};
   auto execs = ExecService::open(instanceDir, std::move(execContext));
   if (!execs) return reportError(reportFd, execs.error().wrap("exec service"));

@@ -147,14 +147,12 @@ struct ExecService::Running {
   std::optional<ExitStatus> exit;
 };
 
-ExecService::ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener, int cgroupFd,
-                         std::vector<std::string> otherJoinFiles, std::deque<std::string> kept)
+ExecService::ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener,
+                         std::deque<std::string> kept)
     : context_(std::move(context)),
       socketPath_(std::move(socketPath)),
       epoll_(std::move(epoll)),
       listener_(std::move(listener)),
-      cgroupFd_(cgroupFd),
-      otherJoinFiles_(std::move(otherJoinFiles)),
       kept_(std::move(kept)) {}
 
 ExecService::~ExecService() = default;
@@ -176,15 +174,12 @@ Result<CgroupPlacement> openCgroupPlacement(const std::vector<std::string>& join
 Result<std::unique_ptr<ExecService>> ExecService::open(const std::string& instanceDir, ExecContext context) {
   BERTH_TRYV(makeDirs(context.execDir, 0700));
   BERTH_TRY(auto kept, recordIds(context.execDir));
-  BERTH_TRY(CgroupPlacement placement, openCgroupPlacement(context.cgroupJoinFiles));
   UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return sysFail("epoll_create1");
   std::string socketPath = controlSocketPath(instanceDir);
   BERTH_TRY(UniqueFd listener, makeListener(socketPath));
   std::unique_ptr<ExecService> service(new ExecService(std::move(context), std::move(socketPath), std::move(epoll),
-                                                       std::move(listener),
-                                                       placement.v2Dir.release(), std::move(placement.otherJoinFiles),
-                                                       std::move(kept)));
+                                                       std::move(listener), std::move(kept)));
   service->watch(service->listener_.get());
   return service;
 }
@@ -286,8 +281,8 @@ Result<void> ExecService::start(const IdentifiedExecRequest& identified, UniqueF
 
   ns::ExecSpec spec;
   spec.initPidfd = context_.initPidfd;
-  spec.cgroupFd = cgroupFd_.get();
-  spec.cgroupJoinFiles = otherJoinFiles_;
+  spec.cgroupFd = context_.cgroup.v2Dir.get();
+  spec.cgroupJoinFiles = context_.cgroup.otherJoinFiles;
   spec.argv = request.command;
   spec.env = mergedEnv(context_.env, request.env);
   spec.workingDir = request.workingDir.value_or(context_.workingDir);

@@ -35,7 +35,7 @@ Result<CgroupPlacement> openCgroupPlacement(const std::vector<std::string>& join
 struct ExecContext {
   int initPidfd = -1;
   pid_t initPid = 0;
-  std::vector<std::string> cgroupJoinFiles;  // the init's (every hierarchy)
+  CgroupPlacement cgroup;  // the init's groups: execs are placed as it was
   std::vector<std::string> env;               // the init's, KEY=VALUE
   std::string workingDir = "/";               // the init's
   std::vector<sock_filter> seccompFilter;
@@ -65,8 +65,8 @@ class ExecService {
  private:
   struct Connection;
   struct Running;
-  ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener, int cgroupFd,
-              std::vector<std::string> otherJoinFiles, std::deque<std::string> kept);
+  ExecService(ExecContext context, std::string socketPath, UniqueFd epoll, UniqueFd listener,
+              std::deque<std::string> kept);
 
   void accept();
   void readRequest(int fd);
@@ -85,8 +85,6 @@ class ExecService {
   std::string socketPath_;
   UniqueFd epoll_;
   UniqueFd listener_;
-  UniqueFd cgroupFd_;                          // the init's cgroup2 group: execs are born in it
-  std::vector<std::string> otherJoinFiles_;    // the other hierarchies', joined by writing
   std::map<int, std::unique_ptr<Connection>> connections_;  // awaiting their request, by fd
   std::map<std::string, std::unique_ptr<Running>> running_;  // by exec id
   std::map<int, Running*> byFd_;               // pidfds and output pipes
