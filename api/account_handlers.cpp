@@ -95,7 +95,16 @@ HandlerResult listProjects(Core& core, Call& call) {
 HandlerResult getProject(Core& core, Call& call) {
   BERTH_TRYV(expectNoQuery(call.http.query));
   BERTH_TRY(auto project, core.accounts.getProject(call.caller(), call.params.get("id")));
-  return ok("Project retrieved successfully", projectJson(project));
+  BERTH_TRY(auto quota, core.containers.projectQuota(project));
+  return ok("Project retrieved successfully", projectJson(project, quota));
+}
+
+HandlerResult updateProject(Core& core, Call& call) {
+  BERTH_TRYV(expectNoQuery(call.http.query));
+  BERTH_TRY(auto limits, parseProjectChangeBody(call.http.body));
+  BERTH_TRY(auto project, core.accounts.setProjectLimits(call.params.get("id"), limits));
+  BERTH_TRY(auto quota, core.containers.projectQuota(project));
+  return ok("Project updated successfully", projectJson(project, quota));
 }
 
 HandlerResult addProjectMember(Core& core, Call& call) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <tuple>
 
 #include <yaml-cpp/yaml.h>
 
@@ -77,6 +78,21 @@ Result<void> applyTierLimits(const YAML::Node& node, runtime::TierLimits& tier) 
   return {};
 }
 
+// project_limits: {containers, memory, cpu, disk}: a key absent is no limit.
+Result<void> applyProjectLimits(const YAML::Node& node, store::ProjectLimits& limits) {
+  if (!node.IsMap()) return badKey("project_limits", "must be a map of containers, memory, cpu, disk");
+  BERTH_TRYV(rejectUnknownKeys(node, {"containers", "memory", "cpu", "disk"}, "project_limits."));
+  constexpr uint64_t kMaxMegabytes = std::numeric_limits<int64_t>::max() >> 20;
+  for (auto [key, out, max] : {std::tuple{"containers", &limits.containers, uint64_t{1'000'000'000}},
+                               std::tuple{"memory", &limits.memoryMb, kMaxMegabytes},
+                               std::tuple{"cpu", &limits.cpuMillicores, uint64_t{1} << 50},
+                               std::tuple{"disk", &limits.diskMb, kMaxMegabytes}}) {
+    if (!node[key]) continue;
+    BERTH_TRY(*out, readUnsigned(node[key], std::string("project_limits.") + key, 0, max));
+  }
+  return {};
+}
+
 Result<void> applyEventsRetention(const YAML::Node& node, store::EventRetention& retention) {
   if (!node.IsMap()) return badKey("events_retention", "must be a map of max_events, max_age_s");
   BERTH_TRYV(rejectUnknownKeys(node, {"max_events", "max_age_s"}, "events_retention."));
@@ -101,7 +117,9 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
                                 "tier_limits", "token_lifetime_s", "log_level", "tls_cert", "tls_key",
                                 "container_log_max_bytes", "log_followers_max", "image_max_mb", "http_workers",
                                 "events_retention", "bridge_prefix", "bridge_subnet", "bridge_masquerade",
-                                "storage_pool_gb"},
+                                "storage_pool_gb", "max_connections_per_client", "header_timeout_s",
+                                "body_timeout_s", "keep_alive_timeout_s", "project_limits",
+                                "default_isolation", "durability"},
                                ""));
   if (root["listen"]) {
     BERTH_TRY(config.listen, readText(root["listen"], "listen"));
@@ -133,6 +151,16 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
     BERTH_TRY(uint64_t gigabytes, readUnsigned(root["storage_pool_gb"], "storage_pool_gb", 1, 1u << 20));
     config.runtime.storagePoolBytes = gigabytes << 30;
   }
+  if (root["durability"]) {
+    BERTH_TRY(std::string mode, readText(root["durability"], "durability"));
+    if (mode == "host") {
+      config.runtime.durability = runtime::Durability::host;
+    } else if (mode == "process") {
+      config.runtime.durability = runtime::Durability::process;
+    } else {
+      return badKey("durability", "must be host or process (got \"" + mode + "\")");
+    }
+  }
   if (root["bridge_prefix"]) {
     BERTH_TRY(config.runtime.network.bridgePrefix, readText(root["bridge_prefix"], "bridge_prefix"));
   }
@@ -143,6 +171,7 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
     BERTH_TRY(config.runtime.network.masquerade, readFlag(root["bridge_masquerade"], "bridge_masquerade"));
   }
   if (root["tier_limits"]) BERTH_TRYV(applyTierLimits(root["tier_limits"], config.runtime.tierLimits));
+  if (root["project_limits"]) BERTH_TRYV(applyProjectLimits(root["project_limits"], config.runtime.projectLimits));
   if (root["events_retention"]) BERTH_TRYV(applyEventsRetention(root["events_retention"], config.runtime.eventsRetention));
   if (root["token_lifetime_s"]) {
     BERTH_TRY(uint64_t seconds, readUnsigned(root["token_lifetime_s"], "token_lifetime_s", 1, 366ull * 24 * 3600));
@@ -158,6 +187,18 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
     BERTH_TRY(uint64_t workers, readUnsigned(root["http_workers"], "http_workers", 2, 4096));
     config.httpWorkers = static_cast<size_t>(workers);
   }
+  if (root["max_connections_per_client"]) {
+    BERTH_TRY(uint64_t connections,
+              readUnsigned(root["max_connections_per_client"], "max_connections_per_client", 0, 1u << 20));
+    config.maxConnectionsPerClient = static_cast<size_t>(connections);
+  }
+  for (auto [key, target] : {std::pair{"header_timeout_s", &config.headerTimeout},
+                             std::pair{"body_timeout_s", &config.bodyTimeout},
+                             std::pair{"keep_alive_timeout_s", &config.keepAliveTimeout}}) {
+    if (!root[key]) continue;
+    BERTH_TRY(uint64_t seconds, readUnsigned(root[key], key, 1, 3600));
+    *target = std::chrono::seconds(seconds);
+  }
   if (root["image_max_mb"]) {
     BERTH_TRY(uint64_t mb, readUnsigned(root["image_max_mb"], "image_max_mb", 1, 1048576));
     config.runtime.imageMaxBytes = mb << 20;
@@ -165,6 +206,11 @@ Result<ServiceConfig> applyDocument(const YAML::Node& root, ServiceConfig config
   if (root["log_followers_max"]) {
     BERTH_TRY(uint64_t followers, readUnsigned(root["log_followers_max"], "log_followers_max", 1, 65536));
     config.runtime.logFollowersMax = static_cast<size_t>(followers);
+  }
+  if (root["default_isolation"]) {
+    BERTH_TRY(config.runtime.defaultIsolation, readText(root["default_isolation"], "default_isolation"));
+    if (config.runtime.defaultIsolation != store::kHostRoot && config.runtime.defaultIsolation != store::kUserNamespace)
+      return badKey("default_isolation", "must be host-root or user-namespace");
   }
   if (root["log_level"]) {
     BERTH_TRY(config.logLevel, readText(root["log_level"], "log_level"));

@@ -17,6 +17,11 @@
 //   log_followers_max: 1024         # clients following container logs at once (1..65536); more get 503
 //   image_max_mb: 2048             # largest body of POST /api/v1/images (1..1048576), streamed to disk
 //   tls_cert: /etc/berth/tls.crt    # with tls_key: HTTPS on `listen` (PEM); unset: plain HTTP
+//   max_connections_per_client: 256 # open TCP connections per client IP (0..1048576, 0: no cap); past it 503
+//   header_timeout_s: 10            # a whole request header (1..3600); then 408
+//   body_timeout_s: 10              # a request body, plus 1 s per KiB received (1..3600); then 408
+//   keep_alive_timeout_s: 5         # an idle keep-alive connection waits this long for its next request (1..3600)
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,7 +42,11 @@ struct ServiceConfig {
   // TLS on the TCP listener: both set, or neither (plain HTTP). PEM files.
   std::string tlsCert;
   std::string tlsKey;
-  size_t httpWorkers = 256;  // threads serving TCP connections (a keep-alive connection holds one)
+  size_t httpWorkers = 256;  // threads serving TCP requests (from a complete header to the end of the response)
+  size_t maxConnectionsPerClient = 256;  // 0: no cap
+  std::chrono::seconds headerTimeout{10};
+  std::chrono::seconds bodyTimeout{10};
+  std::chrono::seconds keepAliveTimeout{5};
   runtime::RuntimeConfig runtime;
   iam::AccountsConfig accounts;  // accounts.dataDir follows runtime.dataDir (see finalize)
   std::string logLevel = "info";

@@ -67,11 +67,13 @@ HandlerResult deleteUser(Core& core, Call& call);
 HandlerResult createProject(Core& core, Call& call);
 HandlerResult listProjects(Core& core, Call& call);
 HandlerResult getProject(Core& core, Call& call);
+HandlerResult updateProject(Core& core, Call& call);
 HandlerResult addProjectMember(Core& core, Call& call);
 HandlerResult removeProjectMember(Core& core, Call& call);
 
 // Service (service_handlers.cpp)
 HandlerResult health(Core& core, Call& call);
 HandlerResult metrics(Core& core, Call& call);
+HandlerResult openapi(Core& core, Call& call);
 
 }  // namespace berth::api::handlers

@@ -1,5 +1,6 @@
 #include "api/http_server.hpp"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,13 +11,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "api/connection_gate.hpp"
 #include "api/envelope.hpp"
 #include "api/validation.hpp"
 #include "api/worker_pool.hpp"
@@ -91,17 +95,51 @@ bool waitFor(int sock, short events, int timeoutMs) {
 
 int toMillis(time_t seconds, time_t micros) { return static_cast<int>(seconds * 1000 + micros / 1000); }
 
-// One connection's socket as httplib reads and writes it, with httplib's own
-// semantics (a timeout on each read and write, a read buffer: its header
-// parser reads a byte at a time), plus what httplib lacks: a handler may take
-// the socket over. From then on httplib's writes go nowhere and the socket
-// is the taker's.
+using SteadyClock = std::chrono::steady_clock;
+
+// A request body must keep coming: within the body timeout of its header,
+// plus a second for each kBodyMinRate bytes received (as Apache's
+// mod_reqtimeout), so a body trickled a byte at a time cannot hold a worker
+// for long while a large upload at any sane speed is never cut off.
+constexpr uint64_t kBodyMinRate = 1024;
+constexpr size_t kReadChunk = 4096;
+
+// Rounded up: a poll that wakes before its deadline would pass for a read
+// error rather than a timeout.
+int millisUntil(SteadyClock::time_point deadline) {
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, std::numeric_limits<int>::max()));
+}
+
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslHandle = std::unique_ptr<SSL, SslFree>;
+
+// One connection as httplib reads and writes it, plain or TLS, with httplib's
+// own semantics (a timeout on each read and write, a read buffer: its header
+// parser reads a byte at a time), plus what httplib lacks: the bytes the gate
+// read already come first, a body must keep progressing (kBodyMinRate), and a
+// handler may take a plain connection over. From then on httplib's writes go
+// nowhere and the socket is the taker's.
+//
+// A plain socket is blocking (poll bounds each call); a TLS one is
+// non-blocking, since OpenSSL would block on a partial record.
 class ConnectionStream final : public httplib::Stream {
  public:
-  ConnectionStream(int sock, int readTimeoutMs, int writeTimeoutMs)
-      : sock_(sock), readTimeoutMs_(readTimeoutMs), writeTimeoutMs_(writeTimeoutMs) {}
+  ConnectionStream(int sock, SSL* ssl, std::string received, int readTimeoutMs, int writeTimeoutMs,
+                   std::chrono::milliseconds bodyTimeout)
+      : sock_(sock),
+        ssl_(ssl),
+        readTimeoutMs_(readTimeoutMs),
+        writeTimeoutMs_(writeTimeoutMs),
+        bodyTimeout_(bodyTimeout),
+        buffer_(std::move(received)) {}
 
-  bool is_readable() const override { return !detached_ && waitFor(sock_, POLLIN, readTimeoutMs_); }
+  bool is_readable() const override {
+    return !detached_ && (bufferStart_ < buffer_.size() || (ssl_ && SSL_pending(ssl_) > 0) ||
+                          waitFor(sock_, POLLIN, readTimeoutMs_));
+  }
   bool is_writable() const override {
     if (detached_) return true;
     if (!waitFor(sock_, POLLOUT, writeTimeoutMs_)) return false;
@@ -110,19 +148,33 @@ class ConnectionStream final : public httplib::Stream {
     char byte;
     return ::recv(sock_, &byte, 1, MSG_PEEK) > 0;
   }
+  // Whatever the buffer holds past the header comes from the body, so every
+  // read that reaches the socket is a body read (see holdsRequestHeader).
   ssize_t read(char* ptr, size_t size) override {
     if (detached_) return 0;
-    if (bufferStart_ < bufferEnd_) return copyBuffered(ptr, size);
-    if (!is_readable()) return -1;
-    if (size >= sizeof buffer_) return recvSome(ptr, size);
-    ssize_t got = recvSome(buffer_, sizeof buffer_);
-    if (got <= 0) return got;
-    bufferStart_ = 0;
-    bufferEnd_ = static_cast<size_t>(got);
+    if (bufferStart_ < buffer_.size()) return copyBuffered(ptr, size);
+    auto deadline = bodyStart_ + bodyTimeout_ + std::chrono::seconds(bodyBytes_ / kBodyMinRate);
+    auto bound = std::min(deadline, SteadyClock::now() + std::chrono::milliseconds(readTimeoutMs_));
+    ssize_t got;
+    if (size >= kReadChunk) {
+      got = receive(ptr, size, bound);
+    } else {
+      buffer_.resize(kReadChunk);
+      got = receive(buffer_.data(), kReadChunk, bound);
+      buffer_.resize(got > 0 ? static_cast<size_t>(got) : 0);
+      bufferStart_ = 0;
+    }
+    if (got > 0) {
+      bodyBytes_ += static_cast<uint64_t>(got);
+    } else if (got < 0 && SteadyClock::now() >= deadline) {
+      bodyTimedOut_ = true;
+    }
+    if (got <= 0 || size >= kReadChunk) return got;
     return copyBuffered(ptr, size);
   }
   ssize_t write(const char* ptr, size_t size) override {
     if (detached_) return static_cast<ssize_t>(size);
+    if (ssl_) return sendTls(ptr, size);
     if (!is_writable()) return -1;
     for (;;) {
       ssize_t sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);
@@ -134,20 +186,93 @@ class ConnectionStream final : public httplib::Stream {
   void get_local_ip_and_port(std::string& ip, int& port) const override { addressOf(::getsockname, ip, port); }
   socket_t socket() const override { return sock_; }
 
+  // Before each request: its body's clock starts.
+  void beginRequest() {
+    bodyStart_ = SteadyClock::now();
+    bodyBytes_ = 0;
+    bodyTimedOut_ = false;
+  }
+  bool bodyTimedOut() const { return bodyTimedOut_; }
+  // The next request's header is read already (pipelined, or by fillHeader).
+  bool holdsRequestHeader() const {
+    return headerEnd(std::string_view(buffer_).substr(bufferStart_)) != std::string_view::npos;
+  }
+  // The bytes read past the last request, sized to fit (a parked connection holds them).
+  std::string takeRest() { return buffer_.substr(bufferStart_); }
+
+  enum class Fill { complete, timedOut, tooLarge, closed };
+  // What the gate does for a plain connection, here for a TLS one (its bytes
+  // are readable only after the handshake): reads until the buffer holds a
+  // whole header. Its first byte must come by `firstByteBy`; the whole header
+  // by `wholeBy` and within headerTimeout of its first byte. timedOut: a
+  // header begun and not finished in time (nothing begun is just closed).
+  Fill fillHeader(SteadyClock::time_point firstByteBy, SteadyClock::time_point wholeBy,
+                  std::chrono::milliseconds headerTimeout, size_t maxBytes) {
+    buffer_.erase(0, bufferStart_);
+    bufferStart_ = 0;
+    if (!buffer_.empty()) wholeBy = std::min(wholeBy, SteadyClock::now() + headerTimeout);
+    while (!holdsRequestHeader()) {
+      if (buffer_.size() > maxBytes) return Fill::tooLarge;
+      size_t before = buffer_.size();
+      buffer_.resize(before + kReadChunk);
+      ssize_t got = receive(buffer_.data() + before, kReadChunk, before == 0 ? std::min(firstByteBy, wholeBy) : wholeBy);
+      buffer_.resize(before + static_cast<size_t>(std::max<ssize_t>(got, 0)));
+      if (got == 0) return Fill::closed;
+      if (got < 0) return before > 0 && SteadyClock::now() >= wholeBy ? Fill::timedOut : Fill::closed;
+      if (before == 0) wholeBy = std::min(wholeBy, SteadyClock::now() + headerTimeout);
+    }
+    return Fill::complete;
+  }
+  // A response the gate's canned bytes make (a refusal before any request was read).
+  void writeRaw(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t sent = write(bytes.data() + done, bytes.size() - done);
+      if (sent <= 0) return;
+      done += static_cast<size_t>(sent);
+    }
+  }
+
   void detach() { detached_ = true; }
   bool detached() const { return detached_; }
+  bool tls() const { return ssl_ != nullptr; }
 
  private:
-  ssize_t recvSome(char* ptr, size_t size) {
+  // At most `size` bytes, waiting no later than `deadline`; -1 on error or timeout, 0 at the end.
+  ssize_t receive(char* ptr, size_t size, SteadyClock::time_point deadline) {
+    if (ssl_) return receiveTls(ptr, size, deadline);
+    if (!waitFor(sock_, POLLIN, millisUntil(deadline))) return -1;
     for (;;) {
       ssize_t got = ::recv(sock_, ptr, size, 0);
       if (got < 0 && errno == EINTR) continue;
       return got;
     }
   }
+  ssize_t receiveTls(char* ptr, size_t size, SteadyClock::time_point deadline) {
+    int chunk = static_cast<int>(std::min<size_t>(size, std::numeric_limits<int>::max()));
+    for (;;) {
+      int got = SSL_read(ssl_, ptr, chunk);
+      if (got > 0) return got;
+      int error = SSL_get_error(ssl_, got);
+      if (error == SSL_ERROR_ZERO_RETURN) return 0;
+      short events = error == SSL_ERROR_WANT_READ ? POLLIN : error == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      if (events == 0 || !waitFor(sock_, events, millisUntil(deadline))) return -1;
+    }
+  }
+  ssize_t sendTls(const char* ptr, size_t size) {
+    int chunk = static_cast<int>(std::min<size_t>(size, std::numeric_limits<int>::max()));
+    auto deadline = SteadyClock::now() + std::chrono::milliseconds(writeTimeoutMs_);
+    for (;;) {
+      int sent = SSL_write(ssl_, ptr, chunk);
+      if (sent > 0) return sent;
+      int error = SSL_get_error(ssl_, sent);
+      short events = error == SSL_ERROR_WANT_WRITE ? POLLOUT : error == SSL_ERROR_WANT_READ ? POLLIN : 0;
+      if (events == 0 || !waitFor(sock_, events, millisUntil(deadline))) return -1;
+    }
+  }
   ssize_t copyBuffered(char* ptr, size_t size) {
-    size_t n = std::min(size, bufferEnd_ - bufferStart_);
-    std::memcpy(ptr, buffer_ + bufferStart_, n);
+    size_t n = std::min(size, buffer_.size() - bufferStart_);
+    std::memcpy(ptr, buffer_.data() + bufferStart_, n);
     bufferStart_ += n;
     return static_cast<ssize_t>(n);
   }
@@ -166,11 +291,15 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   int sock_;
+  SSL* ssl_;  // null: plain
   int readTimeoutMs_;
   int writeTimeoutMs_;
-  char buffer_[4096];
+  std::chrono::milliseconds bodyTimeout_;
+  std::string buffer_;
   size_t bufferStart_ = 0;
-  size_t bufferEnd_ = 0;
+  SteadyClock::time_point bodyStart_ = SteadyClock::now();
+  uint64_t bodyBytes_ = 0;
+  bool bodyTimedOut_ = false;
   bool detached_ = false;
 };
 
@@ -197,39 +326,161 @@ void lingerAndDrain(int sock) {
   }
 }
 
-// httplib's server with its keep-alive loop over a ConnectionStream, so that
-// a response can hand its connection over (httplib can only write responses).
-class PlainServer final : public httplib::Server {
- private:
-  bool process_and_close_socket(socket_t sock) override {
-    ConnectionStream stream(sock, toMillis(read_timeout_sec_, read_timeout_usec_),
-                            toMillis(write_timeout_sec_, write_timeout_usec_));
-    bool ok = true;
-    for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
-      // Idle between requests: the next one must begin within the keep-alive timeout.
-      if (!waitFor(sock, POLLIN, static_cast<int>(keep_alive_timeout_sec_ * 1000))) break;
-      bool connectionClosed = false;
-      tConnection = &stream;
+// What a server needs of the gate's limits beyond the gate (a TLS header is
+// read on the worker).
+struct ConnectionLimits {
+  GateOptions gate;
+  std::chrono::milliseconds bodyTimeout;
+};
+
+// httplib's request processing over a ConnectionStream, so that a response
+// can hand its connection over (httplib can only write responses). It never
+// accepts: the gate does, and hands it connections.
+class GatedServer : public httplib::Server {
+ public:
+  explicit GatedServer(ConnectionLimits limits) : limits_(std::move(limits)) {}
+  // Serves the connection's requests until it must wait for another one.
+  virtual void serveConnection(GatedConnection connection, ConnectionGate& gate) = 0;
+  // From stop(): requests in flight answer "Connection: close" and streams end
+  // (httplib's chunked writer ends when the listening socket is gone).
+  void markStopping() { svr_sock_ = INVALID_SOCKET; }
+
+ protected:
+  bool stopping() const { return svr_sock_ == INVALID_SOCKET; }
+  int readTimeoutMs() const { return toMillis(read_timeout_sec_, read_timeout_usec_); }
+  int writeTimeoutMs() const { return toMillis(write_timeout_sec_, write_timeout_usec_); }
+
+  enum class After { next, close, linger, takenOver };
+  // One request; what the connection does next.
+  After serveOne(ConnectionStream& stream, bool& connectionClosed) {
+    bool stoppingNow = stopping();
+    connectionClosed = false;
+    tConnection = &stream;
+    tCloseAfter = false;
+    stream.beginRequest();
+    bool ok = process_request(stream, stoppingNow, connectionClosed, nullptr);
+    tConnection = nullptr;
+    if (stream.detached()) return After::takenOver;
+    if (tCloseAfter) {
       tCloseAfter = false;
-      ok = process_request(stream, left == 1, connectionClosed, nullptr);
-      tConnection = nullptr;
-      if (stream.detached()) {
-        ConnectionTaker taker = std::move(tTaker);
-        tTaker = nullptr;
-        taker(UniqueFd(sock));
-        return ok;
-      }
-      if (tCloseAfter) {
-        tCloseAfter = false;
-        lingerAndDrain(sock);
-        break;
-      }
-      if (!ok || connectionClosed) break;
+      return After::linger;
     }
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-    return ok;
+    return !ok || connectionClosed || stoppingNow ? After::close : After::next;
   }
+
+  ConnectionLimits limits_;
+};
+
+// Plain HTTP (TCP or the unix socket): the gate has read the request header.
+class PlainServer final : public GatedServer {
+ public:
+  using GatedServer::GatedServer;
+
+  // Serves the requests the connection holds, then parks it in the gate to
+  // wait for its next one (or closes it).
+  void serveConnection(GatedConnection connection, ConnectionGate& gate) override {
+    int sock = connection.socket.get();
+    ConnectionStream stream(sock, nullptr, std::move(connection.received), readTimeoutMs(), writeTimeoutMs(),
+                            limits_.bodyTimeout);
+    for (;;) {
+      bool connectionClosed = false;
+      switch (serveOne(stream, connectionClosed)) {
+        case After::takenOver: {
+          ConnectionTaker taker = std::move(tTaker);
+          tTaker = nullptr;
+          taker(std::move(connection.socket));
+          return;
+        }
+        case After::linger: lingerAndDrain(sock); break;
+        case After::close: break;
+        case After::next:
+          if (stream.holdsRequestHeader()) continue;  // pipelined
+          connection.received = stream.takeRest();
+          gate.park(std::move(connection));
+          return;
+      }
+      ::shutdown(sock, SHUT_RDWR);
+      return;
+    }
+  }
+};
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+
+// HTTPS: the gate only saw the first bytes come. The handshake and the header
+// are read here, on the worker, within the header timeout together; a kept
+// alive connection waits here for its next request (the gate cannot read
+// encrypted bytes without holding the TLS state).
+class TlsServer final : public GatedServer {
+ public:
+  static Result<std::unique_ptr<TlsServer>> make(const std::string& cert, const std::string& key,
+                                                  ConnectionLimits limits) {
+    std::unique_ptr<SSL_CTX, SslCtxFree> ctx(SSL_CTX_new(TLS_server_method()));
+    if (!ctx) return fail(Errc::host_refused, "cannot make a TLS context");
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx.get()) != 1)
+      return fail(Errc::invalid_argument, "cannot load the TLS certificate " + cert + " and key " + key);
+    return std::unique_ptr<TlsServer>(new TlsServer(std::move(ctx), std::move(limits)));
+  }
+
+  void serveConnection(GatedConnection connection, ConnectionGate&) override {
+    int sock = connection.socket.get();
+    int flags = ::fcntl(sock, F_GETFL);
+    if (flags < 0 || ::fcntl(sock, F_SETFL, flags | O_NONBLOCK) != 0) {
+      spdlog::warn("TLS: O_NONBLOCK on a connection: {}", std::strerror(errno));
+      return;
+    }
+    SslHandle ssl(SSL_new(ctx_.get()));
+    if (!ssl || SSL_set_fd(ssl.get(), sock) != 1) {
+      spdlog::warn("TLS: cannot set up a connection");
+      return;
+    }
+    const GateOptions& gate = limits_.gate;
+    // The handshake and the first header share one deadline.
+    auto firstBy = SteadyClock::now() + gate.headerTimeout;
+    if (!handshake(ssl.get(), sock, firstBy)) return;
+    ConnectionStream stream(sock, ssl.get(), {}, readTimeoutMs(), writeTimeoutMs(), limits_.bodyTimeout);
+    auto wholeBy = firstBy;
+    for (bool serving = true; serving;) {
+      switch (stream.fillHeader(firstBy, wholeBy, gate.headerTimeout, gate.maxHeaderBytes)) {
+        case ConnectionStream::Fill::complete: break;
+        case ConnectionStream::Fill::tooLarge: stream.writeRaw(gate.headerTooLarge); serving = false; continue;
+        case ConnectionStream::Fill::timedOut: stream.writeRaw(gate.headerTimedOut); serving = false; continue;
+        case ConnectionStream::Fill::closed: serving = false; continue;
+      }
+      bool connectionClosed = false;
+      // No take-over on TLS (serve() refuses it); a refused body is left unread.
+      serving = serveOne(stream, connectionClosed) == After::next;
+      firstBy = SteadyClock::now() + gate.idleTimeout;
+      wholeBy = SteadyClock::time_point::max();
+    }
+    SSL_shutdown(ssl.get());  // the close_notify, if the socket takes it now; never waits
+    ::shutdown(sock, SHUT_RDWR);
+  }
+
+ private:
+  TlsServer(std::unique_ptr<SSL_CTX, SslCtxFree> ctx, ConnectionLimits limits)
+      : GatedServer(std::move(limits)), ctx_(std::move(ctx)) {}
+
+  static bool handshake(SSL* ssl, int sock, SteadyClock::time_point deadline) {
+    for (;;) {
+      int done = SSL_accept(ssl);
+      if (done == 1) return true;
+      int error = SSL_get_error(ssl, done);
+      short events = error == SSL_ERROR_WANT_READ ? POLLIN : error == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      if (events == 0 || !waitFor(sock, events, millisUntil(deadline))) {
+        spdlog::debug("TLS handshake ended: {}", events == 0 ? "refused" : "timed out");
+        return false;
+      }
+    }
+  }
+
+  std::unique_ptr<SSL_CTX, SslCtxFree> ctx_;
 };
 
 void apply(HttpResponse response, httplib::Response& res) {
@@ -343,6 +594,10 @@ WireError transportError(int status) {
   return {status, "VALIDATION_ERROR", "malformed HTTP request"};
 }
 
+WireError bodyTimedOut() {
+  return {408, "VALIDATION_ERROR", "the request body did not keep arriving (body_timeout_s, then at least 1 KiB/s)"};
+}
+
 // httplib's listen backlog is 5, compiled into the library: 64 clients
 // connecting at once overflow it, and the dropped ones wait out SYN
 // retransmits (1 s, 3 s, ...). A second listen() on the bound socket widens it.
@@ -352,10 +607,32 @@ Result<void> widenBacklog(int listenFd) {
   return {};
 }
 
-// httplib ignores a stop() that comes before its listen loop runs: wait for
-// the loop (or for the listener to have given up). Shutdown path only.
-void waitUntilListening(const httplib::Server& server, const std::atomic<bool>& ended) {
-  while (!server.is_running() && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+// A whole HTTP response with the envelope, for the gate to write before any request is read.
+std::string rawResponse(const WireError& error) {
+  HttpResponse response = errorResponse(error);
+  return "HTTP/1.1 " + std::to_string(response.status) + " " + std::string(reasonPhrase(response.status)) +
+         "\r\nContent-Type: " + response.contentType + "\r\nContent-Length: " + std::to_string(response.body.size()) +
+         "\r\nConnection: close\r\n\r\n" + response.body;
+}
+
+ConnectionLimits limitsOf(const ServerOptions& options) {
+  auto seconds = [](std::chrono::milliseconds t) { return std::to_string(t.count() / 1000) + " s"; };
+  ConnectionLimits limits;
+  limits.bodyTimeout = options.bodyTimeout;
+  GateOptions& gate = limits.gate;
+  gate.headerTimeout = options.headerTimeout;
+  gate.idleTimeout = options.keepAliveTimeout;
+  gate.maxConnectionsPerClient = options.maxConnectionsPerClient;
+  gate.tooManyConnections = rawResponse(
+      {503, "EXTERNAL_SERVICE_ERROR",
+       "too many connections from this address (max_connections_per_client " +
+           std::to_string(options.maxConnectionsPerClient) + "); close some and retry"});
+  gate.headerTooLarge = rawResponse(
+      {431, "VALIDATION_ERROR", "request header exceeds " + std::to_string(gate.maxHeaderBytes) + " bytes"});
+  gate.headerTimedOut = rawResponse(
+      {408, "VALIDATION_ERROR", "the request header did not arrive within " + seconds(options.headerTimeout) +
+                                    " (header_timeout_s)"});
+  return limits;
 }
 
 }  // namespace
@@ -363,26 +640,36 @@ void waitUntilListening(const httplib::Server& server, const std::atomic<bool>& 
 struct HttpServer::Impl {
   Api& api;
   ServerOptions options;
-  std::unique_ptr<httplib::Server> tcp;
-  std::unique_ptr<httplib::Server> unixSocket;
+  ConnectionLimits limits;
+  std::unique_ptr<ConnectionGate> gate;
+  std::unique_ptr<GatedServer> tcp;
+  std::unique_ptr<GatedServer> unixSocket;
+  // Made before the listeners they serve and shut down after the gate stops.
+  std::unique_ptr<WorkerPool> tcpWorkers;
+  std::unique_ptr<WorkerPool> unixWorkers;
   int boundPort = 0;
-  int tcpListenFd = -1;   // owned by httplib; seen as it is made
+  int tcpListenFd = -1;  // httplib's until bind hands it to the gate; seen as it is made
   int unixListenFd = -1;
-  std::atomic<bool> stopRequested{false};
-  std::atomic<bool> finished{false};
+  UniqueFd unixListening;  // from bindUnixSocket to the gate
 
-  Impl(Api& a, ServerOptions o) : api(a), options(std::move(o)) {}
+  Impl(Api& a, ServerOptions o) : api(a), options(std::move(o)), limits(limitsOf(options)) {}
 
   Result<void> makeTcpServer() {
     if (options.tlsCert.empty()) {
-      tcp = std::make_unique<PlainServer>();
+      tcp = std::make_unique<PlainServer>(limits);
       return {};
     }
-    auto tls = std::make_unique<httplib::SSLServer>(options.tlsCert.c_str(), options.tlsKey.c_str());
-    if (!tls->is_valid())
-      return fail(Errc::invalid_argument, "cannot load the TLS certificate " + options.tlsCert + " and key " + options.tlsKey);
-    tcp = std::move(tls);
+    BERTH_TRY(tcp, TlsServer::make(options.tlsCert, options.tlsKey, limits));
     return {};
+  }
+
+  // The gate hands a connection to its server's pool; it must not block.
+  ConnectionGate::Dispatch dispatchTo(GatedServer& server, WorkerPool& workers) {
+    return [this, &server, &workers](GatedConnection connection) {
+      // A std::function is copyable; the connection is not.
+      auto pending = std::make_shared<GatedConnection>(std::move(connection));
+      workers.enqueue([this, &server, pending] { server.serveConnection(std::move(*pending), *gate); });
+    };
   }
 
   // Answers at once and closes the connection: the body is left unread.
@@ -411,7 +698,7 @@ struct HttpServer::Impl {
       return true;
     });
     if (!read) {
-      refuse(res, transportError(tooLarge ? 413 : 400));
+      refuse(res, tConnection && tConnection->bodyTimedOut() ? bodyTimedOut() : transportError(tooLarge ? 413 : 400));
       return;
     }
     serve(req, res, std::move(body));
@@ -438,7 +725,7 @@ struct HttpServer::Impl {
     tTrace.callerId = std::move(outcome.callerId);
     if (outcome.response.takeOver) {
       // A TLS connection's bytes are httplib's (its SSL state): it cannot be handed over.
-      if (!tConnection) {
+      if (!tConnection || tConnection->tls()) {
         apply(errorResponse(WireError{503, "EXTERNAL_SERVICE_ERROR",
                                       "streams are served on the plain HTTP listener and the unix socket, not over TLS"}),
               res);
@@ -465,8 +752,7 @@ struct HttpServer::Impl {
     tTrace = {};
   }
 
-  void configure(httplib::Server& server, size_t threads, int& listenFd) {
-    server.new_task_queue = [threads] { return new WorkerPool(threads); };
+  void configure(httplib::Server& server, int& listenFd) {
     // In place of httplib's default (SO_REUSEPORT, which would let a second
     // process share the port): SO_REUSEADDR, and note the socket.
     server.set_socket_options([&listenFd](int sock) {
@@ -479,7 +765,10 @@ struct HttpServer::Impl {
     // through serveWithBody, which bounds it per route (the pre-routing hook
     // refuses a large Content-Length at once).
     server.set_payload_max_length(std::max<size_t>(kMaxBodyBytes, options.streamedBodyMaxBytes));
+    // Only what the Keep-Alive header announces: between requests a connection
+    // waits in the gate, holding no worker, so no count bounds it.
     server.set_keep_alive_max_count(kKeepAliveMaxRequests);
+    server.set_keep_alive_timeout(std::max<time_t>(1, options.keepAliveTimeout.count() / 1000));
     server.set_tcp_nodelay(true);
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       tTrace = {true, monotonicMicros(), {}};
@@ -544,13 +833,14 @@ struct HttpServer::Impl {
       if (!S_ISSOCK(st.st_mode)) return fail(Errc::already_exists, path + " exists and is not a socket");
       if (::unlink(path.c_str()) != 0) return sysFail("unlink stale socket " + path);
     }
-    unixSocket = std::make_unique<PlainServer>();
-    configure(*unixSocket, options.unixWorkerThreads, unixListenFd);
+    unixSocket = std::make_unique<PlainServer>(limits);
+    configure(*unixSocket, unixListenFd);
     unixSocket->set_address_family(AF_UNIX);
     // The port is unused for AF_UNIX, but 0 would make httplib look for the
     // kernel-chosen port of an inet socket and fail.
     constexpr int kUnusedPort = 1;
     if (!unixSocket->bind_to_port(path, kUnusedPort)) return fail(Errc::host_refused, "cannot bind unix socket " + path);
+    unixListening = UniqueFd(unixListenFd);
     BERTH_TRYV(widenBacklog(unixListenFd));
     // Root only: the socket gives full API access to whoever holds a token.
     if (::chmod(path.c_str(), 0600) != 0) return sysFail("chmod " + path);
@@ -566,18 +856,30 @@ HttpServer::~HttpServer() {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::bind(Api& api, const ServerOptions& options) {
   auto impl = std::make_unique<Impl>(api, options);
-  BERTH_TRYV(impl->makeTcpServer());
-  impl->configure(*impl->tcp, options.workerThreads, impl->tcpListenFd);
+  Impl& m = *impl;
+  BERTH_TRY(m.gate, ConnectionGate::make(m.limits.gate));
+  BERTH_TRYV(m.makeTcpServer());
+  m.configure(*m.tcp, m.tcpListenFd);
   if (options.port == 0) {
-    impl->boundPort = impl->tcp->bind_to_any_port(options.host);
-    if (impl->boundPort <= 0) return fail(Errc::host_refused, "cannot bind " + options.host + " to a free port");
+    m.boundPort = m.tcp->bind_to_any_port(options.host);
+    if (m.boundPort <= 0) return fail(Errc::host_refused, "cannot bind " + options.host + " to a free port");
   } else {
-    if (!impl->tcp->bind_to_port(options.host, options.port))
+    if (!m.tcp->bind_to_port(options.host, options.port))
       return fail(Errc::host_refused, "cannot bind " + options.host + ":" + std::to_string(options.port));
-    impl->boundPort = options.port;
+    m.boundPort = options.port;
   }
-  BERTH_TRYV(widenBacklog(impl->tcpListenFd));
-  if (options.socketPath) BERTH_TRYV(impl->bindUnixSocket(*options.socketPath));
+  // httplib never listens on it (the gate accepts), so it never closes it either.
+  UniqueFd tcpListening(m.tcpListenFd);
+  BERTH_TRYV(widenBacklog(m.tcpListenFd));
+  m.tcpWorkers = std::make_unique<WorkerPool>(options.workerThreads);
+  auto framing = options.tlsCert.empty() ? ConnectionGate::Framing::http : ConnectionGate::Framing::tls;
+  BERTH_TRYV(m.gate->addListener(std::move(tcpListening), framing, true, m.dispatchTo(*m.tcp, *m.tcpWorkers)));
+  if (options.socketPath) {
+    BERTH_TRYV(m.bindUnixSocket(*options.socketPath));
+    m.unixWorkers = std::make_unique<WorkerPool>(options.unixWorkerThreads);
+    BERTH_TRYV(m.gate->addListener(std::move(m.unixListening), ConnectionGate::Framing::http, false,
+                                   m.dispatchTo(*m.unixSocket, *m.unixWorkers)));
+  }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -585,32 +887,18 @@ int HttpServer::port() const { return impl_->boundPort; }
 
 Result<void> HttpServer::run() {
   Impl& m = *impl_;
-  std::atomic<bool> unixOk{true};
-  std::atomic<bool> unixDone{false};
-  std::thread unixThread;
-  if (m.unixSocket) {
-    unixThread = std::thread([&m, &unixOk, &unixDone] {
-      unixOk = m.unixSocket->listen_after_bind();
-      unixDone = true;
-    });
-  }
-  bool tcpOk = m.stopRequested || m.tcp->listen_after_bind();
-  // The TCP side ended (stop, or an error): the unix side goes with it.
-  if (m.unixSocket) {
-    waitUntilListening(*m.unixSocket, unixDone);
-    m.unixSocket->stop();
-    unixThread.join();
-  }
-  m.finished = true;
-  if (!tcpOk || !unixOk) return fail(Errc::host_refused, "the HTTP listener failed");
-  return {};
+  auto served = m.gate->run();
+  // Requests in flight finish (their connections close rather than park).
+  m.tcpWorkers->shutdown();
+  if (m.unixWorkers) m.unixWorkers->shutdown();
+  return served;
 }
 
 void HttpServer::stop() {
   Impl& m = *impl_;
-  m.stopRequested = true;
-  waitUntilListening(*m.tcp, m.finished);
-  m.tcp->stop();  // run() then stops the unix socket listener
+  m.tcp->markStopping();
+  if (m.unixSocket) m.unixSocket->markStopping();
+  m.gate->stop();
 }
 
 }  // namespace berth::api

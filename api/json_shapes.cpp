@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "runtime/network.hpp"
+#include "runtime/users.hpp"
 
 namespace berth::api {
 
@@ -36,6 +37,11 @@ Json portsJson(const std::vector<store::PublishedPort>& ports) {
   return list;
 }
 
+Json idMapJson(const std::optional<store::IdMap>& map) {
+  if (!map) return nullptr;
+  return Json{{"host_uid", map->hostUid}, {"host_gid", map->hostGid}, {"size", map->size}};
+}
+
 }  // namespace
 
 Json containerJson(const store::ContainerRecord& record) {
@@ -63,12 +69,20 @@ Json containerJson(const store::ContainerRecord& record) {
         {"disk_mb", orNull(record.resources.diskMb)}}},
       {"network", networkJson(runtime::networkViewOf(record))},
       {"ports", portsJson(record.ports)},
+      // Records from before `user` run as root.
+      {"user", record.user ? record.user->name : std::string("0:0")},
+      {"umask", record.umask ? Json(runtime::formatUmask(*record.umask)) : Json()},
+      {"isolation", record.isolation},
+      {"id_map", idMapJson(record.idMap)},
       {"autostart", record.autostart},
       {"created_at", formatIsoMillis(record.createdAt)},
       {"updated_at", formatIsoMillis(record.updatedAt)},
       {"started_at", timeOrNull(record.startedAt)},
       {"finished_at", timeOrNull(record.finishedAt)},
       {"expires_at", timeOrNull(record.expiresAt)},
+      {"restart_policy", store::restartPolicyName(record.restartPolicy)},
+      {"restart_count", record.restartCount},
+      {"next_restart_at", timeOrNull(record.restartDueAt)},
   };
 }
 
@@ -98,6 +112,7 @@ Json statusLogEntryJson(const store::StatusLogEntry& entry) {
   if (entry.metadata.signal) metadata["signal"] = *entry.metadata.signal;
   if (entry.metadata.oomKilled) metadata["oom_killed"] = *entry.metadata.oomKilled;
   if (entry.metadata.reason) metadata["reason"] = *entry.metadata.reason;
+  if (entry.metadata.attempt) metadata["attempt"] = *entry.metadata.attempt;
   return Json{
       {"id", entry.id},
       {"container_id", entry.containerId},
@@ -160,6 +175,19 @@ Json projectJson(const store::ProjectRecord& project) {
       {"owner_id", project.ownerId},
       {"created_at", formatIsoMillis(project.createdAt)},
   };
+}
+
+Json projectJson(const store::ProjectRecord& project, const runtime::ProjectQuota& quota) {
+  Json json = projectJson(project);
+  json["limits"] = Json{{"containers", orNull(quota.limits.containers)},
+                        {"memory", orNull(quota.limits.memoryMb)},
+                        {"cpu", orNull(quota.limits.cpuMillicores)},
+                        {"disk", orNull(quota.limits.diskMb)}};
+  json["usage"] = Json{{"containers", quota.usage.containers},
+                       {"memory", orNull(quota.usage.memoryMb)},
+                       {"cpu", orNull(quota.usage.cpuMillicores)},
+                       {"disk", orNull(quota.usage.diskMb)}};
+  return json;
 }
 
 Json membershipJson(const store::Membership& membership) {

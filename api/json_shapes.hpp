@@ -23,6 +23,9 @@ std::string operationSuccessMessage(runtime::Operation operation);
 
 nlohmann::ordered_json userJson(const store::UserRecord& user);
 nlohmann::ordered_json projectJson(const store::ProjectRecord& project);
+// The project with `limits` in force and their `usage`: {containers, memory,
+// cpu, disk}, null for no limit (and a usage that one unbounded container makes unbounded).
+nlohmann::ordered_json projectJson(const store::ProjectRecord& project, const runtime::ProjectQuota& quota);
 nlohmann::ordered_json membershipJson(const store::Membership& membership);
 // {id, container_id, alias, size_bytes, created_at}
 nlohmann::ordered_json snapshotJson(const store::SnapshotRecord& snapshot);

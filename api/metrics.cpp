@@ -19,6 +19,20 @@ std::string formatBound(double seconds) {
   return buf;
 }
 
+// A label value of the text format: backslash, quote and newline escaped.
+std::string labelValue(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 void Metrics::countRequest(std::string_view method, int status) {
@@ -40,7 +54,8 @@ void Metrics::recordOperation(std::string_view operation, std::optional<Errc> fa
   counters.sumMicros.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, elapsed.count())), kRelaxed);
 }
 
-std::string Metrics::render(const std::map<store::ContainerStatus, uint64_t>& containersByStatus) const {
+std::string Metrics::render(const std::map<store::ContainerStatus, uint64_t>& containersByStatus,
+                            const runtime::UsageReport& usage) const {
   std::string out;
   auto line = [&out](std::string_view name, std::string_view labels, const std::string& value) {
     out.append(name).append("{").append(labels).append("} ").append(value).append("\n");
@@ -84,6 +99,43 @@ std::string Metrics::render(const std::map<store::ContainerStatus, uint64_t>& co
     line("berth_operation_duration_seconds_sum", opLabel, sum);
     line("berth_operation_duration_seconds_count", opLabel, std::to_string(cumulative));
   }
+
+  // One family at a time, each with a line per live container (the format wants a family's samples together).
+  auto perContainer = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    for (const runtime::ContainerUsage& container : usage.containers) {
+      std::optional<std::string> sample = value(container);
+      if (!sample) continue;
+      line(name,
+           "container=\"" + labelValue(container.container.id) + "\",name=\"" + labelValue(container.container.name) + "\"",
+           *sample);
+    }
+  };
+  auto number = [](uint64_t value) { return std::optional<std::string>(std::to_string(value)); };
+  perContainer("berth_container_cpu_seconds_total", "counter", "CPU time used by a running or paused container.",
+               [](const runtime::ContainerUsage& c) {
+                 char seconds[32];
+                 std::snprintf(seconds, sizeof seconds, "%.6f", static_cast<double>(c.cpuUsageUsec) / 1e6);
+                 return std::optional<std::string>(seconds);
+               });
+  perContainer("berth_container_memory_bytes", "gauge", "Memory a running or paused container uses now.",
+               [&](const runtime::ContainerUsage& c) { return number(c.memoryBytes); });
+  perContainer("berth_container_memory_limit_bytes", "gauge", "A container's memory limit (none: unlimited).",
+               [&](const runtime::ContainerUsage& c) {
+                 return c.memoryLimitBytes ? number(c.memoryLimitBytes) : std::nullopt;
+               });
+  perContainer("berth_container_network_receive_bytes_total", "counter", "Bytes a bridge container received.",
+               [&](const runtime::ContainerUsage& c) {
+                 return c.networkRxBytes ? number(*c.networkRxBytes) : std::nullopt;
+               });
+  perContainer("berth_container_network_transmit_bytes_total", "counter", "Bytes a bridge container sent.",
+               [&](const runtime::ContainerUsage& c) {
+                 return c.networkTxBytes ? number(*c.networkTxBytes) : std::nullopt;
+               });
+  out += "# HELP berth_container_series_omitted Running or paused containers left out of the per-container series (over the limit).\n";
+  out += "# TYPE berth_container_series_omitted gauge\n";
+  out += "berth_container_series_omitted " + std::to_string(usage.omitted) + "\n";
 
   out += "# HELP berth_http_requests_total HTTP requests by method and status code.\n";
   out += "# TYPE berth_http_requests_total counter\n";

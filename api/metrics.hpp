@@ -25,11 +25,18 @@ class Metrics {
   static constexpr std::array<double, 15> kBucketBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                            0.5,   1,      2.5,   5,    10,   30,    60};
 
+  // Per-container series (label container = the id, name = its name) are
+  // made for the running and paused containers only, and for at most this
+  // many of them (the first by id); berth_container_series_omitted counts
+  // the rest. So a scrape has at most 5 x this many container series.
+  static constexpr size_t kMaxContainerSeries = 500;
+
   void countRequest(std::string_view method, int status);
   // One finished operation: its name from kOperations (others are ignored),
   // nullopt on success or the error category, and how long it took.
   void recordOperation(std::string_view operation, std::optional<Errc> failure, std::chrono::microseconds elapsed);
-  std::string render(const std::map<store::ContainerStatus, uint64_t>& containersByStatus) const;
+  std::string render(const std::map<store::ContainerStatus, uint64_t>& containersByStatus,
+                     const runtime::UsageReport& usage = {}) const;
 
  private:
   static constexpr std::array<std::string_view, 8> kMethods = {"GET",    "POST", "PUT",     "PATCH",

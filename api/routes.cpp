@@ -27,6 +27,8 @@ const std::vector<Route>& apiRoutes() {
   static const std::vector<Route> routes = {
       {.method = "GET", .pattern = "/healthz", .access = Access::anyone, .handler = h::health},
       {.method = "GET", .pattern = "/metrics", .access = Access::anyone, .handler = h::metrics},
+      // A client reads the description before it has a token (api/openapi.yaml).
+      {.method = "GET", .pattern = "/api/v1/openapi.json", .access = Access::anyone, .handler = h::openapi},
 
       {.method = "POST", .pattern = "/api/v1/auth/login", .access = Access::anyone, .handler = h::login},
       {.method = "POST", .pattern = "/api/v1/auth/logout", .handler = h::logout},
@@ -41,6 +43,8 @@ const std::vector<Route>& apiRoutes() {
       {.method = "POST", .pattern = "/api/v1/projects", .mutates = true, .handler = h::createProject},
       {.method = "GET", .pattern = "/api/v1/projects", .handler = h::listProjects},
       {.method = "GET", .pattern = "/api/v1/projects/{id}", .handler = h::getProject},
+      {.method = "PATCH", .pattern = "/api/v1/projects/{id}", .access = Access::admin, .mutates = true,
+       .handler = h::updateProject},
       {.method = "GET", .pattern = "/api/v1/projects/{id}/containers", .handler = h::listProjectContainers},
       {.method = "POST", .pattern = "/api/v1/projects/{id}/members", .mutates = true, .handler = h::addProjectMember},
       {.method = "DELETE", .pattern = "/api/v1/projects/{id}/members/{user_id}", .mutates = true,

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,9 @@ constexpr size_t kMaxHostnameBytes = 64;
 // Megabyte values are multiplied by 2^20 on their way to the kernel.
 constexpr uint64_t kMaxMegabytes = std::numeric_limits<int64_t>::max() >> 20;
 constexpr uint64_t kMaxPids = std::numeric_limits<int32_t>::max();
+// A project's limits: no sum of its containers' values can reach these.
+constexpr uint64_t kMaxContainersLimit = 1'000'000'000;
+constexpr uint64_t kMaxMillicoresLimit = uint64_t{1} << 50;
 
 // Client-chosen names echoed in a message are cut to this length.
 constexpr size_t kMaxEchoedName = 64;
@@ -260,6 +264,45 @@ Result<runtime::ResourcesChange> readResources(const Json& value) {
     BERTH_TRY(patch.diskMb, readLimit<uint64_t>(value, "disk_mb", kMaxMegabytes));
   }
   return patch;
+}
+
+Result<store::RestartPolicy> readRestartPolicy(const Json& value) {
+  BERTH_TRY(std::string text, readString(value, "restart_policy", 64));
+  auto policy = store::parseRestartPolicy(text);
+  if (!policy)
+    return validationError("restart_policy must be \"no\", \"on-failure\", \"on-failure:N\" (N 1-" +
+                           std::to_string(store::kMaxRestartRetries) + "), \"always\" or \"unless-stopped\"");
+  return *policy;
+}
+
+// API.md §14: "uid", "uid:gid", "name" or "name:group"; the runtime resolves it in the image.
+Result<std::string> readUser(const Json& value) {
+  BERTH_TRY(std::string user, readString(value, "user", 256));
+  if (user.empty()) return validationError("user must not be empty");
+  for (char c : user) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '\x7f')
+      return validationError("user must not contain control characters");
+  }
+  return user;
+}
+
+// "0022": three or four octal digits.
+Result<uint32_t> readUmask(const Json& value) {
+  BERTH_TRY(std::string text, readString(value, "umask", 8));
+  bool octal = text.size() >= 3 && text.size() <= 4;
+  uint32_t umask = 0;
+  for (char c : text) {
+    octal = octal && c >= '0' && c <= '7';
+    umask = umask * 8 + static_cast<uint32_t>(c - '0');
+  }
+  if (!octal || umask > 0777) return validationError("umask must be octal digits like \"0022\" (at most 0777)");
+  return umask;
+}
+
+Result<std::string> readIsolation(const Json& value) {
+  BERTH_TRY(std::string isolation, readString(value, "isolation", 64));
+  if (isolation == store::kHostRoot || isolation == store::kUserNamespace) return isolation;
+  return validationError("isolation must be \"host-root\" or \"user-namespace\"");
 }
 
 Result<std::string> readNetworkMode(const Json& value) {
@@ -592,7 +635,8 @@ Result<runtime::TerminalSize> parseTerminalMessage(std::string_view text) {
 Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, UnixMillis now) {
   BERTH_TRY(Json object, parseObject(body));
   BERTH_TRYV(rejectUnknownFields(object, {"name", "image", "command", "env", "working_dir", "hostname", "project_id",
-                                          "autostart", "resources", "network", "ports", "expires_at"}));
+                                          "autostart", "resources", "network", "ports", "expires_at",
+                                          "restart_policy", "user", "umask", "isolation"}));
   runtime::CreateRequest request;
   const Json* name = field(object, "name");
   if (!name) return validationError("name is required");
@@ -632,17 +676,29 @@ Result<runtime::CreateRequest> parseCreateContainerBody(std::string_view body, U
   if (const Json* value = field(object, "expires_at")) {
     BERTH_TRY(request.expiresAt, readOptionalFutureTime(*value, "expires_at", now));
   }
+  if (const Json* value = field(object, "restart_policy")) {
+    BERTH_TRY(request.restartPolicy, readRestartPolicy(*value));
+  }
+  if (const Json* value = field(object, "user")) {
+    BERTH_TRY(request.user, readUser(*value));
+  }
+  if (const Json* value = field(object, "umask")) {
+    BERTH_TRY(request.umask, readUmask(*value));
+  }
+  if (const Json* value = field(object, "isolation")) {
+    BERTH_TRY(request.isolation, readIsolation(*value));
+  }
   return request;
 }
 
 Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, UnixMillis now) {
   BERTH_TRY(Json object, parseObject(body));
-  for (std::string_view fixed : {"image", "hostname", "project_id", "network"}) {
+  for (std::string_view fixed : {"image", "hostname", "project_id", "network", "isolation"}) {
     if (object.contains(fixed)) return validationError(std::string(fixed) + " cannot be changed after creation");
   }
   BERTH_TRYV(rejectUnknownFields(object,
                                  {"name", "autostart", "env", "command", "working_dir", "resources", "ports",
-                                  "expires_at"}));
+                                  "expires_at", "restart_policy", "user", "umask"}));
   runtime::UpdateRequest request;
   if (const Json* value = field(object, "name")) {
     BERTH_TRY(request.name, readName(*value, "name"));
@@ -667,6 +723,20 @@ Result<runtime::UpdateRequest> parseUpdateContainerBody(std::string_view body, U
   }
   if (const Json* value = field(object, "ports")) {
     BERTH_TRY(request.ports, readPorts(*value));
+  }
+  if (const Json* value = field(object, "restart_policy")) {
+    BERTH_TRY(request.restartPolicy, readRestartPolicy(*value));
+  }
+  if (const Json* value = field(object, "user")) {
+    BERTH_TRY(request.user, readUser(*value));
+  }
+  if (const Json* value = field(object, "umask")) {
+    if (value->is_null()) {
+      request.umask = std::optional<uint32_t>{};
+    } else {
+      BERTH_TRY(uint32_t umask, readUmask(*value));
+      request.umask = std::optional<uint32_t>{umask};
+    }
   }
   return request;
 }
@@ -752,6 +822,29 @@ Result<std::string> parseNewProjectBody(std::string_view body) {
   const Json* name = field(object, "name");
   if (!name) return validationError("name is required");
   return readName(*name, "name");
+}
+
+Result<store::ProjectLimitOverrides> parseProjectChangeBody(std::string_view body) {
+  BERTH_TRY(Json object, parseObject(body));
+  BERTH_TRYV(rejectUnknownFields(object, {"limits"}));
+  const Json* limits = field(object, "limits");
+  if (!limits) return validationError("limits is required");
+  if (!limits->is_object()) return validationError("limits must be an object");
+  BERTH_TRYV(rejectUnknownFields(*limits, {"containers", "memory", "cpu", "disk"}, "limits."));
+  store::ProjectLimitOverrides overrides;
+  for (auto [key, out, max] : {std::tuple{"containers", &overrides.containers, kMaxContainersLimit},
+                               std::tuple{"memory", &overrides.memoryMb, kMaxMegabytes},
+                               std::tuple{"cpu", &overrides.cpuMillicores, kMaxMillicoresLimit},
+                               std::tuple{"disk", &overrides.diskMb, kMaxMegabytes}}) {
+    const Json* value = field(*limits, key);
+    if (!value) continue;
+    std::optional<uint64_t> limit;
+    if (!value->is_null()) {
+      BERTH_TRY(limit, readUnsigned(*value, std::string("limits.") + key, 0, max));
+    }
+    *out = limit;
+  }
+  return overrides;
 }
 
 Result<std::string> parseNewSnapshotBody(std::string_view body) {

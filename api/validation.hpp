@@ -139,6 +139,11 @@ Result<CopyRequest> parseCopyBody(std::string_view body);
 // A {sid} path segment: 24 lowercase hex, else INVALID_ID_FORMAT.
 Result<void> checkSnapshotId(std::string_view id);
 
+// PATCH /api/v1/projects/{id}: {"limits": {containers, memory, cpu, disk}},
+// each a whole number or null (no limit); the set given replaces the
+// project's own, a limit not named follows the configured default.
+Result<store::ProjectLimitOverrides> parseProjectChangeBody(std::string_view body);
+
 struct NewMember {
   std::string userId;
   store::ProjectRole role = store::ProjectRole::viewer;

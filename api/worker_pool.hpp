@@ -1,7 +1,8 @@
 #pragma once
-// The HTTP server's workers. httplib serves a connection on one worker for as
-// long as it lives; a streamed answer (a log follow) would keep that worker
-// for minutes. Such a stream hands its worker over: the pool starts a new
+// The HTTP server's workers. A worker serves a connection from a complete
+// request header to the end of its response (the connection gate holds it
+// otherwise); a streamed answer (a log follow) would keep that worker for
+// minutes. Such a stream hands its worker over: the pool starts a new
 // worker in its place at once, and the old thread ends with its connection.
 // So streams never take workers away from requests.
 #include <condition_variable>

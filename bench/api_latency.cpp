@@ -1,5 +1,5 @@
 // HTTP benchmark of berthd (run as root, not a test):
-//   build/bench/bench_api_latency [iterations=100] [get-seconds=5] [phases=memory,latency,get,events,network]
+//   build/bench/bench_api_latency [iterations=100] [get-seconds=5] [phases=memory,latency,get,events,network,parked,isolation,durability]
 // Starts the berthd next to this build (../cmd/berthd) on a free loopback
 // port with a scratch data dir, run dir and cgroup root, then reports
 //   - median and p99 latency over one keep-alive connection of create,
@@ -12,7 +12,16 @@
 //     subscriber, and start/pause/resume with and without 100 subscribers;
 //   - networking: start and stop of a `none` and a `bridge` container taking
 //     turns, and the connection rate to a container's HTTP server through its
-//     published port (the shim's proxy) and straight to its address.
+//     published port (the shim's proxy) and straight to its address;
+//   - slow clients: GET latency (a keep-alive connection and a fresh one each
+//     time) with 0, 500 and 2,000 connections parked on berthd (a third
+//     silent, a third trickling a header a byte a second, a third kept alive
+//     after a request), from 127.0.1.x addresses (200 each, under the
+//     per-client cap), and berthd's memory per parked connection.
+//   - isolation: start of a host-root and a user-namespace container taking
+//     turns (what the user namespace and its idmapped root add).
+//   - the durability modes (host, then a second berthd with `process`): pause
+//     and resume of a settled container, and 100 containers paused at once.
 // Everything it made is deleted at the end. Its bridges use the prefix
 // `bbench` and 10.203.0.0/16, so a real instance's are never touched.
 #include <arpa/inet.h>
@@ -31,10 +40,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -79,7 +91,8 @@ long rssKib(pid_t pid) {
 
 class Daemon {
  public:
-  Daemon() {
+  // extraYaml: more config keys (durability: process).
+  explicit Daemon(std::string extraYaml = "") : extraYaml_(std::move(extraYaml)) {
     char pattern[] = "/tmp/berth-bench-XXXXXX";
     if (!::mkdtemp(pattern)) throw std::runtime_error("mkdtemp");
     dir_ = pattern;
@@ -129,7 +142,7 @@ class Daemon {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
     std::string binary = selfDir() + "/../cmd/berthd";
-    std::ofstream(dir_ + "/berthd.yaml") << "bridge_prefix: bbench\nbridge_subnet: 10.203.0.0/16\n";
+    std::ofstream(dir_ + "/berthd.yaml") << "bridge_prefix: bbench\nbridge_subnet: 10.203.0.0/16\n" << extraYaml_;
     std::vector<std::string> args = {binary,          "--listen",   "127.0.0.1:0", "--data-dir",  dir_ + "/data",
                                      "--run-dir",     dir_ + "/run", "--cgroup-root", cgroupRoot_, "--log-level",
                                      "warn",          "--config",   dir_ + "/berthd.yaml"};
@@ -179,6 +192,7 @@ class Daemon {
     std::system(("rm -rf --one-file-system '" + dir_ + "'").c_str());
   }
 
+  std::string extraYaml_;
   std::string dir_;
   std::string cgroupRoot_;
   pid_t pid_ = -1;
@@ -541,6 +555,141 @@ double fetchMs(const std::string& ip, int port) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// A loopback socket to berthd from `source` (each client address has its own connection cap).
+int connectFrom(int port, const std::string& source) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket");
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect from " + source + ": " + std::strerror(errno));
+  }
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return fd;
+}
+
+// Connections as an attacker holds them: silent, trickling a header, or kept
+// alive after one request. None completes a request while it is open.
+class ParkedConnections {
+ public:
+  ParkedConnections(int port, size_t count) {
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for (size_t i = 0; i < count; ++i) {
+      int fd = connectFrom(port, "127.0.1." + std::to_string(1 + i / 200));
+      fds_.push_back(fd);
+      if (i % 3 == 1) {
+        std::string head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+        (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+        trickling_.push_back(fd);
+      } else if (i % 3 == 2) {
+        (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+        kept_.push_back(fd);
+      }
+    }
+    // Their answers (a service that gives each connection a worker may never give them one).
+    std::vector<int> waiting = kept_;
+    for (auto until = Clock::now() + std::chrono::seconds(3); !waiting.empty() && Clock::now() < until;) {
+      std::erase_if(waiting, [](int fd) {
+        char answer[512];
+        return ::recv(fd, answer, sizeof answer, MSG_DONTWAIT) > 0;
+      });
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    unansweredKept_ = waiting.size();
+  }
+  size_t unansweredKept() const { return unansweredKept_; }
+  ~ParkedConnections() {
+    for (int fd : fds_) ::close(fd);
+  }
+  void trickle() {
+    for (int fd : trickling_) (void)::send(fd, "a", 1, MSG_NOSIGNAL);
+  }
+
+ private:
+  std::vector<int> fds_;
+  std::vector<int> trickling_;
+  std::vector<int> kept_;
+  size_t unansweredKept_ = 0;
+};
+
+void parked(const Daemon& daemon, int seconds) {
+  auto http = daemon.client();
+  auto created = http->Post("/api/v1/containers", daemon.auth(),
+                            Json{{"name", "parked"}, {"autostart", false}}.dump(), "application/json");
+  if (!created || created->status != 201) throw std::runtime_error("create for the parked benchmark failed");
+  std::string path = "/api/v1/containers/" + idOf(created);
+  // First, on a fresh heap: what a connection that never reaches a worker costs.
+  long beforeKib = rssKib(daemon.pid());
+  {
+    std::vector<int> silent;
+    for (size_t i = 0; i < 2000; ++i) silent.push_back(connectFrom(daemon.port(), "127.0.2." + std::to_string(1 + i / 200)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::printf("berthd memory per silent connection (2000 open): %.2f KiB\n",
+                static_cast<double>(rssKib(daemon.pid()) - beforeKib) / 2000.0);
+    for (int fd : silent) ::close(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The rounds below reuse what the silent ones freed: their deltas are marginal.
+  long idleKib = rssKib(daemon.pid());
+  long previousKib = idleKib;
+  size_t previousCount = 0;
+  for (size_t count : {size_t{0}, size_t{500}, size_t{2000}}) {
+    ParkedConnections connections(daemon.port(), count);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    long withKib = rssKib(daemon.pid());
+    std::vector<double> kept, fresh;
+    size_t unanswered = 0;
+    // Within the header timeout (10 s) of the trickling ones.
+    auto until = Clock::now() + std::chrono::seconds(std::min(seconds, 6));
+    auto nextTrickle = Clock::now();
+    auto keptClient = daemon.client();
+    keptClient->set_read_timeout(std::chrono::seconds(5));
+    while (Clock::now() < until) {
+      if (Clock::now() >= nextTrickle) {
+        connections.trickle();
+        nextTrickle += std::chrono::seconds(1);
+      }
+      auto t0 = Clock::now();
+      auto got = keptClient->Get(path.c_str(), daemon.auth());
+      if (got && got->status == 200) kept.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      else ++unanswered;
+      httplib::Client client("127.0.0.1", daemon.port());
+      client.set_connection_timeout(std::chrono::seconds(5));
+      client.set_read_timeout(std::chrono::seconds(5));
+      t0 = Clock::now();
+      got = client.Get(path.c_str(), daemon.auth());
+      if (got && got->status == 200) fresh.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      else ++unanswered;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::printf("GET with %4zu parked connections:", count);
+    auto worst = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+    if (!kept.empty())
+      std::printf(" keep-alive median %.2f p99 %.2f max %.2f ms;", percentile(kept, 0.5), percentile(kept, 0.99), worst(kept));
+    if (!fresh.empty())
+      std::printf(" new connection median %.2f p99 %.2f max %.2f ms;", percentile(fresh, 0.5), percentile(fresh, 0.99),
+                  worst(fresh));
+    std::printf(" %zu GETs unanswered within 5 s", unanswered);
+    if (count > 0) {
+      // The first ones also pay one-time costs (worker stacks first touched by the kept-alive requests).
+      std::printf("; %zu kept-alive requests unanswered; berthd memory per parked connection %.2f KiB (%.2f KiB each past %zu)",
+                  connections.unansweredKept(), static_cast<double>(withKib - idleKib) / static_cast<double>(count),
+                  static_cast<double>(withKib - previousKib) / static_cast<double>(count - previousCount), previousCount);
+    }
+    std::printf("\n");
+    previousKib = withKib;
+    previousCount = count;
+  }
+}
+
 void network(const Daemon& daemon, int iterations) {
   auto http = daemon.client();
   auto create = [&](const Json& body) {
@@ -605,6 +754,109 @@ void network(const Daemon& daemon, int iterations) {
               rate(direct), percentile(direct, 0.5), rate(proxied), percentile(proxied, 0.5));
 }
 
+// What a user namespace with an idmapped root adds to a start (issue 21):
+// host-root and user-namespace containers started in turns, each alone.
+void isolation(const Daemon& daemon, int iterations) {
+  auto http = daemon.client();
+  auto create = [&](const Json& body) {
+    auto created = http->Post("/api/v1/containers", daemon.auth(), body.dump(), "application/json");
+    if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
+    return Json::parse(created->body)["data"];
+  };
+  auto post = [&](const std::string& id, const std::string& operation) {
+    auto t0 = Clock::now();
+    auto r = http->Post(("/api/v1/containers/" + id + "/" + operation).c_str(), daemon.auth(), "", "application/json");
+    if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  std::string hostRoot = create({{"name", "iso-host"}, {"command", kTermInit}, {"autostart", false}})["id"];
+  std::string userns =
+      create({{"name", "iso-userns"}, {"command", kTermInit}, {"autostart", false}, {"isolation", "user-namespace"}})["id"];
+  std::vector<double> startHost, startUserns, delta;
+  auto settle = [] { std::this_thread::sleep_for(std::chrono::milliseconds(150)); };
+  for (int i = 0; i < iterations; ++i) {
+    bool hostFirst = i % 2 == 0;
+    double first = post(hostFirst ? hostRoot : userns, "start");
+    settle();
+    double second = post(hostFirst ? userns : hostRoot, "start");
+    settle();
+    startHost.push_back(hostFirst ? first : second);
+    startUserns.push_back(hostFirst ? second : first);
+    delta.push_back(startUserns.back() - startHost.back());
+    post(hostRoot, "force-stop");
+    post(userns, "force-stop");
+    settle();
+  }
+  std::printf("start host-root / user-namespace: median %.2f / %.2f ms (p99 %.2f / %.2f); added per pair: median %.2f ms\n",
+              percentile(startHost, 0.5), percentile(startUserns, 0.5), percentile(startHost, 0.99),
+              percentile(startUserns, 0.99), percentile(delta, 0.5));
+}
+
+// The durability modes: pause and resume of one settled container over one
+// keep-alive connection, then 100 running containers paused at once (and
+// resumed at once), each by its own connection.
+void durability(const Daemon& daemon, const char* mode, int iterations) {
+  auto http = daemon.client();
+  auto create = [&](const std::string& name) {
+    auto created = http->Post("/api/v1/containers", daemon.auth(),
+                              Json{{"name", name}, {"command", kTermInit}, {"autostart", true}}.dump(), "application/json");
+    if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
+    return "/api/v1/containers/" + Json::parse(created->body)["data"]["id"].get<std::string>();
+  };
+  auto post = [&](httplib::Client& client, const std::string& path, const std::string& operation) {
+    auto t0 = Clock::now();
+    auto r = client.Post((path + "/" + operation).c_str(), daemon.auth(), "", "application/json");
+    if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  std::string one = create("dur-one");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::vector<double> pause, resume;
+  for (int i = 0; i < iterations; ++i) {
+    pause.push_back(post(*http, one, "pause"));
+    resume.push_back(post(*http, one, "resume"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // settled again, as a pause is used
+  }
+  std::vector<std::string> many;
+  for (int i = 0; i < kRssContainers; ++i) many.push_back(create("dur-" + std::to_string(i)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  for (size_t i = 0; i < many.size(); ++i) clients.push_back(daemon.client());
+  for (auto& client : clients) client->Get("/healthz");  // connected before the clock starts
+  auto atOnce = [&](const std::string& operation) {
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    for (size_t i = 0; i < many.size(); ++i) {
+      threads.emplace_back([&, i] {
+        ++ready;
+        while (!go) std::this_thread::yield();
+        try {
+          post(*clients[i], many[i], operation);
+        } catch (const std::exception&) {
+          ++failed;
+        }
+      });
+    }
+    while (ready < static_cast<int>(many.size())) std::this_thread::yield();
+    auto t0 = Clock::now();
+    go = true;
+    for (auto& t : threads) t.join();
+    if (failed != 0) throw std::runtime_error(operation + " of " + std::to_string(failed.load()) + " containers at once failed");
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  std::vector<double> pausedAll, resumedAll;
+  for (int round = 0; round < 5; ++round) {
+    pausedAll.push_back(atOnce("pause"));
+    resumedAll.push_back(atOnce("resume"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::printf("durability %-7s: pause / resume median %.2f / %.2f ms (p99 %.2f / %.2f); %zu containers paused at once %.1f ms, resumed at once %.1f ms (medians of 5)\n",
+              mode, percentile(pause, 0.5), percentile(resume, 0.5), percentile(pause, 0.99), percentile(resume, 0.99),
+              many.size(), percentile(pausedAll, 0.5), percentile(resumedAll, 0.5));
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
@@ -621,7 +873,7 @@ int main(int argc, char* argv[]) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
   try {
-    std::string phases = argc > 3 ? argv[3] : "memory,latency,get,events,network";
+    std::string phases = argc > 3 ? argv[3] : "memory,latency,get,events,network,parked,isolation,durability";
     auto runs = [&](const std::string& phase) { return ("," + phases + ",").find("," + phase + ",") != std::string::npos; };
     Daemon daemon;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let startup allocations settle
@@ -633,6 +885,14 @@ int main(int argc, char* argv[]) {
     if (runs("events")) events(daemon, iterations);
     daemon.deleteAll();
     if (runs("network")) network(daemon, iterations);
+    daemon.deleteAll();
+    if (runs("parked")) parked(daemon, getSeconds);
+    if (runs("isolation")) isolation(daemon, iterations);
+    if (runs("durability")) {
+      durability(daemon, "host", iterations);
+      Daemon processMode("durability: process\n");
+      durability(processMode, "process", iterations);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_api_latency: %s\n", e.what());
     return 1;

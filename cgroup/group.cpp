@@ -249,6 +249,37 @@ Result<void> Group::setV1Limits(const Limits& limits) {
   return {};
 }
 
+Result<void> Group::setDevices(const std::vector<DeviceRule>& rules) {
+  const DevicePolicy policy = reduceDeviceRules(rules);
+  switch (devices_) {
+    case DeviceControl::none:
+      return {};
+    case DeviceControl::ebpf: {
+      // bpf(2) takes the group as an fd that can be read, not an O_PATH one.
+      UniqueFd dir(::openat(v2Dir_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dir) return sysFail("open " + v2Path_);
+      return withContext(attachDeviceProgram(dir.get(), deviceProgram(policy)), "cgroup " + name_);
+    }
+    case DeviceControl::v1:
+      break;
+  }
+  auto found = v1Paths_.find("devices");
+  if (found == v1Paths_.end()) return fail(Errc::host_refused, "no v1 devices hierarchy on this host");
+  const std::string& dir = found->second;
+  // "a" resets the group to the default with no exceptions; each exception
+  // then takes a write of its own (the controller reads one rule a write).
+  BERTH_TRYV(writeIn(-1, dir, policy.defaultAllow ? "devices.allow" : "devices.deny", "a"));
+  if (policy.exceptions.empty()) return {};
+  const char* file = policy.defaultAllow ? "devices.deny" : "devices.allow";
+  BERTH_TRY(UniqueFd fd, openIn(-1, dir, file, O_WRONLY));
+  for (const DeviceRule& exception : policy.exceptions) {
+    const std::string line = v1RuleLine(exception) + "\n";
+    if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      return sysFail("write '" + v1RuleLine(exception) + "' to " + join(dir, file));
+  }
+  return {};
+}
+
 Result<void> Group::freeze(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   // Open before writing, so the change the write causes cannot slip past the wait.

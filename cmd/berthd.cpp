@@ -5,7 +5,9 @@
 //
 // Once the API socket is bound it prints exactly one line to stdout,
 // "listening on HOST:PORT" (tests and scripts read the port from it when
-// started with --listen 127.0.0.1:0); everything else goes to stderr.
+// started with --listen 127.0.0.1:0); everything else goes to stderr, one
+// line per message (journald stamps them). Under systemd (Type=notify) it
+// sends READY=1 once that socket accepts, STOPPING=1 when it stops.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -20,10 +22,12 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include "api/config.hpp"
 #include "api/http_server.hpp"
 #include "api/metrics.hpp"
+#include "api/openapi.hpp"
 #include "api/service.hpp"
 #include "common/files.hpp"
 #include "common/unique_fd.hpp"
@@ -47,6 +51,7 @@ struct Flags {
   std::optional<std::string> runDir;
   std::optional<std::string> cgroupRoot;
   std::optional<std::string> logLevel;
+  bool printOpenapi = false;
 };
 
 // The write end of a pipe the signal handler pokes; a thread turns the poke
@@ -119,6 +124,10 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   options.tlsCert = config.tlsCert;
   options.tlsKey = config.tlsKey;
   options.workerThreads = config.httpWorkers;
+  options.maxConnectionsPerClient = config.maxConnectionsPerClient;
+  options.headerTimeout = config.headerTimeout;
+  options.bodyTimeout = config.bodyTimeout;
+  options.keepAliveTimeout = config.keepAliveTimeout;
   options.streamedBodyMaxBytes = config.runtime.imageMaxBytes;
   BERTH_TRY(auto server, berth::api::HttpServer::bind(api, options));
 
@@ -128,6 +137,10 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
   std::fflush(stdout);
   spdlog::info("serving the API on {}:{}{}", shownHost, server->port(),
                options.socketPath ? " and " + *options.socketPath : std::string());
+  // The sockets are listening: a /healthz from now on is answered (queued
+  // until run() accepts it). Without $NOTIFY_SOCKET this does nothing.
+  if (int notified = sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", shownHost.c_str(), server->port()); notified < 0)
+    spdlog::warn("telling systemd we are ready: {}", std::strerror(-notified));
 
   std::thread stopper([&server, stopPipeRead] {
     char byte;
@@ -136,6 +149,7 @@ Result<void> serve(const ServiceConfig& config, int stopPipeRead) {
     server->stop();
   });
   auto served = server->run();
+  sd_notify(0, "STOPPING=1");
   onStopSignal(0);  // wakes the stopper if the server ended by itself
   stopper.join();
   spdlog::info("stopped serving; containers keep running");
@@ -156,7 +170,12 @@ int main(int argc, char* argv[]) {
   app.add_option("--run-dir", flags.runDir, "runtime state of running containers (tmpfs)");
   app.add_option("--cgroup-root", flags.cgroupRoot, "name of the service's cgroup subtree");
   app.add_option("--log-level", flags.logLevel, "trace, debug, info, warn, error, critical or off");
+  app.add_flag("--openapi", flags.printOpenapi, "print the OpenAPI 3.1 document of the HTTP API and exit");
   CLI11_PARSE(app, argc, argv);
+  if (flags.printOpenapi) {
+    std::printf("%s\n", berth::api::openapiDocument().dump(2).c_str());
+    return 0;
+  }
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("berthd"));
   // Every connection, event stream and container monitor holds a descriptor:

@@ -584,6 +584,19 @@ Result<std::vector<ProjectRecord>> Accounts::listProjects(const Principal& princ
   return projects;
 }
 
+Result<ProjectRecord> Accounts::setProjectLimits(const std::string& id, const store::ProjectLimitOverrides& limits) {
+  std::lock_guard lock(impl_->writeMutex);
+  auto project = impl_->db.getProject(id);
+  if (!project) {
+    if (project.error().code == Errc::not_found)
+      return fail(Errc::not_found, Detail::project_not_found, "project " + id + " not found");
+    return tl::unexpected(std::move(project.error()));
+  }
+  project->limits = limits;
+  BERTH_TRYV(impl_->db.updateProject(*project));
+  return std::move(*project);
+}
+
 Result<Membership> Accounts::addMember(const Principal& principal, const std::string& projectId,
                                        const std::string& userId, ProjectRole role) {
   std::lock_guard lock(impl_->writeMutex);

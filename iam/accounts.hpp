@@ -96,6 +96,9 @@ class Accounts {
   // visibleProjects): project_not_found for one it cannot; the list sorted by id.
   Result<ProjectRecord> getProject(const Principal& principal, const std::string& id) const;
   Result<std::vector<ProjectRecord>> listProjects(const Principal& principal) const;
+  // Admin only (the caller asks): the project's own limits become `limits`;
+  // project_not_found for an unknown project.
+  Result<ProjectRecord> setProjectLimits(const std::string& id, const store::ProjectLimitOverrides& limits);
   // For principals the Authorizer lets manage the project (managedProject);
   // user_not_found for an unknown user.
   Result<Membership> addMember(const Principal& principal, const std::string& projectId,

@@ -9,10 +9,10 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,7 +32,7 @@ namespace {
   ::_exit(127);
 }
 
-int pivotInto(const char* root) noexcept {
+int pivotInto(const char *root) noexcept {
   if (::chdir(root) != 0) return errno;
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return errno;
   // The old root is now stacked on the new one at "/"; detaching it leaves
@@ -42,7 +42,7 @@ int pivotInto(const char* root) noexcept {
   return 0;
 }
 
-int joinCgroup(const char* joinFile) noexcept {
+int joinCgroup(const char *joinFile) noexcept {
   int fd = ::open(joinFile, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   // "0" is the writer itself.
@@ -67,7 +67,7 @@ int bringLoopbackUp() noexcept {
   return err;
 }
 
-int installStdio(const int* sources) noexcept {
+int installStdio(const int *sources) noexcept {
   // Moved above 2 first, so a source that is itself 0, 1 or 2 is not overwritten before its turn.
   int moved[3];
   for (int i = 0; i < 3; ++i) {
@@ -95,8 +95,8 @@ void resetSignals() noexcept {
 }
 
 // mkdir -p over the step's own copy of the path, cut at each '/' in turn.
-int makePath(char* path) noexcept {
-  for (char* slash = path + 1;; ++slash) {
+int makePath(char *path) noexcept {
+  for (char *slash = path + 1;; ++slash) {
     if (*slash != '/' && *slash != '\0') continue;
     const char kept = *slash;
     *slash = '\0';
@@ -107,14 +107,14 @@ int makePath(char* path) noexcept {
   }
 }
 
-int maskPath(const char* path) noexcept {
+int maskPath(const char *path) noexcept {
   struct stat st {};
   if (::stat(path, &st) != 0) return errno == ENOENT ? 0 : errno;
   if (S_ISDIR(st.st_mode)) return ::mount("tmpfs", path, "tmpfs", MS_RDONLY, nullptr) == 0 ? 0 : errno;
   return ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) == 0 ? 0 : errno;
 }
 
-int writeFile(const char* path, const char* data) noexcept {
+int writeFile(const char *path, const char *data) noexcept {
   int fd = ::open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   const size_t size = std::strlen(data);
@@ -123,15 +123,32 @@ int writeFile(const char* path, const char* data) noexcept {
   return err;
 }
 
-int makeNode(const Step& step) noexcept {
+int makeNode(const Step &step) noexcept {
   if (::mknod(step.target, static_cast<mode_t>(step.flags), static_cast<dev_t>(step.device)) != 0 && errno != EEXIST)
     return errno;
   return ::chown(step.target, static_cast<uid_t>(step.soft), static_cast<gid_t>(step.hard)) == 0 ? 0 : errno;
 }
 
+// Binds the pty's slave (/dev/pts/<n> of the container's devpts) on `console`.
+int bindConsole(int master, const char *console) noexcept {
+  unsigned number = 0;
+  if (::ioctl(master, TIOCGPTN, &number) != 0) return errno;
+  char path[32] = "/dev/pts/";
+  char digits[12];
+  int count = 0;
+  do {
+    digits[count++] = static_cast<char>('0' + number % 10);
+    number /= 10;
+  } while (number != 0);
+  size_t at = std::strlen(path);
+  while (count > 0) path[at++] = digits[--count];
+  path[at] = '\0';
+  return ::mount(path, console, nullptr, MS_BIND, nullptr) == 0 ? 0 : errno;
+}
+
 // A terminal of the container's devpts: the master goes to whoever listens on
-// the console socket, the slave becomes stdin, stdout and stderr.
-int setUpConsole(int socket) noexcept {
+// the console socket, the slave becomes stdin, stdout and stderr (and /dev/console, for an init).
+int setUpConsole(int socket, const char *console) noexcept {
   int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) return errno;
   int unlock = 0;
@@ -139,6 +156,7 @@ int setUpConsole(int socket) noexcept {
   int slave = -1;
   if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) err = errno;
   if (err == 0 && (slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) err = errno;
+  if (err == 0 && console != nullptr) err = bindConsole(master, console);
   if (err == 0) {
     const char byte = 0;
     if (sendWithFd(socket, &byte, 1, master) < 0) err = errno;
@@ -151,7 +169,7 @@ int setUpConsole(int socket) noexcept {
   return err;
 }
 
-int setUser(const Step& step, const InitPlan& plan) noexcept {
+int setUser(const Step &step, const InitPlan &plan) noexcept {
   if (::setgroups(plan.groups().size(), plan.groups().data()) != 0) return errno;
   const auto gid = static_cast<gid_t>(step.hard);
   const auto uid = static_cast<uid_t>(step.soft);
@@ -160,8 +178,42 @@ int setUser(const Step& step, const InitPlan& plan) noexcept {
   return 0;
 }
 
+// An init in a user namespace: its root as the parent sent it (this process's own memory: it was cloned fork-style).
+int receivedRoot = -1;
+
+// The parent has written our id maps once the root arrives; until uid and gid
+// are ids of the namespace, nothing we create could be owned by anyone.
+int awaitUserNamespace(int socket) noexcept {
+  receivedRoot = receiveFd(socket);
+  if (receivedRoot < 0) return errno;
+  // The socket stays open for the mounts that follow (attachMount); exec closes it.
+  if (::setresgid(0, 0, 0) != 0) return errno;
+  if (::setresuid(0, 0, 0) != 0) return errno;
+  return 0;
+}
+
+// Over the merged dir (our cwd, in our mount namespace now: named by an empty
+// path, as the host's directories above it may not be searched by us), then
+// into it: the steps up to pivot_root use paths relative to it.
+int attachRoot() noexcept {
+  if (::move_mount(receivedRoot, "", AT_FDCWD, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+    return errno;
+  if (::fchdir(receivedRoot) != 0) return errno;
+  ::close(receivedRoot);
+  return 0;
+}
+
+// The next mount the parent sent, attached on target (which exists: a file or a dir made for it).
+int attachMount(int socket, const char *target) noexcept {
+  int mount = receiveFd(socket);
+  if (mount < 0) return errno;
+  int err = ::move_mount(mount, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) == 0 ? 0 : errno;
+  ::close(mount);
+  return err;
+}
+
 // The gate: blocks until `start` opens the fifo for reading, then tells it we passed.
-int awaitStart(const char* fifo) noexcept {
+int awaitStart(const char *fifo) noexcept {
   int fd = ::open(fifo, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   int err = ::write(fd, "0", 1) == 1 ? 0 : errno;
@@ -171,20 +223,22 @@ int awaitStart(const char* fifo) noexcept {
 
 // execvp's rules over the candidates the parent resolved: go on past
 // ENOENT/ENOTDIR, remember EACCES, stop at anything else.
-int execCommand(const InitPlan& plan) noexcept {
+int execCommand(const InitPlan &plan) noexcept {
   resetSignals();
   int err = ENOENT;
   bool denied = false;
-  for (const char* candidate : plan.execCandidates()) {
+  for (const char *candidate : plan.execCandidates()) {
     ::execve(candidate, plan.argv(), plan.envp());
     err = errno;
-    if (err == EACCES) denied = true;
-    else if (err != ENOENT && err != ENOTDIR) return err;
+    if (err == EACCES)
+      denied = true;
+    else if (err != ENOENT && err != ENOTDIR)
+      return err;
   }
   return denied ? EACCES : err;
 }
 
-int runStep(const Step& step, const InitPlan& plan) noexcept {
+int runStep(const Step &step, const InitPlan &plan) noexcept {
   switch (step.kind) {
     case StepKind::mount:
       if (::mount(step.source, step.target, step.fstype, step.flags, step.data) == 0) return 0;
@@ -238,7 +292,7 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
     case StepKind::writeFile:
       return writeFile(step.target, step.data);
     case StepKind::consoleSetup:
-      return setUpConsole(step.fd);
+      return setUpConsole(step.fd, step.target);
     case StepKind::setRlimit: {
       const rlimit limit{step.soft, step.hard};
       return ::setrlimit(static_cast<__rlimit_resource>(step.flags), &limit) == 0 ? 0 : errno;
@@ -258,18 +312,25 @@ int runStep(const Step& step, const InitPlan& plan) noexcept {
       return 0;  // runChild writes it: only it has the pipe
     case StepKind::awaitStart:
       return awaitStart(step.target);
+    case StepKind::awaitUserNamespace:
+      return awaitUserNamespace(step.fd);
+    case StepKind::attachRoot:
+      return attachRoot();
+    case StepKind::attachMount:
+      return attachMount(step.fd, step.target);
   }
   return EINVAL;
 }
 
 }  // namespace
 
-void runChild(const InitPlan& plan, int errorWrite) noexcept {
-  const std::vector<Step>& steps = plan.steps();
+void runChild(const InitPlan &plan, int errorWrite) noexcept {
+  const std::vector<Step> &steps = plan.steps();
   for (std::size_t i = 0; i < steps.size(); ++i) {
     if (steps[i].kind == StepKind::reportReady) {
       const ChildReport ready{kReadyStep, 0};
-      if (::write(errorWrite, &ready, sizeof ready) != static_cast<ssize_t>(sizeof ready)) reportFailure(errorWrite, i, errno);
+      if (::write(errorWrite, &ready, sizeof ready) != static_cast<ssize_t>(sizeof ready))
+        reportFailure(errorWrite, i, errno);
       continue;
     }
     int err = runStep(steps[i], plan);

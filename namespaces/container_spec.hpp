@@ -29,6 +29,19 @@ struct MountSpec {
   std::string data;               // filesystem options
 };
 
+// A cgroup hierarchy mounted read-only from inside the container's cgroup
+// namespace, so that its root is the container's own group.
+struct CgroupMount {
+  std::string name;                  // its dir under the cgroup mount point; "" on a pure v2
+                                     // host (the mount point itself)
+  std::string fstype;                // "cgroup" (v1) or "cgroup2"
+  std::string controllers;           // v1: the hierarchy's controllers, exactly as the host mounted it ("cpu,cpuacct")
+  std::vector<std::string> aliases;  // symlinks to it beside it ("cpu" -> "cpu,cpuacct")
+  // The container's group in it, on the host: under a user namespace, where
+  // a v1 hierarchy cannot be mounted, the parent binds this dir instead.
+  std::string hostDir;
+};
+
 struct NamespaceSpec {
   int type = 0;      // CLONE_NEWPID, CLONE_NEWNET, ...
   std::string path;  // empty: a new one; else one to join
@@ -71,12 +84,15 @@ struct ContainerSpec {
   std::string hostname;               // set when a new uts namespace is made
   std::vector<NamespaceSpec> namespaces;
   std::vector<MountSpec> mounts;
+  // How a mount of type "cgroup" is made: the host's hierarchies (a tmpfs
+  // holding one mount each on a hybrid host); empty: the cgroup2 tree alone.
+  std::vector<CgroupMount> cgroupMounts;
   std::vector<DeviceSpec> devices;  // beyond the default ones (null, zero, full, random, urandom, tty)
   std::vector<std::string> maskedPaths;
   std::vector<std::string> readonlyPaths;
   std::map<std::string, std::string> sysctl;
   ContainerProcess process;
-  int cgroupFd = -1;  // the cgroup2 group the init is born in
+  int cgroupFd = -1;                         // the cgroup2 group the init is born in
   std::vector<std::string> cgroupJoinFiles;  // the other hierarchies', joined by writing
   // >= 0: a connected unix socket; the init sends its terminal's master over
   // it (SCM_RIGHTS) and gets the slave as stdio. -1: stdio are the caller's 0-2.
@@ -87,6 +103,6 @@ struct ContainerSpec {
 // Clones the init and returns once it is set up and waiting at the start
 // gate (an Error naming the failed step otherwise; the child is then reaped).
 // Its parent is the caller; it outlives the caller if the caller exits.
-Result<ChildProcess> createContainer(const ContainerSpec& spec);
+Result<ChildProcess> createContainer(const ContainerSpec &spec);
 
 }  // namespace berth::ns

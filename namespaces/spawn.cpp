@@ -17,6 +17,7 @@
 #include "namespaces/child.hpp"
 #include "namespaces/container_spec.hpp"
 #include "namespaces/init_plan.hpp"
+#include "namespaces/userns.hpp"
 
 namespace berth::ns {
 
@@ -47,8 +48,8 @@ class SignalsBlocked {
     ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
   }
   ~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-  SignalsBlocked(const SignalsBlocked&) = delete;
-  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+  SignalsBlocked(const SignalsBlocked &) = delete;
+  SignalsBlocked &operator=(const SignalsBlocked &) = delete;
 
  private:
   sigset_t saved_;
@@ -65,7 +66,7 @@ class SignalsBlocked {
 // clone3 fork-style: the child runs on its copy of our memory. An exec's
 // child is born in the container's cgroup2 group (CLONE_INTO_CGROUP), which
 // spares it the migration a cgroup.procs write costs (an RCU grace period).
-Result<ChildProcess> cloneForked(const InitPlan& plan, const Pipe& errorPipe) {
+Result<ChildProcess> cloneForked(const InitPlan &plan, const Pipe &errorPipe) {
   int pidfd = -1;
   clone_args args{};
   args.flags = static_cast<std::uint64_t>(plan.cloneNamespaces()) | CLONE_PIDFD;
@@ -87,9 +88,8 @@ Result<ChildProcess> cloneForked(const InitPlan& plan, const Pipe& errorPipe) {
 
 #ifdef BERTH_ADDRESS_SANITIZER
 // ASan's runtime cannot follow a child that shares our memory on a stack it
-// does not know (its first report crashes the child), so a sanitized build
-// clones fork-style.
-Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) { return cloneForked(plan, errorPipe); }
+// does not know (its first report crashes the child), so a sanitized build clones fork-style.
+Result<ChildProcess> cloneChild(const InitPlan &plan, const Pipe &errorPipe) { return cloneForked(plan, errorPipe); }
 #else
 // The child's stack while it shares our memory; the lowest page is a guard,
 // so an overflow faults instead of writing over our heap.
@@ -98,47 +98,47 @@ class ChildStack {
   static constexpr std::size_t kSize = 256 * 1024;
 
   static Result<ChildStack> allocate() {
-    void* base = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    void *base = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) return sysFail(Errc::host_refused, "mmap child stack");
     ChildStack stack(base);
     if (::mprotect(base, static_cast<std::size_t>(::getpagesize()), PROT_NONE) != 0)
       return sysFail(Errc::host_refused, "mprotect child stack guard");
     return stack;
   }
-  ChildStack(ChildStack&& other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
-  ChildStack& operator=(ChildStack&&) = delete;
+  ChildStack(ChildStack &&other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
+  ChildStack &operator=(ChildStack &&) = delete;
   ~ChildStack() {
     if (base_) ::munmap(base_, kSize);
   }
-  void* top() const { return static_cast<char*>(base_) + kSize; }  // stacks grow down
+  void *top() const { return static_cast<char *>(base_) + kSize; }  // stacks grow down
 
  private:
-  explicit ChildStack(void* base) : base_(base) {}
-  void* base_;
+  explicit ChildStack(void *base) : base_(base) {}
+  void *base_;
 };
 
 struct ChildStart {
-  const InitPlan* plan;
+  const InitPlan *plan;
   int errorWrite;
 };
 
-int childMain(void* arg) {
-  const auto* start = static_cast<const ChildStart*>(arg);
+int childMain(void *arg) {
+  const auto *start = static_cast<const ChildStart *>(arg);
   runChild(*start->plan, start->errorWrite);
 }
 
 // CLONE_VM | CLONE_VFORK, as posix_spawn does: no copy of our address space
 // to make and tear down again at exec (1-2 ms of a start on a 2-core VM). We
 // are suspended until the child has exec'd or exited.
-Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
+Result<ChildProcess> cloneChild(const InitPlan &plan, const Pipe &errorPipe) {
   BERTH_TRY(ChildStack stack, ChildStack::allocate());
   ChildStart start{&plan, errorPipe.write.get()};
   int pidfd = -1;
   int pid;
   {
     SignalsBlocked blocked;
-    pid = ::clone(childMain, stack.top(), plan.cloneNamespaces() | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &start,
-                  &pidfd);
+    pid = ::clone(childMain, stack.top(), plan.cloneNamespaces() | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                  &start, &pidfd);
   }
   if (pid < 0) return sysFail(Errc::host_refused, "clone");
   return ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
@@ -160,27 +160,43 @@ Result<std::optional<ChildReport>> awaitExec(Pipe errorPipe) {
   return std::optional<ChildReport>{report};
 }
 
+// An init in a user namespace: cloned fork-style, since it waits for us
+// (userns.hpp) where a vfork child would keep us waiting for it; in the merged dir, the cwd it attaches its root over.
+Result<ChildProcess> cloneIntoUserNamespace(const InitSpec &spec, const InitPlan &plan, const Pipe &errorPipe) {
+  UniqueFd ownCwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!ownCwd) return sysFail(Errc::host_refused, "open the current directory");
+  if (::chdir(spec.rootfs.mergedDir.c_str()) != 0) return sysFail(Errc::host_refused, "chdir " + spec.rootfs.mergedDir);
+  auto child = cloneForked(plan, errorPipe);
+  if (::fchdir(ownCwd.get()) != 0) return sysFail(Errc::internal, "back to our own directory");
+  if (!child) return child;
+  BERTH_TRYV(prepareUserNamespaceInit(child->pid(), spec, plan.userNamespaceSocket()));
+  return child;
+}
+
 }  // namespace
 
-Result<ChildProcess> spawnInit(const InitSpec& spec) {
+Result<ChildProcess> spawnInit(const InitSpec &spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::build(spec));
   BERTH_TRY(Pipe errorPipe, makePipe());
   // Only clone3 places a child in a cgroup at birth; its copy of a small
   // caller's memory costs far less than the grace period a cgroup.procs write waits for.
-  BERTH_TRY(ChildProcess child, plan.cloneCgroupFd() >= 0 ? cloneForked(plan, errorPipe) : cloneChild(plan, errorPipe));
+  BERTH_TRY(ChildProcess child, spec.userNamespace          ? cloneIntoUserNamespace(spec, plan, errorPipe)
+                                : plan.cloneCgroupFd() >= 0 ? cloneForked(plan, errorPipe)
+                                                            : cloneChild(plan, errorPipe));
   BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
   if (report) return tl::unexpected(plan.failure(*report));  // child's destructor reaps it
   return child;
 }
 
-Result<ExecStart> spawnExec(const ExecSpec& spec) {
+Result<ExecStart> spawnExec(const ExecSpec &spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::buildExec(spec));
   // pid_for_children: a pid namespace cannot be entered by the process itself,
   // only by its children. Ours comes back once the child is cloned: a later
   // fork must not land in a container's namespace (one that may be gone).
   UniqueFd ownPidNamespace(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
   if (!ownPidNamespace) return sysFail(Errc::host_refused, "open our own pid namespace");
-  if (::setns(spec.initPidfd, CLONE_NEWPID) != 0) return sysFail(Errc::host_refused, "join the container's pid namespace");
+  if (::setns(spec.initPidfd, CLONE_NEWPID) != 0)
+    return sysFail(Errc::host_refused, "join the container's pid namespace");
   auto cloned = [&]() -> Result<std::pair<Pipe, ChildProcess>> {
     BERTH_TRY(Pipe errorPipe, makePipe());
     BERTH_TRY(ChildProcess child, cloneForked(plan, errorPipe));
@@ -193,15 +209,15 @@ Result<ExecStart> spawnExec(const ExecSpec& spec) {
   BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
   if (!report) return ExecStart{std::move(child)};
   if (report->step < plan.steps().size()) {
-    const Step& step = plan.steps()[report->step];
+    const Step &step = plan.steps()[report->step];
     if (step.kind == StepKind::exec && isContainerExecError(report->err))
       return ExecStart{CommandNotRun{report->err, step.description}};
   }
   return tl::unexpected(plan.failure(*report));
 }
 
-Result<ChildProcess> createContainer(const ContainerSpec& spec) {
-  for (const NamespaceSpec& ns : spec.namespaces) {
+Result<ChildProcess> createContainer(const ContainerSpec &spec) {
+  for (const NamespaceSpec &ns : spec.namespaces) {
     if (ns.type != CLONE_NEWPID || ns.path.empty()) continue;
     UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return sysFail(Errc::invalid_argument, "namespace path " + ns.path);

@@ -388,6 +388,9 @@ Result<void> Runtime::create(const std::string& id, const CreateOptions& options
   BERTH_TRY(auto driver, cgroup::Driver::detect(place.root));
   BERTH_TRY(auto group, driver.createGroup(place.name));
   BERTH_TRYV(withContext(group->setLimits(limitsOf(spec.linuxSpec.resources)), "linux.resources"));
+  BERTH_TRYV(withContext(group->setDevices(deviceRulesOf(spec.linuxSpec.resources)), "linux.resources.devices"));
+  for (const cgroup::Hierarchy& hierarchy : driver.containerHierarchies())
+    container.cgroupMounts.push_back({hierarchy.name, hierarchy.fstype, hierarchy.controllers, hierarchy.aliases});
   UniqueFd cgroupDir(::open(group->v2Path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroupDir) return sysFail("open " + group->v2Path());
   container.cgroupFd = cgroupDir.get();

@@ -442,6 +442,10 @@ Result<void> read(const json& value, const std::string& path, DeviceRule& out) {
     return bad(memberPath(path, "type"), "expected \"a\", \"c\" or \"b\", got " + quote(out.type));
   BERTH_TRYV(field(value, "major", path, out.major));
   BERTH_TRYV(field(value, "minor", path, out.minor));
+  for (const auto& [name, number] : {std::pair{"major", out.major}, std::pair{"minor", out.minor}}) {
+    if (number && (*number < -1 || *number > std::numeric_limits<std::uint32_t>::max()))
+      return bad(memberPath(path, name), "expected -1 (any) or a device number, got " + std::to_string(*number));
+  }
   BERTH_TRYV(field(value, "access", path, out.access));
   if (out.access.find_first_not_of("rwm") != std::string::npos)
     return bad(memberPath(path, "access"), "expected some of \"rwm\", got " + quote(out.access));
@@ -781,6 +785,26 @@ cgroup::Limits limitsOf(const Resources& resources) {
     limits.pidsMax = *pids < 0 ? 0 : static_cast<std::uint64_t>(*pids);
   }
   return limits;
+}
+
+std::vector<cgroup::DeviceRule> deviceRulesOf(const Resources& resources) {
+  std::vector<cgroup::DeviceRule> rules;
+  auto number = [](const std::optional<std::int64_t>& given) -> std::optional<std::uint32_t> {
+    if (!given || *given < 0) return std::nullopt;  // -1: any, as unset
+    return static_cast<std::uint32_t>(*given);
+  };
+  for (const DeviceRule& rule : resources.devices) {
+    cgroup::DeviceRule out{.allow = rule.allow, .type = rule.type.empty() ? 'a' : rule.type[0]};
+    out.major = number(rule.major);
+    out.minor = number(rule.minor);
+    out.access = 0;
+    for (char letter : rule.access.empty() ? std::string("rwm") : rule.access)
+      out.access |= letter == 'r' ? cgroup::kDeviceRead : letter == 'w' ? cgroup::kDeviceWrite : cgroup::kDeviceMknod;
+    rules.push_back(out);
+  }
+  const std::vector<cgroup::DeviceRule>& defaults = cgroup::defaultDeviceRules();
+  rules.insert(rules.end(), defaults.begin(), defaults.end());
+  return rules;
 }
 
 std::string CgroupsPath::unitName() const {

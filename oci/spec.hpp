@@ -189,6 +189,11 @@ struct Resources {
 // everything else is not carried.
 cgroup::Limits limitsOf(const Resources& resources);
 
+// linux.resources.devices for the device cgroup, then the default allow list
+// after them (as runc: a spec cannot take /dev/null away). Read from "deny
+// all", so a spec without rules gets the default.
+std::vector<cgroup::DeviceRule> deviceRulesOf(const Resources& resources);
+
 // linux.cgroupsPath, read for the cgroup driver in use.
 //   cgroupfs: a path. Absolute ("/default/abc") is from the hierarchy's
 //     root; relative ("abc") is from a place the runtime chooses. Empty:

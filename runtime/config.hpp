@@ -26,6 +26,13 @@ struct InstanceTimeouts {
   std::chrono::milliseconds kill{30000};
 };
 
+// When a committed change is on the disk (durability, README "Durability").
+enum class Durability {
+  host,     // every change before its answer
+  process,  // transitions of a running or paused container within the store's
+            // deferred sync delay; every other change before its answer
+};
+
 struct RuntimeConfig {
   std::string dataDir = "/var/lib/berth";  // db/, images/, containers/<id>/
   std::string runDir = "/run/berth";       // <runtime_id>/: spec, pid and exit files
@@ -36,6 +43,7 @@ struct RuntimeConfig {
   uint64_t logMaxBytes = 8u << 20;         // per container: console.log, then one rotation
   size_t logFollowersMax = 1024;           // clients following logs at once (each holds a thread)
   TierLimits tierLimits;
+  store::ProjectLimits projectLimits;  // every project's, unless an admin set its own (none by default)
   InstanceTimeouts timeouts;
   store::EventRetention eventsRetention;  // the event log keeps at least this much
   NetworkConfig network;
@@ -43,6 +51,9 @@ struct RuntimeConfig {
   uint64_t storagePoolBytes = 64ull << 30;
   // The largest archive POST /api/v1/images takes (image_max_mb), as received.
   uint64_t imageMaxBytes = 2048ull << 20;
+  // The isolation of a container whose create does not say (default_isolation).
+  std::string defaultIsolation = std::string(store::kHostRoot);
+  Durability durability = Durability::host;
 };
 
 }  // namespace berth::runtime

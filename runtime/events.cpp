@@ -66,6 +66,7 @@ std::vector<store::EventRecord> eventsOfTransition(Trigger trigger, const Contai
   if (note.signal) data["signal"] = *note.signal;
   if (note.oomKilled) data["oom_killed"] = *note.oomKilled;
   if (note.reason) data["reason"] = *note.reason;
+  if (note.attempt) data["attempt"] = *note.attempt;
   std::vector<store::EventRecord> events;
   if (trigger == Trigger::oom_kill) events.push_back(eventOf("container_oom", after, data, at));
   events.push_back(eventOf(typeOf(trigger, before, after), after, std::move(data), at));

@@ -1,50 +1,11 @@
 // Expiry: containers whose expires_at has passed are force-stopped and
 // committed `expired` in one transition, through the Lifecycle.
-#include "runtime/expiry.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include "runtime/manager_impl.hpp"
 #include "store/store.hpp"
 
 namespace berth::runtime {
-
-ExpiryScheduler::ExpiryScheduler(const Clock& clock, Sweep sweep)
-    : clock_(clock), sweep_(std::move(sweep)), thread_([this] { loop(); }) {}
-
-ExpiryScheduler::~ExpiryScheduler() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
-}
-
-void ExpiryScheduler::changed() {
-  {
-    std::lock_guard lock(mutex_);
-    changed_ = true;
-  }
-  wake_.notify_all();
-}
-
-void ExpiryScheduler::loop() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    changed_ = false;
-    lock.unlock();
-    std::optional<UnixMillis> next = sweep_();
-    lock.lock();
-    if (stopping_) break;
-    if (changed_) continue;
-    if (next) {
-      clock_.waitUntil(wake_, lock, *next);
-    } else {
-      wake_.wait(lock);
-    }
-  }
-}
 
 std::optional<UnixMillis> ContainerManager::Impl::expireDue() {
   auto records = store.allContainers();

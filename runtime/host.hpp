@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,9 @@ class CgroupController {
   virtual Result<std::unique_ptr<ContainerGroup>> create(const std::string& name) = 0;
   // The group of that name, nullopt if there is none. Opening removes nothing.
   virtual Result<std::optional<std::unique_ptr<ContainerGroup>>> open(const std::string& name) = 0;
+  // What a container's /sys/fs/cgroup holds (the same for every container:
+  // its cgroup namespace makes each one see its own groups).
+  virtual std::vector<cgroup::Hierarchy> containerHierarchies() const = 0;
 };
 
 // One running monitor (berth-shim) and the init it holds, as berthd sees it.
@@ -137,6 +141,9 @@ class LayerStore {
   // The layer's quota, live; nullopt: none.
   virtual Result<void> setLimit(const std::string& id, std::optional<uint64_t> bytes) = 0;
   virtual Result<uint64_t> usage(const std::string& id) = 0;
+  // Who owns the upper and work dirs themselves (a user namespace's root: the
+  // overlay creates as the container's ids in them); a new layer's is host root.
+  virtual Result<void> setOwner(const std::string& id, uint32_t uid, uint32_t gid) = 0;
   // A snapshot outside the layer's quota; returns its size.
   virtual Result<uint64_t> snapshot(const std::string& id, const std::string& snapshotId) = 0;
   // The layer becomes exactly the snapshot, keeping its quota.
@@ -153,6 +160,9 @@ struct Host {
   std::unique_ptr<NetworkController> network;
   std::unique_ptr<LayerStore> layers;
   const Clock* clock = &systemClock();
+  // Whether this kernel runs containers in user namespaces with idmapped
+  // roots: host_refused naming what it lacks. Empty: it does (fakes).
+  std::function<Result<void>()> userNamespaceSupport;
 };
 
 // The real host: the cgroup driver detected under config.cgroupRoot and the

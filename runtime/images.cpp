@@ -115,7 +115,7 @@ Result<ImageDefaults> readImageDefaults(const std::string& imagesDir, const std:
   if (!imageExists(imagesDir, name)) return fail(Errc::not_found, Detail::image_not_found, "image " + name + " not found");
   if (name == kDefaultImage) return ImageDefaults{};
   BERTH_TRY(auto imported, withContext(storage::readImportedImage(imagesDir + "/" + name), "image " + name));
-  return ImageDefaults{imported.config.command, imported.config.env, imported.config.workingDir};
+  return ImageDefaults{imported.config.command, imported.config.env, imported.config.workingDir, imported.config.user};
 }
 
 Result<std::vector<ImageInfo>> listImagesIn(const std::string& imagesDir) {

@@ -20,6 +20,7 @@ struct ImageDefaults {
   std::vector<std::string> command;  // empty: none (the runtime runs /bin/sh)
   std::vector<std::string> env;      // "KEY=VALUE", in the image's order
   std::string workingDir;            // empty: none ("/")
+  std::string user;                  // the image config's User; empty: none (0:0)
 };
 
 struct ImageInfo {

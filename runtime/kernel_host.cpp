@@ -5,9 +5,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <mutex>
+
 #include "common/process.hpp"
 #include "namespaces/security.hpp"
+#include "namespaces/userns.hpp"
 #include "runtime/host.hpp"
+#include "runtime/images.hpp"
 #include "runtime/kernel_layers.hpp"
 #include "runtime/kernel_network.hpp"
 
@@ -54,6 +58,8 @@ class KernelCgroups final : public CgroupController {
     }
     return std::optional<std::unique_ptr<ContainerGroup>>{std::make_unique<KernelGroup>(std::move(*opened))};
   }
+
+  std::vector<cgroup::Hierarchy> containerHierarchies() const override { return driver_.containerHierarchies(); }
 
  private:
   cgroup::Driver driver_;
@@ -153,6 +159,19 @@ Result<Host> kernelHost(const RuntimeConfig& config) {
   host.monitors = std::make_unique<ShimLauncher>(std::move(shimBinary), std::move(filter));
   BERTH_TRY(host.network, kernelNetwork(config.network));
   BERTH_TRY(host.layers, kernelLayers(config));
+  // Probed once, at the first create that asks for it.
+  struct Probe {
+    std::once_flag once;
+    Result<void> result;
+  };
+  auto probe = std::make_shared<Probe>();
+  host.userNamespaceSupport = [probe, images = imageRootfs(config.dataDir + "/images", kDefaultImage),
+                               scratch = config.dataDir + "/containers"]() -> Result<void> {
+    std::call_once(probe->once, [&] {
+      probe->result = withContext(ns::probeUserNamespaceRoot(images, scratch), "isolation user-namespace");
+    });
+    return probe->result;
+  };
   return host;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/kernel_layers.hpp"
 
+#include <unistd.h>
+
 #include "storage/pool.hpp"
 
 namespace berth::runtime {
@@ -21,6 +23,12 @@ class KernelLayers final : public LayerStore {
     return pool_.setLimit(id, bytes);
   }
   Result<uint64_t> usage(const std::string& id) override { return pool_.usage(id); }
+  Result<void> setOwner(const std::string& id, uint32_t uid, uint32_t gid) override {
+    for (const std::string& dir : {pool_.upperDir(id), pool_.workDir(id)}) {
+      if (::chown(dir.c_str(), uid, gid) != 0) return sysFail(Errc::host_refused, "chown " + dir);
+    }
+    return {};
+  }
   Result<uint64_t> snapshot(const std::string& id, const std::string& snapshotId) override {
     return pool_.snapshot(id, snapshotId);
   }

@@ -78,6 +78,9 @@ Result<ContainerRecord> ContainerManager::copy(std::string_view actor, const Con
   std::lock_guard sourceLock(sourceSlot->opMutex);
   BERTH_TRY(auto from, get(source.id));
   BERTH_TRYV(requireStoppedOrFailed(from, "copy"));
+  // Its layer is owned by its host id range, which a copy cannot share.
+  if (from.isolation == store::kUserNamespace)
+    return fail(Errc::invalid_argument, "copies of user-namespace containers are not supported yet");
 
   ContainerRecord record;
   record.id = newObjectId();
@@ -91,12 +94,16 @@ Result<ContainerRecord> ContainerManager::copy(std::string_view actor, const Con
   record.workingDir = from.workingDir;
   record.resources = from.resources;
   record.networkMode = from.networkMode;
+  record.user = from.user;
+  record.umask = from.umask;
   record.autostart = false;
   record.createdAt = record.updatedAt = m.clock.now();
   record.status = ContainerStatus::copying;
 
   auto slot = m.slotFor(record.id);
   std::lock_guard lock(slot->opMutex);
+  // A copy is a new container of its project: held to the commit of copy_begin, as a create's.
+  BERTH_TRY(auto quota, m.claimQuota(record.projectId, record.id, std::nullopt, record.resources));
   BERTH_TRY(auto group, m.host.cgroups->create(record.runtimeId));
   auto dropGroup = ScopeGuard([&] { (void)group->destroy(); });
   BERTH_TRYV(withContext(group->setLimits(cgroupLimitsFor(record.resources, m.config.defaultPidsMax)), "cgroup limits"));
@@ -108,6 +115,7 @@ Result<ContainerRecord> ContainerManager::copy(std::string_view actor, const Con
     BERTH_TRYV(m.claimNetwork(record));
     BERTH_TRY(record, m.lifecycle.create(record, Trigger::copy_begin, m.noteBy(actor, t0)));
   }
+  quota = {};
   dropGroup.dismiss();
   dropDirs.dismiss();
   slot->setInstance(std::make_shared<ContainerInstance>(std::move(group), m.config.timeouts));

@@ -48,6 +48,7 @@ std::string_view triggerName(Trigger trigger) {
     case Trigger::create_interrupted: return "create";
     case Trigger::start: return "start";
     case Trigger::autostart: return "autostart";
+    case Trigger::restart_policy: return "restart_policy";
     case Trigger::restart: return "restart";
     case Trigger::stop: return "stop";
     case Trigger::force_stop: return "force-stop";
@@ -81,6 +82,7 @@ store::StatusLogEntry Lifecycle::entryFor(const ContainerRecord& before, Contain
   entry.metadata.signal = note.signal;
   entry.metadata.oomKilled = note.oomKilled;
   entry.metadata.reason = note.reason;
+  entry.metadata.attempt = note.attempt;
   return entry;
 }
 
@@ -91,9 +93,12 @@ Result<ContainerRecord> Lifecycle::commit(const ContainerRecord& before, Contain
                                     std::string(store::statusName(before.status)) + " to " +
                                     std::string(store::statusName(after.status)));
   after.updatedAt = clock_.now();
+  if (after.status != ContainerStatus::stopped) after.restartDueAt.reset();
   auto entry = entryFor(before, after.status, trigger, note);
   auto events = eventsOfTransition(trigger, before, after, note, entry.transitionTime);
-  BERTH_TRY(auto written, store_.commitTransition(after, std::move(entry), std::move(events)));
+  bool ofRunning = before.status == ContainerStatus::running || before.status == ContainerStatus::paused;
+  auto sync = durability_ == Durability::process && ofRunning ? store::Sync::deferred : store::Sync::now;
+  BERTH_TRY(auto written, store_.commitTransition(after, std::move(entry), std::move(events), nullptr, sync));
   publish(before, after, &written);
   return after;
 }

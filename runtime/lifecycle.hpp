@@ -17,6 +17,7 @@
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "runtime/config.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
@@ -45,6 +46,7 @@ enum class Trigger {
   pause,
   resume,
   exit,                // init exited by itself
+  restart_policy,      // the restart policy starts a container that exited by itself
   oom_kill,            // init was killed by the OOM killer
   expire,              // expires_at passed
   reconcile,           // after a service restart the kernel's freezer disagreed with the record
@@ -75,6 +77,8 @@ inline constexpr std::array kTransitions = {
     TransitionRule{Trigger::start, ContainerStatus::failed, ContainerStatus::running},
     TransitionRule{Trigger::start, ContainerStatus::stopped, ContainerStatus::failed},
     TransitionRule{Trigger::start, ContainerStatus::failed, ContainerStatus::failed},
+    TransitionRule{Trigger::restart_policy, ContainerStatus::stopped, ContainerStatus::running},
+    TransitionRule{Trigger::restart_policy, ContainerStatus::stopped, ContainerStatus::failed},
     TransitionRule{Trigger::autostart, ContainerStatus::stopped, ContainerStatus::running},
     TransitionRule{Trigger::autostart, ContainerStatus::stopped, ContainerStatus::failed},
     TransitionRule{Trigger::restart, ContainerStatus::running, ContainerStatus::stopped},
@@ -130,6 +134,7 @@ struct TransitionNote {
   std::optional<std::string> signal;
   std::optional<bool> oomKilled;
   std::optional<std::string> reason;
+  std::optional<uint32_t> attempt;          // a restart by the restart policy
 };
 
 // A committed change, as listeners see it.
@@ -141,12 +146,18 @@ struct CommittedChange {
 
 class Lifecycle {
  public:
-  Lifecycle(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  Lifecycle(store::Store& store, const Clock& clock, Durability durability = Durability::host)
+      : store_(store), clock_(clock), durability_(durability) {}
 
   // Commits `after` (carrying the new status) as what `trigger` made of
   // `before`, with its status-log entry, in one store transaction. internal
   // when the table does not list the transition; the store refuses it too
-  // when `before` is no longer what it holds.
+  // when `before` is no longer what it holds. A restart stays pending only
+  // on a container that is stopped: any other status clears it.
+  // when `before` is no longer what it holds. Under Durability::process a
+  // transition from running or paused is committed deferred (store::Sync):
+  // a host crash loses nothing else, since such a container is recorded
+  // stopped (host_boot) after the boot anyway; everything else is synced.
   Result<ContainerRecord> commit(const ContainerRecord& before, ContainerRecord after, Trigger trigger,
                                  const TransitionNote& note);
   // The first transition of a new record (`record.status` is the target):
@@ -166,6 +177,7 @@ class Lifecycle {
 
   store::Store& store_;
   const Clock& clock_;
+  const Durability durability_;
   std::mutex listenersMutex_;
   std::vector<Listener> listeners_;
 };

@@ -18,6 +18,7 @@
 #include "runtime/images.hpp"
 #include "runtime/lifecycle.hpp"
 #include "runtime/log_follow.hpp"
+#include "runtime/project_limits.hpp"
 #include "store/records.hpp"
 
 namespace berth::store {
@@ -50,6 +51,10 @@ struct CreateRequest {
   std::string networkMode = "none";
   std::vector<store::PublishedPort> ports;  // bridge only
   std::optional<UnixMillis> expiresAt;
+  store::RestartPolicy restartPolicy;
+  std::optional<std::string> user;   // nullopt: the image's User, else 0:0
+  std::optional<uint32_t> umask;     // nullopt: the monitor's
+  std::string isolation;             // empty: config defaultIsolation
 };
 
 // A change of limits: only those it names change; a set-but-empty one is removed.
@@ -71,6 +76,9 @@ struct UpdateRequest {
   std::optional<ResourcesChange> resources;
   std::optional<std::optional<UnixMillis>> expiresAt;  // set, or clear with nullopt inside
   std::optional<std::vector<store::PublishedPort>> ports;  // only while stopped or failed
+  std::optional<store::RestartPolicy> restartPolicy;       // `no` ends a pending restart
+  std::optional<std::string> user;                        // only while stopped or failed
+  std::optional<std::optional<uint32_t>> umask;           // likewise; nullopt inside: the monitor's
 };
 
 // A created container. startError: it exists, but its autostart failed (it
@@ -105,6 +113,30 @@ struct RuntimeInfo {
   std::optional<uint64_t> networkTxBytes;
 };
 
+// A project's limits in force (its own over the configured defaults) and
+// what its containers that are not deleted take of them.
+struct ProjectQuota {
+  store::ProjectLimits limits;
+  ProjectUsage usage;
+};
+
+// Live figures of one running or paused container for /metrics: runtimeInfo's
+// without processes and disk usage, cheap enough for every live container on each scrape.
+struct ContainerUsage {
+  ContainerRecord container;
+  uint64_t cpuUsageUsec = 0;
+  uint64_t memoryBytes = 0;
+  uint64_t memoryLimitBytes = 0;  // 0: unlimited
+  std::optional<uint64_t> networkRxBytes;  // bridge containers only
+  std::optional<uint64_t> networkTxBytes;
+};
+
+// The running and paused containers, by id, up to a limit; `omitted` counts the others.
+struct UsageReport {
+  std::vector<ContainerUsage> containers;
+  uint64_t omitted = 0;
+};
+
 struct OperationOptions {
   std::optional<std::chrono::seconds> timeout;  // stop/restart grace period; default from config
 };
@@ -118,7 +150,8 @@ struct Recreation {
 
 // Errors: not_found (unknown or deleted), state_conflict (the table of
 // API.md §4 refuses; the message names the current status), already_exists
-// (name taken), invalid_argument, resource_exhausted (tier limits),
+// (name taken), invalid_argument, resource_exhausted (tier limits, and the
+// project's limits on a create, copy or resources update: project_limits.hpp),
 // container_config (the start failed because of the container's own
 // configuration; it is now failed), host_refused and deadline_exceeded.
 class ContainerManager {
@@ -141,6 +174,8 @@ class ContainerManager {
   Result<UpdateResult> update(std::string_view actor, const std::string& id, const UpdateRequest& request);
   // Runs one lifecycle operation synchronously on the container the caller
   // was authorized on (re-read only under its lock); returns the record in its new status.
+  // A stop or force-stop of a stopped container whose restart is pending
+  // (restart policy) cancels the restart and answers the record, stopped.
   // A start (or restart) that recreated the instance says so in `recreated`.
   Result<ContainerRecord> operate(std::string_view actor, const ContainerRecord& container, Operation op,
                                   const OperationOptions& options = {}, std::optional<Recreation>* recreated = nullptr);
@@ -191,8 +226,13 @@ class ContainerManager {
   // state_conflict + Detail::image_in_use while a container that is not
   // deleted uses it; busybox: invalid_argument; unknown: not_found.
   Result<ImageInfo> deleteImage(const std::string& name);
+  // The project's quota as it stands (GET /api/v1/projects/{id}).
+  Result<ProjectQuota> projectQuota(const store::ProjectRecord& project) const;
   // Counts by status, for /metrics.
   Result<std::map<ContainerStatus, uint64_t>> countByStatus() const;
+  // For /metrics: the first `limit` running or paused containers by id (a
+  // container whose group cannot be read is shown with zeros).
+  Result<UsageReport> liveUsage(size_t limit) const;
 
   // Every committed change (transition, creation, update), after its commit.
   void onChange(Lifecycle::Listener listener);

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "runtime/event_pruner.hpp"
-#include "runtime/expiry.hpp"
+#include "runtime/due_scheduler.hpp"
 #include "runtime/instance.hpp"
 #include "runtime/lifecycle.hpp"
 #include "runtime/manager.hpp"
@@ -70,7 +70,18 @@ struct ContainerManager::Impl {
   std::map<std::string, std::shared_ptr<Slot>> slots;
   std::unique_ptr<Supervisor> supervisor;
   std::unique_ptr<EventPruner> eventPruner;
-  std::unique_ptr<ExpiryScheduler> expiry;  // last to start, first to stop
+  std::unique_ptr<DueScheduler> expiry;  // last to start, first to stop
+
+  // Pending restarts by container id, as committed (a listener of the
+  // lifecycle keeps it), swept by `restarts` when due.
+  std::mutex restartsMutex;
+  std::map<std::string, UnixMillis> pendingRestarts;
+  std::unique_ptr<DueScheduler> restarts;  // guarded by restartsMutex
+
+  // One lock per project, held from the count of its use to the commit of
+  // the change that adds to it.
+  std::mutex quotaLocksMutex;
+  std::map<std::string, std::unique_ptr<std::mutex>> quotaLocks;
 
   std::shared_ptr<Slot> slotFor(const std::string& id);
   std::string containerDir(const std::string& id) const { return containersDir + "/" + id; }
@@ -122,8 +133,42 @@ struct ContainerManager::Impl {
   // container whose veth is gone gets it back.
   void reconcileLinks();
 
+  // isolation.cpp
+  // The isolation a create asks for, checked against its network and this kernel.
+  Result<std::string> isolationFor(const CreateRequest& request) const;
+  // A new user-namespace container's host id range; the caller holds
+  // networkClaimMutex until the record is committed.
+  Result<void> claimIdRange(ContainerRecord& record);
+  // A user-namespace container's writable layer belongs to its root (the
+  // two top directories: overlayfs creates as the container's ids in them).
+  Result<void> ownLayer(const ContainerRecord& record) const;
+
   // layers.cpp: a copy cut off by a crash of the service is removed.
   void abandonCopy(const ContainerRecord& record);
+
+  // The project's limits in force, and what its containers but one take.
+  Result<store::ProjectLimits> projectLimits(const std::string& projectId) const;
+  Result<ProjectUsage> projectUsage(const std::string& projectId, const std::string& exceptId) const;
+  // Checks a create (before: nullopt) or a change of resources against the
+  // project's limits; the caller holds the returned lock (of the project,
+  // when it has a limit) until the change is committed, so that two changes
+  // cannot both pass the last free place.
+  Result<std::unique_lock<std::mutex>> claimQuota(const std::string& projectId, const std::string& containerId,
+                                                  const std::optional<Resources>& before, const Resources& after);
+
+  // restarts.cpp
+  // After an exit by the container itself: the restart its policy wants,
+  // set in `after` (due time, attempt, backoff) and told in the note.
+  void planRestartAfterExit(ContainerRecord& after, TransitionNote& note, const ExitFacts& exit) const;
+  // A listener of every commit: pendingRestarts follows the records.
+  void trackRestart(const ContainerRecord& after);
+  void startRestartScheduler();
+  void stopRestartScheduler();
+  // Starts what is due (each through doStart, as any start); returns the next due time.
+  std::optional<UnixMillis> restartDue();
+  void restartByPolicy(const std::string& id);
+  // A stop during a backoff: the pending restart is dropped, the container stays stopped.
+  Result<ContainerRecord> cancelRestart(const ContainerRecord& record);
 
   // expiry.cpp
   std::optional<UnixMillis> expireDue();

@@ -48,15 +48,16 @@ Result<void> writeIfChanged(const std::string& path, const std::string& content)
 }  // namespace
 
 Result<UniqueFd> ContainerManager::Impl::prepareNetwork(const ContainerRecord& record, ShimSpec& spec) {
-  // `none`: the init clones a namespace of its own and keeps the image's /etc.
-  if (record.networkMode != "bridge") return UniqueFd();
-  BERTH_TRY(BridgeLink link, network.linkOf(record));
   InstancePaths paths = instancePaths(record.runtimeId);
   BERTH_TRYV(makeDirs(paths.dir, 0700));
-  spec.hostsFile = paths.dir + "/hosts";
+  // /etc/hostname says the container's hostname whatever its network.
   spec.hostnameFile = paths.dir + "/hostname";
-  BERTH_TRYV(writeIfChanged(spec.hostsFile, hostsFile(spec.hostname, record.name, net::formatIpv4(link.address.address))));
   BERTH_TRYV(writeIfChanged(spec.hostnameFile, spec.hostname + "\n"));
+  // `none`: the init clones a namespace of its own and keeps the image's /etc/hosts.
+  if (record.networkMode != "bridge") return UniqueFd();
+  BERTH_TRY(BridgeLink link, network.linkOf(record));
+  spec.hostsFile = paths.dir + "/hosts";
+  BERTH_TRYV(writeIfChanged(spec.hostsFile, hostsFile(spec.hostname, record.name, net::formatIpv4(link.address.address))));
   BERTH_TRY(UniqueFd netns, withContext(host.network->attach(link), "network"));
   spec.netnsFd = netns.get();
   for (const store::PublishedPort& port : record.ports) {

@@ -2,6 +2,8 @@
 // exits recorded while the service was down are committed with their real
 // time and code, a freeze the log missed is reconciled, and after a host boot
 // every running container is recorded stopped and the autostart ones start.
+// Pending restarts are taken up again, and stopped containers whose restart
+// policy says so (always; unless-stopped not stopped by a user) start.
 // Every change goes through the Lifecycle.
 #include <thread>
 
@@ -9,6 +11,7 @@
 
 #include "common/files.hpp"
 #include "runtime/manager_impl.hpp"
+#include "runtime/restart_policy.hpp"
 #include "store/store.hpp"
 
 namespace berth::runtime {
@@ -60,14 +63,17 @@ void ContainerManager::Impl::adoptOrSettle(const ContainerRecord& record, bool h
   after.pid.reset();
   TransitionNote note = noteBy(kSystemActor, t0);
   Trigger trigger = hostBoot ? Trigger::host_boot : Trigger::exit_while_down;
+  ExitFacts facts;  // without a recorded exit: a failure at an unknown time
   if (exit) {
-    ExitFacts facts = exitFactsOf(*exit);
+    facts = exitFactsOf(*exit);
     recordExit(after, note, facts);
     note.reachedAt = facts.finishedAt;
     note.reason = "exited while the service was down";
   } else {
     note.reason = hostBoot ? "host_restart" : "runtime instance gone while the service was down";
   }
+  // An exit by itself, though unseen: the restart policy applies (a host boot is the autostart's).
+  if (!hostBoot) planRestartAfterExit(after, note, facts);
   if (!hostBoot) releaseLink(record);  // its namespace is gone or going; the veth with it, now
   auto committed = lifecycle.commit(record, std::move(after), trigger, note);
   if (!committed) spdlog::error("container {}: recording recovery: {}", record.id, committed.error().describe());
@@ -83,7 +89,14 @@ Result<void> ContainerManager::Impl::recover() {
   for (const auto& record : records) {
     if (record.status == ContainerStatus::running || record.status == ContainerStatus::paused) {
       adoptOrSettle(record, hostBoot);
-      if (hostBoot && record.autostart) toAutostart.push_back(record.id);
+      // always and unless-stopped bring a container back after a boot too (it was not stopped by a user).
+      bool policyRestarts = record.restartPolicy.mode == store::RestartMode::always ||
+                            record.restartPolicy.mode == store::RestartMode::unless_stopped;
+      if (hostBoot && (record.autostart || policyRestarts)) toAutostart.push_back(record.id);
+    } else if (record.status == ContainerStatus::stopped && record.restartDueAt) {
+      trackRestart(record);  // pending when the service went: the scheduler takes it up
+    } else if (restartsAtServiceStart(record)) {
+      toAutostart.push_back(record.id);
     } else if (record.status == ContainerStatus::creating) {
       // A create cut off by a crash: never started, so it is a failed container.
       ContainerRecord after = record;

@@ -19,6 +19,8 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
+#include "namespaces/container_spec.hpp"
+#include "namespaces/spawn.hpp"
 #include "net/port_proxy.hpp"
 
 namespace berth::runtime {
@@ -37,6 +39,7 @@ struct ShimSpec {
   std::string logPath;
   uint64_t logMaxBytes = 0;  // console.log rotates to console.log.1 past this; 0: unbounded
   std::vector<std::string> cgroupJoinFiles;  // cgroup::Group::joinFiles(): v2 is entered at clone, v1 by writing
+  std::vector<ns::CgroupMount> cgroupMounts;   // the container's /sys/fs/cgroup
   std::vector<sock_filter> seccompFilter;      // the default filter, compiled once by berthd
   // A network namespace berthd prepared (bridge containers), joined by init.
   // berthd's fd; the shim gets it as kShimNetnsFd (spec.json says only whether).
@@ -46,6 +49,10 @@ struct ShimSpec {
   // Published ports, served by the shim while init runs.
   std::vector<net::PortForward> ports;
   std::string execDir;  // the records of execs (runtime/exec.hpp)
+  // The init, execs and terminals run as this (nullopt: as the shim); umask likewise.
+  std::optional<ns::ProcessUser> user;
+  std::optional<mode_t> umask;
+  std::optional<ns::UserNamespaceMap> userNamespace;  // isolation user-namespace
 };
 
 // Where the shim finds the network namespace to hand to init.

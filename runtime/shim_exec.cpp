@@ -287,6 +287,9 @@ Result<void> ExecService::start(const IdentifiedExecRequest& identified, UniqueF
   spec.env = mergedEnv(context_.env, request.env);
   spec.workingDir = request.workingDir.value_or(context_.workingDir);
   spec.seccompFilter = context_.seccompFilter;
+  spec.user = context_.user;
+  spec.umask = context_.umask;
+  spec.joinUserNamespace = context_.userNamespace;
   Terminal terminal;
   Pipe stdoutPipe;
   Pipe stderrPipe;

@@ -18,6 +18,7 @@
 #include "common/error.hpp"
 #include "common/process.hpp"
 #include "common/unique_fd.hpp"
+#include "namespaces/spawn.hpp"
 #include "runtime/exec.hpp"
 
 namespace berth::runtime {
@@ -40,6 +41,9 @@ struct ExecContext {
   std::string workingDir = "/";               // the init's
   std::vector<sock_filter> seccompFilter;
   std::string execDir;  // where the records go
+  std::optional<ns::ProcessUser> user;  // the init's
+  std::optional<mode_t> umask;
+  bool userNamespace = false;  // the init has one of its own, joined first
 };
 
 class ExecService {

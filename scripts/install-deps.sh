@@ -5,9 +5,9 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libnftables-dev libarchive-dev libssl-dev liblmdb-dev
   libcpp-httplib-dev libwebsocketpp-dev libyaml-cpp-dev nlohmann-json3-dev catch2 libjwt-dev
-  libsodium-dev libspdlog-dev libcli11-dev libexpected-dev busybox-static
+  libsodium-dev libspdlog-dev libcli11-dev libexpected-dev libsystemd-dev busybox-static
   curl iproute2 procps openssl btrfs-progs umoci skopeo containerd
-  nodejs node-ws
+  nodejs node-ws prometheus systemd zsh
 )
 missing=()
 for p in "${packages[@]}"; do

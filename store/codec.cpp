@@ -1,5 +1,6 @@
 #include "store/codec.hpp"
 
+#include <array>
 #include <exception>
 #include <stdexcept>
 
@@ -99,12 +100,22 @@ json containerToJson(const ContainerRecord& r) {
                        {"protocol", port.protocol}, {"host_ip", port.hostIp}});
     j["ports"] = std::move(ports);
   }
+  if (r.user)
+    j["user"] = {{"name", r.user->name}, {"uid", r.user->uid}, {"gid", r.user->gid}, {"groups", r.user->groups}};
+  putOpt(j, "umask", r.umask);
+  j["isolation"] = r.isolation;
+  if (r.idMap) j["id_map"] = {{"host_uid", r.idMap->hostUid}, {"host_gid", r.idMap->hostGid}, {"size", r.idMap->size}};
   j["autostart"] = r.autostart;
   j["created_at"] = r.createdAt;
   j["updated_at"] = r.updatedAt;
   putOpt(j, "started_at", r.startedAt);
   putOpt(j, "finished_at", r.finishedAt);
   putOpt(j, "expires_at", r.expiresAt);
+  j["restart_policy"] = restartPolicyName(r.restartPolicy);
+  j["restart_count"] = r.restartCount;
+  j["restart_backoff_ms"] = r.restartBackoffMs;
+  putOpt(j, "restart_due_at", r.restartDueAt);
+  j["stopped_by_user"] = r.stoppedByUser;
   return j;
 }
 
@@ -138,12 +149,39 @@ ContainerRecord containerFromJson(const json& j) {
       r.ports.push_back(std::move(published));
     }
   }
+  if (auto it = j.find("user"); it != j.end() && !it->is_null()) {
+    ProcessUser user;
+    getField(*it, "name", user.name);
+    getRequired(*it, "uid", user.uid);
+    getRequired(*it, "gid", user.gid);
+    getField(*it, "groups", user.groups);
+    r.user = std::move(user);
+  }
+  getOpt(j, "umask", r.umask);
+  getField(j, "isolation", r.isolation);
+  if (auto it = j.find("id_map"); it != j.end() && !it->is_null()) {
+    IdMap map;
+    getRequired(*it, "host_uid", map.hostUid);
+    getRequired(*it, "host_gid", map.hostGid);
+    getRequired(*it, "size", map.size);
+    r.idMap = map;
+  }
   getField(j, "autostart", r.autostart);
   getField(j, "created_at", r.createdAt);
   getField(j, "updated_at", r.updatedAt);
   getOpt(j, "started_at", r.startedAt);
   getOpt(j, "finished_at", r.finishedAt);
   getOpt(j, "expires_at", r.expiresAt);
+  // Records written before restart policies lack these fields: policy no, no loop.
+  if (auto it = j.find("restart_policy"); it != j.end() && !it->is_null()) {
+    auto policy = parseRestartPolicy(it->get<std::string>());
+    if (!policy) throw std::runtime_error("unknown restart policy " + it->dump());
+    r.restartPolicy = *policy;
+  }
+  getField(j, "restart_count", r.restartCount);
+  getField(j, "restart_backoff_ms", r.restartBackoffMs);
+  getOpt(j, "restart_due_at", r.restartDueAt);
+  getField(j, "stopped_by_user", r.stoppedByUser);
   return r;
 }
 
@@ -154,6 +192,7 @@ json metadataToJson(const TransitionMetadata& m) {
   putOpt(j, "signal", m.signal);
   putOpt(j, "oom_killed", m.oomKilled);
   putOpt(j, "reason", m.reason);
+  if (m.attempt) j["attempt"] = *m.attempt;
   return j;
 }
 
@@ -166,6 +205,7 @@ TransitionMetadata metadataFromJson(const json& j) {
   getOpt(j, "signal", m.signal);
   getOpt(j, "oom_killed", m.oomKilled);
   getOpt(j, "reason", m.reason);
+  getOpt(j, "attempt", m.attempt);
   return m;
 }
 
@@ -240,12 +280,23 @@ SnapshotRecord snapshotFromJson(const json& j) {
   return s;
 }
 
+// The limits the admin set, by name; a name absent follows the configured default, null is no limit.
+constexpr std::array<std::pair<const char*, std::optional<std::optional<uint64_t>> ProjectLimitOverrides::*>, 4>
+    kLimitFields{{{"containers", &ProjectLimitOverrides::containers},
+                  {"memory", &ProjectLimitOverrides::memoryMb},
+                  {"cpu", &ProjectLimitOverrides::cpuMillicores},
+                  {"disk", &ProjectLimitOverrides::diskMb}}};
+
 json projectToJson(const ProjectRecord& p) {
   json j = json::object();
   j["id"] = p.id;
   j["name"] = p.name;
   j["owner_id"] = p.ownerId;
   j["created_at"] = p.createdAt;
+  json limits = json::object();
+  for (const auto& [key, member] : kLimitFields)
+    if (const auto& limit = p.limits.*member) putOpt(limits, key, *limit);
+  if (!limits.empty()) j["limits"] = std::move(limits);
   return j;
 }
 
@@ -255,6 +306,17 @@ ProjectRecord projectFromJson(const json& j) {
   getField(j, "name", p.name);
   getField(j, "owner_id", p.ownerId);
   getField(j, "created_at", p.createdAt);
+  // Records written before project limits have none: the defaults apply.
+  if (auto it = j.find("limits"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) throw std::runtime_error("limits is not an object");
+    for (const auto& [key, member] : kLimitFields) {
+      auto limit = it->find(key);
+      if (limit == it->end()) continue;
+      std::optional<uint64_t> value;
+      if (!limit->is_null()) value = limit->get<uint64_t>();
+      p.limits.*member = value;
+    }
+  }
   return p;
 }
 

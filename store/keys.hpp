@@ -5,13 +5,12 @@
 //   containers        id(12)                              -> container JSON
 //   containers_live   id(12)                              -> status name '\0' project id   (not deleted)
 //   names             project id '\0' name                -> id(12)                          (not deleted)
-//   logs              cid(12) eid(12)                     -> entry JSON
-//   logs_by_id        cid(12) eid(12)                     -> ""   (key-only twin of logs, see below)
-//   logs_by_time      cid(12) time(8) eid(12)             -> ""
-//   logs_by_to        cid(12) status name '\0' eid(12)    -> ""
-//   logs_by_from      cid(12) status name '\0' eid(12)    -> ""
-//   log_counts        cid(12)                             -> count(8)
-//   log_ids           eid(12)                             -> cid(12)        (all entries, write order)
+//   log_entries       eid(12)                             -> entry JSON     (every entry, id order)
+//   log_index         cid(12)                             -> count(8)       (the container's entries)
+//                     cid(12) 'c' eid(12)                 -> ""             (created_at order = id order)
+//                     cid(12) 'w' time(8) eid(12)         -> ""             (transition_time order)
+//                     cid(12) 't' status name '\0' eid(12) -> ""           (to_status order)
+//                     cid(12) 'f' status name '\0' eid(12) -> ""           (from_status order)
 //   users             user id                             -> user JSON
 //   usernames         username                            -> user id
 //   projects          project id                          -> project JSON
@@ -27,10 +26,13 @@
 //                     "project_subnet/" project id        -> network
 //   snapshots         cid(12) sid(12)                     -> snapshot JSON
 //
-// The status-log indexes carry no values so a page deep in a long log is
-// reached by walking densely packed keys; logs itself is only read for the
-// entries of the page (walking its JSON-filled leaves instead was ~6x slower
-// at page 5000 of 100k entries).
+// The status-log index keys carry no values so a page deep in a long log is
+// reached by walking densely packed keys; log_entries is only read for the
+// entries of the page (walking JSON-filled leaves instead was ~6x slower at
+// page 5000 of 100k entries). One tree holds a container's count and its four
+// orders side by side, so a transition dirties one leaf of it while the log is
+// short (schema 1 kept five trees keyed by container, one repeating another's
+// keys, plus a count and an id tree: ~12 pages per commit; see migrate.cpp).
 //
 // Entries and events draw their ids from one sequence (meta
 // store.last_log_id), so an event reporting a transition carries its entry's
@@ -109,16 +111,24 @@ inline std::string pairKey(std::string_view first, std::string_view second) {
   return key;
 }
 
-inline std::string logKey(std::string_view cid, std::string_view eid) {
-  std::string key;
-  key.reserve(cid.size() + eid.size());
-  key.append(cid);
+// The orders of log_index, each a byte after the container id.
+enum class LogOrder : char { created = 'c', time = 'w', to = 't', from = 'f' };
+
+// The prefix of one container's keys of one order.
+inline std::string logOrderPrefix(std::string_view cid, LogOrder order) {
+  std::string key(cid);
+  key.push_back(static_cast<char>(order));
+  return key;
+}
+
+inline std::string logCreatedKey(std::string_view cid, std::string_view eid) {
+  std::string key = logOrderPrefix(cid, LogOrder::created);
   key.append(eid);
   return key;
 }
 
 inline std::string logTimeKey(std::string_view cid, int64_t transitionTime, std::string_view eid) {
-  std::string key(cid);
+  std::string key = logOrderPrefix(cid, LogOrder::time);
   key.append(timeKey(transitionTime));
   key.append(eid);
   return key;
@@ -126,8 +136,8 @@ inline std::string logTimeKey(std::string_view cid, int64_t transitionTime, std:
 
 // The status name (alphabetical order = the API's order), terminated so no
 // name can be read as the prefix of another.
-inline std::string logStatusKey(std::string_view cid, ContainerStatus status, std::string_view eid) {
-  std::string key(cid);
+inline std::string logStatusKey(std::string_view cid, LogOrder order, ContainerStatus status, std::string_view eid) {
+  std::string key = logOrderPrefix(cid, order);
   key.append(statusName(status));
   key.push_back('\0');
   key.append(eid);

@@ -23,6 +23,21 @@ struct Resources {
   bool operator==(const Resources&) const = default;
 };
 
+// What the service does when a container exits by itself (not through the
+// API), as Docker's --restart: no, on-failure[:max], always, unless-stopped.
+enum class RestartMode { no, on_failure, always, unless_stopped };
+
+struct RestartPolicy {
+  RestartMode mode = RestartMode::no;
+  uint32_t maxRetries = 0;  // on-failure only; 0: no bound
+  bool operator==(const RestartPolicy&) const = default;
+};
+// "no", "on-failure", "on-failure:3", "always", "unless-stopped"; nullopt for
+// anything else (a max below 1 or above kMaxRestartRetries included).
+inline constexpr uint32_t kMaxRestartRetries = 1000000;
+std::string restartPolicyName(const RestartPolicy& policy);
+std::optional<RestartPolicy> parseRestartPolicy(std::string_view text);
+
 // A published port (API.md §11): host_ip:host_port on the host reaches the
 // container's container_port while it runs.
 struct PublishedPort {
@@ -32,6 +47,28 @@ struct PublishedPort {
   std::string hostIp = "127.0.0.1";
   bool operator==(const PublishedPort&) const = default;
 };
+
+// Who the container's processes run as (API.md §14), resolved in the image
+// when it was asked for; `name` is what was asked ("1000", "app:staff").
+struct ProcessUser {
+  std::string name;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> groups;  // supplementary, from the image's /etc/group
+  bool operator==(const ProcessUser&) const = default;
+};
+
+// A user-namespace container's ids 0..size-1 are the host's hostUid.. and
+// hostGid..: a range no other live container of the service holds.
+struct IdMap {
+  uint32_t hostUid = 0;
+  uint32_t hostGid = 0;
+  uint32_t size = 0;
+  bool operator==(const IdMap&) const = default;
+};
+
+inline constexpr std::string_view kHostRoot = "host-root";
+inline constexpr std::string_view kUserNamespace = "user-namespace";
 
 struct ContainerRecord {
   std::string id;         // 24 hex
@@ -53,12 +90,25 @@ struct ContainerRecord {
   std::string networkMode = "none";
   std::optional<std::string> networkIp;  // bridge: the container's address for its whole life
   std::vector<PublishedPort> ports;       // bridge only; reserved until the container is deleted
+  // nullopt in records from before `user`: root, with the monitor's groups.
+  std::optional<ProcessUser> user;
+  std::optional<uint32_t> umask;
+  std::string isolation = std::string(kHostRoot);
+  std::optional<IdMap> idMap;  // user-namespace only; held until the container is deleted
   bool autostart = true;
   UnixMillis createdAt = 0;
   UnixMillis updatedAt = 0;
   std::optional<UnixMillis> startedAt;
   std::optional<UnixMillis> finishedAt;
   std::optional<UnixMillis> expiresAt;
+  RestartPolicy restartPolicy;
+  // The restart policy's loop: restarts since the last start by a user (or
+  // the service), the backoff the last one waited, and when the next is due
+  // (set only while stopped; kept here so that it survives a service restart).
+  uint32_t restartCount = 0;
+  int64_t restartBackoffMs = 0;
+  std::optional<UnixMillis> restartDueAt;
+  bool stoppedByUser = false;  // its last stop came through the API (unless-stopped)
   bool operator==(const ContainerRecord&) const = default;
 };
 
@@ -68,6 +118,7 @@ struct TransitionMetadata {
   std::optional<std::string> signal;      // "SIGTERM"
   std::optional<bool> oomKilled;
   std::optional<std::string> reason;
+  std::optional<uint32_t> attempt;        // a restart by the restart policy: its number in the loop
   bool operator==(const TransitionMetadata&) const = default;
 };
 
@@ -134,11 +185,33 @@ struct SnapshotRecord {
   bool operator==(const SnapshotRecord&) const = default;
 };
 
+// A project's quota over its containers that are not deleted (nullopt: no
+// limit): how many, and the sums of their memory_mb, cpu_millicores and disk_mb.
+struct ProjectLimits {
+  std::optional<uint64_t> containers;
+  std::optional<uint64_t> memoryMb;
+  std::optional<uint64_t> cpuMillicores;
+  std::optional<uint64_t> diskMb;
+  bool operator==(const ProjectLimits&) const = default;
+};
+
+// An admin's overrides of the configured defaults, per limit: unset, the
+// default applies; set, this limit (or none) does.
+struct ProjectLimitOverrides {
+  std::optional<std::optional<uint64_t>> containers;
+  std::optional<std::optional<uint64_t>> memoryMb;
+  std::optional<std::optional<uint64_t>> cpuMillicores;
+  std::optional<std::optional<uint64_t>> diskMb;
+  ProjectLimits over(ProjectLimits defaults) const;
+  bool operator==(const ProjectLimitOverrides&) const = default;
+};
+
 struct ProjectRecord {
   std::string id;
   std::string name;
   std::string ownerId;
   UnixMillis createdAt = 0;
+  ProjectLimitOverrides limits;
   bool operator==(const ProjectRecord&) const = default;
 };
 

@@ -1,5 +1,6 @@
 // The LMDB-backed store: environment, containers, users, projects,
-// memberships, revoked tokens and meta. Status logs are in store_logs.cpp;
+// memberships, revoked tokens and meta. Status logs are in store_logs.cpp,
+// the write queue in commit.cpp, upgrades of older stores in migrate.cpp;
 // key layouts in keys.hpp.
 #include "store/store.hpp"
 
@@ -120,15 +121,21 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, StoreOptions 
     });
     if (failed) return tl::unexpected(std::move(failure));
     m.db = fresh;
-    BERTH_TRY(auto version, txn.get(m.db.meta, kMetaSchemaVersion));
+    BERTH_TRY(auto found, txn.get(m.db.meta, kMetaSchemaVersion));
+    std::optional<std::string> version;
+    if (found) version = std::string(*found);
     std::string expected = std::to_string(kSchemaVersion);
-    if (!version) return txn.put(m.db.meta, kMetaSchemaVersion, expected);
-    if (*version != expected)
-      return fail(Errc::internal, "the store at " + dir + " has schema version " + std::string(*version) +
+    if (version == "1") {
+      BERTH_TRYV(withContext(m.migrateFromSchemaOne(txn), "upgrading the store at " + dir + " from schema version 1"));
+    } else if (version && *version != expected) {
+      return fail(Errc::internal, "the store at " + dir + " has schema version " + *version +
                                       " but this berth reads schema version " + expected);
-    return {};
+    }
+    if (version == expected) return {};
+    return txn.put(m.db.meta, kMetaSchemaVersion, expected);
   });
   if (!opened) return tl::unexpected(std::move(opened.error()));
+  if (options.syncOnCommit) m.startSyncer();
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -316,7 +323,8 @@ Result<void> Store::updateContainer(const ContainerRecord& record, std::vector<E
 }
 
 Result<StatusLogEntry> Store::commitTransition(const ContainerRecord& record, StatusLogEntry entry,
-                                               std::vector<EventRecord> events, std::vector<EventRecord>* written) {
+                                               std::vector<EventRecord> events, std::vector<EventRecord>* written,
+                                               Sync sync) {
   BERTH_TRY(auto idBin, containerKey(record));
   if (entry.containerId.empty()) entry.containerId = record.id;
   if (entry.containerId != record.id)
@@ -331,7 +339,7 @@ Result<StatusLogEntry> Store::commitTransition(const ContainerRecord& record, St
     BERTH_TRY(auto appended, m.appendLog(txn, idBin, entry));
     BERTH_TRY(writtenEvents, m.appendEvents(txn, events, *keys::idToBin(appended.id), appended.createdAt));
     return appended;
-  });
+  }, sync);
   if (result && written != nullptr) *written = std::move(writtenEvents);
   return result;
 }
@@ -467,6 +475,17 @@ Result<ProjectRecord> Store::getProject(const std::string& id) const {
     BERTH_TRY(auto bytes, txn.get(m.db.projects, id));
     if (!bytes) return fail(Errc::not_found, "project " + id + " not found");
     return decoded(codec::decodeProject(*bytes), m.db.projects.name, id);
+  });
+}
+
+Result<void> Store::updateProject(const ProjectRecord& project) {
+  BERTH_TRYV(checkKeyText("project id", project.id));
+  BERTH_TRY(auto bytes, codec::encode(project));
+  Impl& m = *impl_;
+  return m.write([&](Txn& txn) -> Result<void> {
+    BERTH_TRY(auto existing, txn.get(m.db.projects, project.id));
+    if (!existing) return fail(Errc::not_found, "project " + project.id + " not found");
+    return txn.put(m.db.projects, project.id, bytes);
   });
 }
 

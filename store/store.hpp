@@ -2,6 +2,7 @@
 // berth's memory: one LMDB environment under <data-dir>/db. Every write is one
 // transaction; a state change and its status-log entry commit together.
 // Only store/ includes lmdb.h.
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,13 +16,35 @@ namespace berth::store {
 struct StoreOptions {
   bool syncOnCommit = true;          // LMDB durability; off only for benchmarks
   size_t initialMapBytes = 64u << 20;  // grown (doubling) on MDB_MAP_FULL, never a crash
+  // A deferred write is flushed to the disk at most this long after its
+  // commit (plus the flush itself).
+  std::chrono::milliseconds deferredSyncDelay{20};
 };
 
-inline constexpr uint32_t kSchemaVersion = 1;
+// When a write is durable. now: on the disk before the call returns (every
+// write but a deferred commitTransition). deferred: in the kernel's page
+// cache before the call returns, so a crash or kill -9 of the process loses
+// nothing, and on the disk within deferredSyncDelay: a crash of the host
+// before then loses it (the store then holds what it held before, or, where
+// the disk reorders writes, may not open at all; LMDB's MDB_NOSYNC).
+enum class Sync { now, deferred };
+
+// What the writes cost so far (group commit and the deferred flushes).
+struct WriteStats {
+  uint64_t writes = 0;                // committed write calls
+  uint64_t transactions = 0;          // LMDB transactions that committed them
+  uint64_t deferredTransactions = 0;  // of those, committed without a sync (Sync::deferred)
+  uint64_t flushes = 0;               // background flushes of deferred transactions
+};
+
+// 2: the status log in log_entries and log_index (schema 1, with seven
+// trees, is upgraded on open).
+inline constexpr uint32_t kSchemaVersion = 2;
 
 class Store {
  public:
-  // Creates <dir> (and the environment) if needed. An unknown schema version
+  // Creates <dir> (and the environment) if needed. A store of schema 1 is
+  // upgraded in one transaction (all or nothing); an unknown schema version
   // in the meta record is Errc::internal with a clear message.
   static Result<std::unique_ptr<Store>> open(const std::string& dir, StoreOptions options = {});
   ~Store();
@@ -62,7 +85,7 @@ class Store {
   // assigns entry.id (strictly increasing) and entry.createdAt; returns the written entry.
   Result<StatusLogEntry> commitTransition(const ContainerRecord& record, StatusLogEntry entry,
                                           std::vector<EventRecord> events = {},
-                                          std::vector<EventRecord>* written = nullptr);
+                                          std::vector<EventRecord>* written = nullptr, Sync sync = Sync::now);
 
   // --- network claims (API.md §11) ---
   // A live container's address and published ports are claimed with every
@@ -72,6 +95,8 @@ class Store {
   // any address).
   // The first candidate no live container holds; nullopt when all are held.
   Result<std::optional<std::string>> firstUnclaimedAddress(const std::vector<std::string>& candidates) const;
+  // The same for user namespaces' id ranges (ContainerRecord::idMap), by their first host uid.
+  Result<std::optional<uint32_t>> firstUnclaimedIdRange(const std::vector<uint32_t>& hostUids) const;
   // The live container holding that published port (protocol, port, host ip), if any.
   Result<std::optional<std::string>> portHolder(const PublishedPort& port) const;
   // The project's bridge subnet: the one it was given before, else the first
@@ -125,6 +150,7 @@ class Store {
   Result<void> createProject(const ProjectRecord& project);
   Result<ProjectRecord> getProject(const std::string& id) const;
   Result<std::vector<ProjectRecord>> listProjects() const;
+  Result<void> updateProject(const ProjectRecord& project);   // not_found
 
   Result<void> putMembership(const Membership& membership);  // insert or change role
   Result<void> removeMembership(const std::string& projectId, const std::string& userId);  // not_found
@@ -135,6 +161,8 @@ class Store {
   // --- revoked tokens (jti denylist) ---
   Result<void> revokeToken(const std::string& jti, UnixMillis expiresAt);
   Result<bool> isTokenRevoked(const std::string& jti) const;
+
+  WriteStats writeStats() const;
 
   // --- meta ---
   // A small key/value area for the service (JWT secret lives in a file, not here).

@@ -42,26 +42,28 @@ Result<std::string> Store::Impl::allocateId(Txn& txn, UnixMillis now) {
   return id;
 }
 
+Result<void> Store::Impl::indexLog(Txn& txn, std::string_view cidBin, std::string_view eid,
+                                  const StatusLogEntry& entry) {
+  BERTH_TRYV(txn.put(db.logIndex, keys::logCreatedKey(cidBin, eid), {}));
+  BERTH_TRYV(txn.put(db.logIndex, keys::logTimeKey(cidBin, entry.transitionTime, eid), {}));
+  BERTH_TRYV(txn.put(db.logIndex, keys::logStatusKey(cidBin, keys::LogOrder::to, entry.toStatus, eid), {}));
+  BERTH_TRYV(txn.put(db.logIndex, keys::logStatusKey(cidBin, keys::LogOrder::from, entry.fromStatus, eid), {}));
+  uint64_t count = 0;
+  {
+    BERTH_TRY(auto counted, txn.get(db.logIndex, cidBin));
+    if (counted) count = keys::readBe64(*counted);
+  }
+  return txn.put(db.logIndex, cidBin, keys::be64(count + 1));
+}
+
 Result<StatusLogEntry> Store::Impl::appendLog(Txn& txn, std::string_view cidBin, StatusLogEntry entry) {
   entry.createdAt = nowMillis();
   BERTH_TRY(std::string eid, allocateId(txn, entry.createdAt));
   entry.id = keys::binToId(eid);
   entry.containerId = keys::binToId(cidBin);
   BERTH_TRY(auto bytes, codec::encode(entry));
-
-  std::string logKey = keys::logKey(cidBin, eid);
-  BERTH_TRYV(txn.put(db.logs, logKey, bytes, MDB_NOOVERWRITE));
-  BERTH_TRYV(txn.put(db.logsById, logKey, {}));
-  BERTH_TRYV(txn.put(db.logsByTime, keys::logTimeKey(cidBin, entry.transitionTime, eid), {}));
-  BERTH_TRYV(txn.put(db.logsByTo, keys::logStatusKey(cidBin, entry.toStatus, eid), {}));
-  BERTH_TRYV(txn.put(db.logsByFrom, keys::logStatusKey(cidBin, entry.fromStatus, eid), {}));
-  uint64_t count = 0;
-  {
-    BERTH_TRY(auto counted, txn.get(db.logCounts, cidBin));
-    if (counted) count = keys::readBe64(*counted);
-  }
-  BERTH_TRYV(txn.put(db.logCounts, cidBin, keys::be64(count + 1)));
-  BERTH_TRYV(txn.put(db.logIds, eid, cidBin, MDB_APPEND));  // ids only grow: append
+  BERTH_TRYV(txn.put(db.logEntries, eid, bytes, MDB_APPEND));  // ids only grow: append
+  BERTH_TRYV(indexLog(txn, cidBin, eid, entry));
   return entry;
 }
 
@@ -69,7 +71,7 @@ namespace {
 
 Result<StatusLogEntry> decodeEntryAt(std::string_view bytes, std::string_view key) {
   auto entry = codec::decodeEntry(bytes);
-  if (!entry) return tl::unexpected(std::move(entry.error()).wrap("logs[" + showKey(key) + "]"));
+  if (!entry) return tl::unexpected(std::move(entry.error()).wrap("log_entries[" + showKey(key) + "]"));
   return entry;
 }
 
@@ -81,21 +83,22 @@ Result<LogPage> Store::statusLogs(const std::string& containerId, const LogQuery
   if (!cid) return fail(Errc::not_found, "container " + containerId + " not found");
   const Impl& m = *impl_;
 
-  const Db* index = nullptr;
+  std::optional<keys::LogOrder> order;
   switch (query.sortBy) {
-    case LogSortBy::transition_time: index = &m.db.logsByTime; break;
-    case LogSortBy::created_at: index = &m.db.logsById; break;  // created_at order is id order
-    case LogSortBy::to_status: index = &m.db.logsByTo; break;
-    case LogSortBy::from_status: index = &m.db.logsByFrom; break;
+    case LogSortBy::transition_time: order = keys::LogOrder::time; break;
+    case LogSortBy::created_at: order = keys::LogOrder::created; break;  // created_at order is id order
+    case LogSortBy::to_status: order = keys::LogOrder::to; break;
+    case LogSortBy::from_status: order = keys::LogOrder::from; break;
   }
-  if (index == nullptr) return fail(Errc::invalid_argument, "unknown sort key");
+  if (!order) return fail(Errc::invalid_argument, "unknown sort key");
+  const std::string prefix = keys::logOrderPrefix(*cid, *order);
 
   return m.read([&](Txn& txn) -> Result<LogPage> {
     BERTH_TRY(auto record, txn.get(m.db.containers, *cid));
     if (!record) return fail(Errc::not_found, "container " + containerId + " not found");
     uint64_t total = 0;
     {
-      BERTH_TRY(auto counted, txn.get(m.db.logCounts, *cid));
+      BERTH_TRY(auto counted, txn.get(m.db.logIndex, *cid));
       if (counted) total = keys::readBe64(*counted);
     }
     LogPage page;
@@ -103,7 +106,7 @@ Result<LogPage> Store::statusLogs(const std::string& containerId, const LogQuery
     auto window = paging::window(total, query.page);
     if (!window) return page;
 
-    // Walk this container's key range of the index from the nearer end: skip
+    // Walk this container's key range of the order from the nearer end: skip
     // what lies before the page, then read the page. Every index key ends in
     // the entry id, so equal sort values come out in id order, reversed with
     // the direction.
@@ -116,17 +119,17 @@ Result<LogPage> Store::statusLogs(const std::string& containerId, const LogQuery
       skip = after;
     }
 
-    BERTH_TRY(auto cursor, Cursor::open(txn, *index));
+    BERTH_TRY(auto cursor, Cursor::open(txn, m.db.logIndex));
     bool at = false;
     if (forward) {
-      BERTH_TRY(at, cursor.seek(*cid));
-      at = at && keys::hasPrefix(cursor.key(), *cid);
+      BERTH_TRY(at, cursor.seek(prefix));
+      at = at && keys::hasPrefix(cursor.key(), prefix);
     } else {
-      BERTH_TRY(at, cursor.lastWithPrefix(*cid));
+      BERTH_TRY(at, cursor.lastWithPrefix(prefix));
     }
     auto step = [&]() -> Result<bool> {
       BERTH_TRY(bool moved, forward ? cursor.next() : cursor.prev());
-      return moved && keys::hasPrefix(cursor.key(), *cid);
+      return moved && keys::hasPrefix(cursor.key(), prefix);
     };
     for (uint64_t i = 0; i < skip && at; ++i) {
       BERTH_TRY(at, step());
@@ -135,12 +138,14 @@ Result<LogPage> Store::statusLogs(const std::string& containerId, const LogQuery
     page.logs.reserve(static_cast<size_t>(std::min<uint64_t>(window->count, 1024)));  // limit is the caller's
     while (at && page.logs.size() < window->count) {
       std::string_view key = cursor.key();
-      if (key.size() < 2 * kIdBytes) return fail(Errc::internal, std::string("corrupt key in ") + index->name + ": " + showKey(key));
-      std::string logKey = keys::logKey(*cid, key.substr(key.size() - kIdBytes));
-      BERTH_TRY(auto bytes, txn.get(m.db.logs, logKey));
+      if (key.size() < prefix.size() + kIdBytes)
+        return fail(Errc::internal, std::string("corrupt key in ") + m.db.logIndex.name + ": " + showKey(key));
+      std::string eid(key.substr(key.size() - kIdBytes));
+      BERTH_TRY(auto bytes, txn.get(m.db.logEntries, eid));
       if (!bytes)
-        return fail(Errc::internal, std::string(index->name) + "[" + showKey(key) + "] names an entry that is not in logs");
-      BERTH_TRY(auto entry, decodeEntryAt(*bytes, logKey));
+        return fail(Errc::internal, std::string(m.db.logIndex.name) + "[" + showKey(key) +
+                                        "] names an entry that is not in " + m.db.logEntries.name);
+      BERTH_TRY(auto entry, decodeEntryAt(*bytes, eid));
       page.logs.push_back(std::move(entry));
       BERTH_TRY(at, step());
     }
@@ -159,7 +164,7 @@ Result<std::vector<StatusLogEntry>> Store::logEntriesAfter(const std::string& af
   const Impl& m = *impl_;
   return m.read([&](Txn& txn) -> Result<std::vector<StatusLogEntry>> {
     std::vector<StatusLogEntry> entries;
-    BERTH_TRY(auto cursor, Cursor::open(txn, m.db.logIds));
+    BERTH_TRY(auto cursor, Cursor::open(txn, m.db.logEntries));
     bool at = false;
     if (after) {
       BERTH_TRY(at, cursor.seek(*after));
@@ -170,10 +175,7 @@ Result<std::vector<StatusLogEntry>> Store::logEntriesAfter(const std::string& af
       BERTH_TRY(at, cursor.first());
     }
     while (at && entries.size() < limit) {
-      std::string logKey = keys::logKey(cursor.value(), cursor.key());
-      BERTH_TRY(auto bytes, txn.get(m.db.logs, logKey));
-      if (!bytes) return fail(Errc::internal, "log_ids[" + showKey(cursor.key()) + "] names an entry that is not in logs");
-      BERTH_TRY(auto entry, decodeEntryAt(*bytes, logKey));
+      BERTH_TRY(auto entry, decodeEntryAt(cursor.value(), cursor.key()));
       entries.push_back(std::move(entry));
       BERTH_TRY(at, cursor.next());
     }

@@ -1,5 +1,5 @@
-// Network claims: which live container holds an address or a published port,
-// and which project holds a bridge subnet. Claims follow the record: every
+// Network claims: which live container holds an address, a published port or
+// a user namespace's host id range, and which project holds a bridge subnet. Claims follow the record: every
 // write of a container (store_container in store.cpp) calls
 // updateNetworkClaims, so a claim can never outlive or miss its container.
 #include <cstdio>
@@ -15,6 +15,9 @@ namespace {
 constexpr std::string_view kAnyAddress = "0.0.0.0";
 
 std::string addressKey(std::string_view address) { return "ip/" + std::string(address); }
+
+// A user namespace's host id range, by its first host uid.
+std::string idMapKey(uint32_t hostUid) { return "idmap/" + std::to_string(hostUid); }
 
 // "port/tcp/00080/": every host ip of one port sorts together.
 std::string portPrefix(const PublishedPort& port) {
@@ -33,6 +36,7 @@ std::set<std::string> claimsOf(const ContainerRecord& record) {
   std::set<std::string> claims;
   if (record.status == ContainerStatus::deleted) return claims;
   if (record.networkIp) claims.insert(addressKey(*record.networkIp));
+  if (record.idMap) claims.insert(idMapKey(record.idMap->hostUid));
   for (const PublishedPort& port : record.ports) claims.insert(portKey(port));
   return claims;
 }
@@ -68,6 +72,12 @@ Result<void> Store::Impl::updateNetworkClaims(Txn& txn, std::string_view idBin, 
     if (holder && *holder != idBin)
       return fail(Errc::already_exists, "address " + *record.networkIp + " is held by container " + keys::binToId(*holder));
   }
+  if (record.idMap && !held.contains(idMapKey(record.idMap->hostUid))) {
+    BERTH_TRY(auto holder, txn.get(db.netClaims, idMapKey(record.idMap->hostUid)));
+    if (holder && *holder != idBin)
+      return fail(Errc::already_exists, "host ids from " + std::to_string(record.idMap->hostUid) +
+                                            " are held by container " + keys::binToId(*holder));
+  }
   for (const PublishedPort& port : record.ports) {
     if (held.contains(portKey(port))) continue;
     BERTH_TRY(auto holder, conflictingPortHolder(txn, db.netClaims, port, idBin));
@@ -88,6 +98,17 @@ Result<std::optional<std::string>> Store::firstUnclaimedAddress(const std::vecto
       if (!holder) return std::optional<std::string>(candidate);
     }
     return std::optional<std::string>{};
+  });
+}
+
+Result<std::optional<uint32_t>> Store::firstUnclaimedIdRange(const std::vector<uint32_t>& hostUids) const {
+  const Impl& m = *impl_;
+  return m.read([&](Txn& txn) -> Result<std::optional<uint32_t>> {
+    for (uint32_t hostUid : hostUids) {
+      BERTH_TRY(auto holder, txn.get(m.db.netClaims, idMapKey(hostUid)));
+      if (!holder) return std::optional<uint32_t>(hostUid);
+    }
+    return std::optional<uint32_t>{};
   });
 }
 

@@ -33,6 +33,7 @@ TERM_INIT = ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait
 SLEEPER = ["/bin/sleep", "100000"]
 STARTED = f"{PARALLEL} containers started in parallel"
 FORCE_STOPPED = f"{PARALLEL} containers force-stopped in parallel"
+PAUSED = f"{PARALLEL} containers paused at once"
 MONITOR_PSS = f"per-container monitor, average PSS ({PARALLEL} running)"
 MONITOR_RSS = f"per-container monitor, average RSS ({PARALLEL} running)"
 SERVICE_IDLE = "service RSS, idle"
@@ -324,8 +325,12 @@ def parallel_berth(samples, memory, pool, berth):
     clients = PerThread(Berth)
     start = clients(lambda b, c: b.op(c, "start"))
     force_stop = clients(lambda b, c: b.op(c, "force-stop"))
+    pause = clients(lambda b, c: b.op(c, "pause"))
+    resume = clients(lambda b, c: b.op(c, "resume"))
     timed(samples, (STARTED, "berth"), lambda: list(pool.map(start, ids)))
     measure_running(memory, "berth", "berth-shim", os.path.join(WORK, "berth-run"), BERTHD_PID)
+    timed(samples, (PAUSED, "berth"), lambda: list(pool.map(pause, ids)))
+    list(pool.map(resume, ids))
     timed(samples, (FORCE_STOPPED, "berth"), lambda: list(pool.map(force_stop, ids)))
     for c in ids:
         berth.delete(c)
@@ -341,6 +346,8 @@ def parallel_oci(samples, memory, pool):
         oci_wait_stopped(name)
     timed(samples, (STARTED, OCI), lambda: list(pool.map(start, bundles)))
     memory[MONITOR_PSS][OCI] = memory[MONITOR_RSS][OCI] = f"none ({OCI} leaves no monitor)"
+    timed(samples, (PAUSED, OCI), lambda: list(pool.map(lambda name: oci("pause", name), bundles)))
+    list(pool.map(lambda name: oci("resume", name), bundles))
     timed(samples, (FORCE_STOPPED, OCI), lambda: list(pool.map(force_stop, bundles)))
     for name in bundles:
         oci("delete", "-f", name)
@@ -356,6 +363,8 @@ def parallel_podman(samples, memory, pool, podman):
     force_stop = clients(kill_and_wait)
     timed(samples, (STARTED, "podman"), lambda: list(pool.map(start, ids)))
     measure_running(memory, "podman", "conmon", WORK, PODMAN_PID)
+    timed(samples, (PAUSED, "podman"), lambda: list(pool.map(clients(lambda p, c: p.op(c, "pause")), ids)))
+    list(pool.map(clients(lambda p, c: p.op(c, "unpause")), ids))
     timed(samples, (FORCE_STOPPED, "podman"), lambda: list(pool.map(force_stop, ids)))
     for c in ids:
         podman.delete(c)
@@ -437,6 +446,14 @@ def floor(samples):
                     while f"frozen {want}" not in open(events).read():
                         pass
             timed(samples, ("floor: cgroup.freeze round trip", "kernel"), freeze_round_trip)
+        def set_frozen(want):
+            with open(os.path.join(group, "cgroup.freeze"), "w") as f:
+                f.write(want)
+            while f"frozen {want}" not in open(events).read():
+                pass
+        for _ in range(ITER * 5):
+            timed(samples, ("floor: cgroup.freeze alone (a pause's kernel part)", "kernel"), lambda: set_frozen("1"))
+            set_frozen("0")
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -460,6 +477,18 @@ def floor(samples):
     finally:
         time.sleep(0.05)
         os.rmdir(v1_group)
+    # The disk's floor for one synced page, on the file system of berthd's data dir.
+    path = os.path.join(WORK, "floor-page")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        for i in range(ITER * 5):
+            def synced_page():
+                os.pwrite(fd, b"x" * 4096, 4096 * (i % 16))
+                os.fdatasync(fd)
+            timed(samples, ("floor: 4 KiB write + fdatasync, back to back", "kernel"), synced_page)
+    finally:
+        os.close(fd)
+        os.unlink(path)
     for _ in range(ITER):
         timed(samples, (UNSHARE_FLOOR, "kernel"),
               lambda: subprocess.run(["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "/bin/true"],
@@ -469,6 +498,18 @@ def floor(samples):
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def store_commit_floor():
+    """One synced LMDB commit of berth's store (the smallest write), on the file system of berthd's data dir
+    (bench_store_commit, run once): its median and p99."""
+    binary = os.path.join(os.environ.get("BERTH_BUILD", "build"), "bench", "bench_store_commit")
+    out = subprocess.run([binary, str(ITER * 5), WORK, "10"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("one synced commit"):
+            fields = line.split()
+            return float(fields[fields.index("median") + 1]), float(fields[fields.index("p99") + 1])
+    raise RuntimeError("bench_store_commit printed no synced commit row:\n" + out)
 
 
 def runtime_core_to_completion():
@@ -506,6 +547,7 @@ def main():
     # The start target of issue 19: 1.5 x (clone with namespaces + exec + one attach), this run's floors.
     floor_ms = rows[UNSHARE_FLOOR]["kernel"][0] + rows[ATTACH_FLOOR]["kernel"][0]
     rows["start"]["target: 1.5 x (unshare + exec + one attach)"] = (1.5 * floor_ms, 1.5 * floor_ms)
+    rows["floor: one synced commit of berth's store (LMDB)"] = {"kernel": store_commit_floor()}
     print("| work | tool | median ms | p99 ms | berth/tool (median) |")
     print("|---|---|---|---|---|")
     for work, tools in rows.items():

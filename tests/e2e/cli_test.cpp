@@ -1,7 +1,8 @@
 // The client `berth` (cmd/berth.cpp) against the real berthd: the storage
 // commands of API.md §12 (snapshots, restore, copies, images). Each run is
 // the built binary with BERTH_URL and BERTH_TOKEN set; a test reads its
-// stdout (the response's data as JSON), its stderr and its exit code.
+// stdout (a single object's data as JSON; a list's with -o json), its
+// stderr and its exit code.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,81 +15,13 @@
 #include <string_view>
 #include <vector>
 
+#include "e2e/cli_runner.hpp"
 #include "e2e/service_fixture.hpp"
 #include "support/tar_builder.hpp"
 
 using namespace berth;
 using namespace berth::e2e;
 
-namespace {
-
-struct CliRun {
-  int exitCode = -1;
-  std::string out;
-  std::string err;
-
-  Json json() const { return Json::parse(out, nullptr, false); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
-
-// Runs BERTH_BUILD_DIR/cmd/berth with `args` against the service, as `token`, `input` on its stdin.
-CliRun runCli(const Service& service, const std::string& token, const std::vector<std::string>& args,
-              const std::string& input = {}) {
-  testing::TempDir scratch("berth-cli");
-  std::string outPath = scratch.sub("stdout"), errPath = scratch.sub("stderr"), inPath = scratch.sub("stdin");
-  {
-    std::ofstream in(inPath, std::ios::binary);
-    in << input;
-  }
-  std::string binary = std::string(BERTH_BUILD_DIR) + "/cmd/berth";
-  std::string url = "http://127.0.0.1:" + std::to_string(service.port());
-  std::vector<char*> argv;
-  argv.push_back(binary.data());
-  std::vector<std::string> owned = args;
-  for (auto& arg : owned) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  // The environment is made before fork: the child only opens, dups and execs.
-  std::vector<std::string> environment;
-  for (char** entry = environ; *entry; ++entry) {
-    std::string_view pair(*entry);
-    if (pair.rfind("BERTH_URL=", 0) != 0 && pair.rfind("BERTH_TOKEN=", 0) != 0) environment.emplace_back(pair);
-  }
-  environment.push_back("BERTH_URL=" + url);
-  if (!token.empty()) environment.push_back("BERTH_TOKEN=" + token);
-  std::vector<char*> envp;
-  for (auto& pair : environment) envp.push_back(pair.data());
-  envp.push_back(nullptr);
-  pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    int in = ::open(inPath.c_str(), O_RDONLY);
-    int out = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0) ::_exit(126);
-    ::dup2(in, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    ::execve(binary.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CliRun run;
-  run.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.out = slurp(outPath);
-  run.err = slurp(errPath);
-  return run;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-}  // namespace
 
 TEST_CASE("cli: snapshot, snapshots, restore, delete-snapshot and copy print the data and exit 0") {
   Service service;
@@ -98,7 +31,7 @@ TEST_CASE("cli: snapshot, snapshots, restore, delete-snapshot and copy print the
   REQUIRE(source["status"] == "stopped");
   const std::string id = source["id"];
 
-  CliRun made = runCli(service, admin, {"containers", "snapshot", id, "first"});
+  ProgramRun made = runCli(service, admin, {"containers", "snapshot", id, "first"});
   INFO(made.err);
   REQUIRE(made.exitCode == 0);
   CHECK(made.err.empty());
@@ -110,10 +43,10 @@ TEST_CASE("cli: snapshot, snapshots, restore, delete-snapshot and copy print the
   CHECK(snapshot["created_at"].is_string());
   const std::string sid = snapshot["id"];
 
-  CliRun second = runCli(service, admin, {"containers", "snapshot", id, "second"});
+  ProgramRun second = runCli(service, admin, {"containers", "snapshot", id, "second"});
   REQUIRE(second.exitCode == 0);
 
-  CliRun listed = runCli(service, admin, {"containers", "snapshots", id});
+  ProgramRun listed = runCli(service, admin, {"containers", "snapshots", id, "-o", "json"});
   INFO(listed.err);
   REQUIRE(listed.exitCode == 0);
   Json list = listed.json();
@@ -124,14 +57,14 @@ TEST_CASE("cli: snapshot, snapshots, restore, delete-snapshot and copy print the
   // Agrees with the API.
   CHECK(list == service.get(containerPath(id) + "/snapshots", admin).data());
 
-  CliRun restored = runCli(service, admin, {"containers", "restore", id, sid});
+  ProgramRun restored = runCli(service, admin, {"containers", "restore", id, sid});
   INFO(restored.err);
   REQUIRE(restored.exitCode == 0);
   Json container = restored.json();
   CHECK(container["id"] == id);
   CHECK(container["status"] == "stopped");
 
-  CliRun copied = runCli(service, admin, {"containers", "copy", id, "dup"});
+  ProgramRun copied = runCli(service, admin, {"containers", "copy", id, "dup"});
   INFO(copied.err);
   REQUIRE(copied.exitCode == 0);
   Json copy = copied.json();
@@ -144,18 +77,18 @@ TEST_CASE("cli: snapshot, snapshots, restore, delete-snapshot and copy print the
   service.waitForStatus(copy["id"], "stopped");
 
   // --project names the target project (here the source's own).
-  CliRun intoProject =
+  ProgramRun intoProject =
       runCli(service, admin, {"containers", "copy", id, "dup2", "--project", source["project_id"].get<std::string>()});
   INFO(intoProject.err);
   REQUIRE(intoProject.exitCode == 0);
   CHECK(intoProject.json()["project_id"] == source["project_id"]);
   service.waitForStatus(intoProject.json()["id"], "stopped");
 
-  CliRun deleted = runCli(service, admin, {"containers", "delete-snapshot", id, sid});
+  ProgramRun deleted = runCli(service, admin, {"containers", "delete-snapshot", id, sid});
   INFO(deleted.err);
   REQUIRE(deleted.exitCode == 0);
   CHECK(deleted.json()["id"] == sid);
-  Json left = runCli(service, admin, {"containers", "snapshots", id}).json();
+  Json left = runCli(service, admin, {"containers", "snapshots", id, "-o", "json"}).json();
   REQUIRE(left["snapshots"].size() == 1);
   CHECK(left["snapshots"][0]["alias"] == "second");
 }
@@ -167,35 +100,36 @@ TEST_CASE("cli: storage errors go to stderr as 'berth: STATUS CODE: message' wit
   Json running = service.createContainer(admin, {{"name", "busy"}, {"command", kTermInit}});
   const std::string id = stopped["id"];
 
-  CliRun unknown = runCli(service, admin, {"containers", "restore", id, "0123456789abcdef01234567"});
+  ProgramRun unknown = runCli(service, admin, {"containers", "restore", id, "0123456789abcdef01234567"});
   CHECK(unknown.exitCode == 1);
   CHECK(unknown.out.empty());
   CHECK(contains(unknown.err, "berth: 404 SNAPSHOT_NOT_FOUND: "));
 
-  CliRun badId = runCli(service, admin, {"containers", "delete-snapshot", id, "nope"});
-  CHECK(badId.exitCode == 1);
-  CHECK(contains(badId.err, "berth: 400 INVALID_ID_FORMAT: "));
+  // Not an id: looked up as an alias among the container's snapshots.
+  ProgramRun badAlias = runCli(service, admin, {"containers", "delete-snapshot", id, "nope"});
+  CHECK(badAlias.exitCode == 1);
+  CHECK(contains(badAlias.err, "berth: 404 SNAPSHOT_NOT_FOUND: "));
 
-  CliRun whileRunning = runCli(service, admin, {"containers", "snapshot", running["id"], "snap"});
+  ProgramRun whileRunning = runCli(service, admin, {"containers", "snapshot", running["id"], "snap"});
   CHECK(whileRunning.exitCode == 1);
   CHECK(whileRunning.out.empty());
   CHECK(contains(whileRunning.err, "berth: 400 OPERATION_STATE_CONFLICT: "));
 
   REQUIRE(runCli(service, admin, {"containers", "snapshot", id, "same"}).exitCode == 0);
-  CliRun taken = runCli(service, admin, {"containers", "snapshot", id, "same"});
+  ProgramRun taken = runCli(service, admin, {"containers", "snapshot", id, "same"});
   CHECK(taken.exitCode == 1);
   CHECK(contains(taken.err, "berth: 409 NAME_CONFLICT: "));
 
-  CliRun copyRunning = runCli(service, admin, {"containers", "copy", running["id"], "dup"});
+  ProgramRun copyRunning = runCli(service, admin, {"containers", "copy", running["id"], "dup"});
   CHECK(copyRunning.exitCode == 1);
   CHECK(contains(copyRunning.err, "berth: 400 OPERATION_STATE_CONFLICT: "));
 
-  CliRun noToken = runCli(service, "", {"containers", "snapshots", id});
+  ProgramRun noToken = runCli(service, "", {"containers", "snapshots", id});
   CHECK(noToken.exitCode == 1);
   CHECK(contains(noToken.err, "berth: 401 MISSING_TOKEN: "));
 
   // A missing argument is CLI11's usage error, before any request.
-  CliRun usage = runCli(service, admin, {"containers", "snapshot", id});
+  ProgramRun usage = runCli(service, admin, {"containers", "snapshot", id});
   CHECK(usage.exitCode != 0);
   CHECK(usage.out.empty());
 }
@@ -204,7 +138,7 @@ TEST_CASE("cli: images list, import and delete follow the images routes") {
   Service service;
   const std::string& admin = service.adminToken();
 
-  CliRun listed = runCli(service, admin, {"images", "list"});
+  ProgramRun listed = runCli(service, admin, {"images", "list", "-o", "json"});
   Reply direct = service.get("/api/v1/images", admin);
   if (direct.status == 404) {
     // This branch's berthd has no images routes yet: the client reports the
@@ -225,19 +159,19 @@ TEST_CASE("cli: images list, import and delete follow the images routes") {
 
   // A file that cannot be read is refused before anything is sent.
   testing::TempDir scratch("berth-cli-images");
-  CliRun missing = runCli(service, admin, {"images", "import", "x", scratch.sub("absent.tar")});
+  ProgramRun missing = runCli(service, admin, {"images", "import", "x", scratch.sub("absent.tar")});
   CHECK(missing.exitCode == 1);
   CHECK(missing.out.empty());
   CHECK(contains(missing.err, "absent.tar: No such file or directory"));
-  CliRun directory = runCli(service, admin, {"images", "import", "x", scratch.path()});
+  ProgramRun directory = runCli(service, admin, {"images", "import", "x", scratch.path()});
   CHECK(directory.exitCode == 1);
   CHECK(contains(directory.err, "not a regular file"));
 
   // A real (small) rootfs tarball goes up as the body.
   std::string tarPath = scratch.sub("rootfs.tar");
   std::ofstream(tarPath, std::ios::binary) << testing::TarBuilder().dir("etc").file("etc/hello", "hi\n").finish();
-  CliRun imported = runCli(service, admin, {"images", "import", "tiny", tarPath});
-  CliRun removed = runCli(service, admin, {"images", "delete", "tiny"});
+  ProgramRun imported = runCli(service, admin, {"images", "import", "tiny", tarPath});
+  ProgramRun removed = runCli(service, admin, {"images", "delete", "tiny"});
   if (direct.status == 404) {
     CHECK(imported.exitCode == 1);
     CHECK(imported.out.empty());
@@ -260,17 +194,17 @@ TEST_CASE("cli: containers exec passes the output through and exits with the com
   const std::string admin = service.adminToken();
   Json running = service.createContainer(admin, Json{{"name", "cli-exec"}, {"command", kTermInit}});
   const std::string id = running["id"];
-  CliRun plain = runCli(service, admin, {"containers", "exec", id, "-e", "WHO=cli", "--", "sh", "-c", "echo hi-$WHO; echo oops >&2; exit 4"});
+  ProgramRun plain = runCli(service, admin, {"containers", "exec", id, "-e", "WHO=cli", "--", "sh", "-c", "echo hi-$WHO; echo oops >&2; exit 4"});
   CHECK(plain.exitCode == 4);
   CHECK(plain.out == "hi-cli\n");
   CHECK(plain.err == "oops\n");
   CHECK(runCli(service, admin, {"containers", "exec", id, "--", "no-such-command"}).exitCode == 127);
 
-  CliRun interactive = runCli(service, admin, {"containers", "exec", "-i", id, "--", "sh"}, "echo $((6*7))\nexit 5\n");
+  ProgramRun interactive = runCli(service, admin, {"containers", "exec", "-i", id, "--", "sh"}, "echo $((6*7))\nexit 5\n");
   CHECK(interactive.exitCode == 5);
   CHECK(contains(interactive.out, "42"));
 
-  CliRun stopped = runCli(service, admin, {"containers", "exec", "0123456789abcdef01234567", "--", "true"});
+  ProgramRun stopped = runCli(service, admin, {"containers", "exec", "0123456789abcdef01234567", "--", "true"});
   CHECK(stopped.exitCode == 1);
   CHECK(contains(stopped.err, "CONTAINER_NOT_FOUND"));
 }

@@ -66,7 +66,7 @@ TEST_CASE("create answers 201 with the container object; autostart decides runni
   CHECK(std::regex_match(running["runtime_id"].get<std::string>(), std::regex("[0-9a-f]{12}")));
   for (const char* time : {"created_at", "updated_at", "started_at"}) CHECK(isIsoMillis(running[time]));
   CHECK(running["ports"] == Json::array());
-  CHECK(running.size() == 24);
+  CHECK(running.size() == 31);
 
   Json stopped = service.createContainer(admin, {{"name", "idle"}, {"autostart", false}, {"env", {{"A", "1"}}},
                                                  {"working_dir", "/tmp"}, {"hostname", "idle.local"}});

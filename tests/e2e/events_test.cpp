@@ -372,3 +372,56 @@ TEST_CASE("events over a WebSocket: the handshake, one text frame per event with
   CHECK(static_cast<unsigned char>(rest[3]) == 0xe8);
   CHECK(service.get("/healthz", "").status == 200);
 }
+
+TEST_CASE("durability host and process: a kill -9 right after pauses, a resume and a force-stop loses none of them") {
+  std::string mode = GENERATE(std::string("host"), std::string("process"));
+  INFO("durability: " << mode);
+  Service service(ServiceOptions{.configYaml = "durability: " + mode + "\n"});
+  const std::string& token = service.adminToken();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(service.createContainer(token, Json{{"name", "d" + std::to_string(i)}, {"command", kTermInit}})["id"]);
+  for (const auto& id : ids) REQUIRE(service.waitForStatus(id, "running")["status"] == "running");
+
+  // The newest event so far is the last start's, carrying its entry's id.
+  auto newestEntry = [&](const std::string& id) {
+    Reply log = service.get(containerPath(id) + "/status-logs?limit=1&sort_order=desc&sort_by=created_at", token);
+    REQUIRE(log.status == 200);
+    REQUIRE(log.data()["logs"].size() == 1);
+    return log.data()["logs"][0];
+  };
+  std::string before = newestEntry(ids[2])["id"];
+  REQUIRE(service.operate(token, ids[0], "pause").status == 200);
+  REQUIRE(service.operate(token, ids[1], "pause").status == 200);
+  REQUIRE(service.operate(token, ids[1], "resume").status == 200);
+  REQUIRE(service.operate(token, ids[2], "force-stop").status == 200);
+  service.crash();  // at once: in process mode before the background flush
+  service.start();
+
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"paused", "pause"}, {"running", "resume"}, {"stopped", "force-stop"}};
+  std::vector<std::string> entryIds;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    CHECK(service.getContainer(ids[i], token)["status"] == expected[i].first);
+    Json entry = newestEntry(ids[i]);
+    CHECK(entry["metadata"]["operation"] == expected[i].second);
+    entryIds.push_back(entry["id"]);
+  }
+  Reply pausedThenResumed = service.get(containerPath(ids[1]) + "/status-logs?sort_order=asc&sort_by=created_at", token);
+  REQUIRE(pausedThenResumed.status == 200);
+  const auto& logs = pausedThenResumed.data()["logs"];
+  REQUIRE(logs.size() >= 2);
+  CHECK(logs[logs.size() - 2]["metadata"]["operation"] == "pause");
+
+  // The events written with them are all there, in order, once, with their entries' ids.
+  SseClient replay(service, token, "?since=" + before);
+  auto replayed = replay.take(4);
+  REQUIRE(replayed.size() == 4);
+  CHECK(typesOf(replayed) == std::vector<std::string>{"container_paused", "container_paused", "container_resumed",
+                                                      "container_stopped"});
+  CHECK(replayed[0].id == entryIds[0]);
+  CHECK(replayed[2].id == entryIds[1]);
+  CHECK(replayed[3].id == entryIds[2]);
+  checkIncreasing(replayed);
+  CHECK_FALSE(replay.next(300ms));
+}

@@ -10,9 +10,17 @@
 
 namespace berth::e2e {
 
-UniqueFd connectTo(int port) {
+namespace {
+
+UniqueFd connectWith(int port, const std::string* sourceAddress) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   REQUIRE(fd);
+  if (sourceAddress) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    REQUIRE(::inet_pton(AF_INET, sourceAddress->c_str(), &source.sin_addr) == 1);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&source), sizeof source) == 0);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -22,6 +30,12 @@ UniqueFd connectTo(int port) {
   REQUIRE(::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) == 0);
   return fd;
 }
+
+}  // namespace
+
+UniqueFd connectTo(int port) { return connectWith(port, nullptr); }
+
+UniqueFd connectFrom(int port, const std::string& sourceAddress) { return connectWith(port, &sourceAddress); }
 
 void sendAll(int fd, const std::string& bytes) {
   size_t done = 0;

@@ -64,7 +64,7 @@ TEST_CASE("storage: a snapshot restores the layer exactly; running containers an
   const std::string listing = "ls -lan --full-time /data | sed 1d; cat /data/kept; readlink /data/link";
   runToEnd(service, id,
            "mkdir /data && echo kept > /data/kept && echo gone > /data/gone && ln -s kept /data/link &&"
-           " ln /data/kept /data/hard && chmod 640 /data/gone && chown 12:34 /data/gone && rm /etc/hostname; " + listing);
+           " ln /data/kept /data/hard && chmod 640 /data/gone && chown 12:34 /data/gone && rm /etc/group; " + listing);
   std::string before = service.logsOf(id);
 
   Reply snapshot = service.post(containerPath(id) + "/snapshots", admin, Json{{"alias", "s1"}}.dump());
@@ -75,17 +75,17 @@ TEST_CASE("storage: a snapshot restores the layer exactly; running containers an
   CHECK(snapshot.data()["container_id"] == id);
   CHECK(snapshot.data()["size_bytes"].is_number_unsigned());
 
-  runToEnd(service, id, "rm /data/gone && echo added > /data/added && echo changed > /data/kept && echo h > /etc/hostname");
+  runToEnd(service, id, "rm /data/gone && echo added > /data/added && echo changed > /data/kept && echo g > /etc/group");
   Reply restored = service.post(containerPath(id) + "/snapshots/" + sid + "/restore", admin);
   INFO(restored.text);
   REQUIRE(restored.status == 200);
   CHECK(restored.data()["id"] == id);
-  runToEnd(service, id, listing + "; test -e /etc/hostname && echo hostname-back || echo hostname-still-removed");
+  runToEnd(service, id, listing + "; test -e /etc/group && echo image-file-back || echo image-file-still-removed");
   std::string after = service.logsOf(id);
   // The log holds the first run's output, then the last one's.
   CHECK(after.find("added") == std::string::npos);
   CHECK(after.rfind("kept\nkept\n") != std::string::npos);  // the content and the link target, as before
-  CHECK(after.find("hostname-still-removed") != std::string::npos);  // the whiteout came back too
+  CHECK(after.find("image-file-still-removed") != std::string::npos);  // the whiteout came back too
   // The restored tree lists exactly as the snapshotted one did.
   std::string firstListing = before.substr(0, before.find("kept\nkept\n"));
   CHECK(after.find(firstListing) != after.rfind(firstListing));  // printed twice: before and after the restore

@@ -15,6 +15,7 @@
  *   escape_probe list       the names "all" runs, one a line
  * <host pid> is a pid of the host's (the test's own) for kill-host-pid;
  * <major>:<minor> the host's disk for the mknod actions (default 8:0).
+ * The runner mounts a tmpfs without nodev at /dev-mount for the actions named "...-in-/dev-mount".
  * Exit codes: 0 all refused, 1 something allowed, 2 usage.
  *
  * Every argument is harmless even where a call went through: invalid
@@ -59,6 +60,7 @@ typedef struct {
 
 static pid_t hostPid = -1;
 static unsigned diskMajor = 8, diskMinor = 0;
+static const char kDevMount[] = "/dev-mount";
 
 static const char* errnoName(int err) {
   const char* name = strerrorname_np(err);
@@ -411,6 +413,10 @@ static Outcome mknodDiskDev(void) { return mknodThenOpen("/dev", S_IFBLK, diskMa
 static Outcome mknodDiskShm(void) { return mknodThenOpen("/dev/shm", S_IFBLK, diskMajor, diskMinor); }
 static Outcome mknodDiskPts(void) { return mknodThenOpen("/dev/pts", S_IFBLK, diskMajor, diskMinor); }
 static Outcome mknodMemTmp(void) { return mknodThenOpen("/tmp", S_IFCHR, 1, 1); } /* /dev/mem */
+/* The runner mounts a tmpfs without nodev at /dev-mount (as a volume or an
+ * OCI mount may be): only the device cgroup stands between a node and its device. */
+static Outcome mknodDiskDevMount(void) { return mknodThenOpen(kDevMount, S_IFBLK, diskMajor, diskMinor); }
+static Outcome mknodMemDevMount(void) { return mknodThenOpen(kDevMount, S_IFCHR, 1, 1); }
 
 /* ---- capabilities ---- */
 
@@ -496,6 +502,8 @@ static const Action kActions[] = {
     {"mknod-host-disk+open-in-/dev/shm", mknodDiskShm},
     {"mknod-host-disk+open-in-/dev/pts", mknodDiskPts},
     {"mknod-/dev/mem+open-in-/tmp", mknodMemTmp},
+    {"mknod-host-disk+open-in-/dev-mount", mknodDiskDevMount},
+    {"mknod-/dev/mem+open-in-/dev-mount", mknodMemDevMount},
     {"capset-sys_admin", capsetSysAdmin},
     {"kill-host-pid", killHostPid},
     {"umount2-/proc", umountProc},

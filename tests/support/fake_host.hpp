@@ -112,6 +112,7 @@ class FakeKernel {
   std::vector<runtime::ExecRequest> execRequests;  // every exec a monitor was asked for
   // The layers' quotas (by container id), and one failure to inject into the next layer copy.
   std::map<std::string, std::optional<uint64_t>> layerLimits;
+  std::map<std::string, std::pair<uint32_t, uint32_t>> layerOwners;  // setOwner's uid and gid, by container id
   std::optional<Error> failNextCopy;
   TempDir layerRoot{"berth-fake-layers"};  // layers/<id>, snapshots/<id>/<sid>: they outlive a service restart
   bool nextInitIgnoresTerm = false;
@@ -262,6 +263,7 @@ class FakeCgroups final : public runtime::CgroupController {
     if (!kernel_.groups.count(name)) return std::optional<std::unique_ptr<runtime::ContainerGroup>>{};
     return std::optional<std::unique_ptr<runtime::ContainerGroup>>{std::make_unique<FakeGroup>(kernel_, name)};
   }
+  std::vector<cgroup::Hierarchy> containerHierarchies() const override { return {}; }
 
  private:
   FakeKernel& kernel_;
@@ -445,6 +447,12 @@ class FakeLayers final : public runtime::LayerStore {
     return {};
   }
   Result<uint64_t> usage(const std::string& id) override { return bytesIn(upperDir(id)); }
+  Result<void> setOwner(const std::string& id, uint32_t uid, uint32_t gid) override {
+    if (!exists(id)) return fail(Errc::host_refused, "no layer " + id);
+    std::lock_guard lock(kernel_.mutex);
+    kernel_.layerOwners[id] = {uid, gid};
+    return {};
+  }
   Result<uint64_t> snapshot(const std::string& id, const std::string& snapshotId) override {
     BERTH_TRYV(copyTree(layer(id), snapshotDir(id, snapshotId)));
     return bytesIn(snapshotDir(id, snapshotId));

@@ -4,8 +4,12 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -686,6 +690,105 @@ TEST_CASE("the unified driver on this kernel's v2 tree: freeze, kill, events; no
   REQUIRE(ticker.wait(kWait));
   REQUIRE(group.destroy());
   REQUIRE(driver.removeRoot());
+}
+
+namespace {
+
+// What a process of the group may do with nodes it makes on a tmpfs without
+// nodev (in a mount namespace of its own), as an exit code: 0 when every
+// expectation held, else the number of the one that did not.
+struct NodeCheck {
+  mode_t type;
+  unsigned major, minor;
+  int flags;          // for open
+  int openErrno;      // 0: the open must succeed
+};
+
+int checkNodes(const std::string& dir, const std::vector<NodeCheck>& checks, int mknodErrno) {
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 100;
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=1m") != 0) return 101;
+  int number = 1;
+  for (const NodeCheck& check : checks) {
+    const std::string path = dir + "/node" + std::to_string(number);
+    const int made = ::mknod(path.c_str(), check.type | 0600, makedev(check.major, check.minor));
+    if (mknodErrno != 0) {
+      if (made == 0 || errno != mknodErrno) return number;
+      ++number;
+      continue;
+    }
+    if (made != 0) return 50 + number;
+    const int fd = ::open(path.c_str(), check.flags | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    if (check.openErrno == 0 ? fd < 0 : (fd >= 0 || errno != check.openErrno)) return number;
+    ++number;
+  }
+  return 0;
+}
+
+int runNodeChecks(Group& group, const std::string& dir, const std::vector<NodeCheck>& checks, int mknodErrno = 0) {
+  ChildProcess child = spawnInto(group, [&] { ::_exit(checkNodes(dir, checks, mknodErrno)); });
+  auto status = child.wait(kWait);
+  REQUIRE(status);
+  REQUIRE(*status);
+  return (*status)->exitCode;
+}
+
+}  // namespace
+
+TEST_CASE("the device policy: the default list, replaced by other rules, v1 devices and eBPF alike") {
+  // This host's v1 devices hierarchy, then an eBPF program on its cgroup2 tree (what a pure v2 host gets).
+  for (bool ebpf : {false, true}) {
+    INFO((ebpf ? "eBPF on " + kHybridV2 : std::string("v1 devices")));
+    ScopedRoot scope(ebpf ? std::optional<Mounts>(Mounts{Layout::unified, kHybridV2, {}}) : std::nullopt);
+    Driver& driver = scope.driver();
+    Group group = makeGroup(driver, "devices");
+    if (!ebpf) {
+      // The v1 group holds the default list and the init joins it.
+      CHECK(read(std::string("/sys/fs/cgroup/devices/") + scope.root() + "/devices/devices.list") ==
+            "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\nc 136:* rwm\n");
+    }
+    testing::TempDir dir("berth-devices");
+    // Made freely; only the default nodes open (/dev/mem and a disk refuse with EPERM).
+    CHECK(runNodeChecks(group, dir.path(),
+                        {{S_IFBLK, 8, 0, O_RDONLY, EPERM},
+                         {S_IFCHR, 1, 1, O_RDONLY, EPERM},
+                         {S_IFCHR, 1, 3, O_RDWR, 0},
+                         {S_IFCHR, 1, 9, O_RDONLY, 0},
+                         {S_IFCHR, 1, 7, O_RDWR, 0}}) == 0);
+
+    // Replaced: /dev/null for reading alone, nothing made.
+    REQUIRE(group.setDevices({DeviceRule{.allow = true, .type = 'c', .major = 1, .minor = 3, .access = kDeviceRead}}));
+    CHECK(runNodeChecks(group, dir.path(), {{S_IFCHR, 1, 3, O_RDONLY, 0}}, EPERM) == 0);
+    ChildProcess reader = spawnInto(group, [] {
+      const int readable = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      const int writable = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+      ::_exit(readable >= 0 && writable < 0 && errno == EPERM ? 0 : 1);
+    });
+    auto finished = reader.wait(kWait);
+    REQUIRE(finished);
+    REQUIRE(*finished);
+    CHECK((*finished)->exitCode == 0);
+
+    // Everything allowed again: /dev/kmsg (1:11) opens.
+    REQUIRE(group.setDevices({DeviceRule{.allow = true, .type = 'a'}}));
+    CHECK(runNodeChecks(group, dir.path(), {{S_IFCHR, 1, 11, O_RDONLY, 0}}) == 0);
+  }
+}
+
+TEST_CASE("a group made before the device cgroup gets its v1 devices group when opened") {
+  ScopedRoot scope;
+  if (scope.driver().layout() != Layout::hybrid) return;
+  Group group = makeGroup(scope.driver(), "older");
+  const std::string devices = std::string("/sys/fs/cgroup/devices/") + scope.root() + "/older";
+  REQUIRE(::rmdir(devices.c_str()) == 0);  // as an older berth left it
+  auto opened = scope.driver().openGroup("older");
+  REQUIRE(opened);
+  CHECK(read(devices + "/devices.list").starts_with("c *:* m\nb *:* m\nc 1:3 rwm\n"));
+  // The init joins it like any other.
+  auto exited = joinAndExit(*opened);
+  REQUIRE(exited);
+  REQUIRE(*exited);
+  CHECK((*exited)->exitCode == 7);
 }
 
 TEST_CASE("freeze round trip time") {

@@ -6,8 +6,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-
 
 #include "common/files.hpp"
 #include "kernel/namespaces/ns_fixture.hpp"
@@ -66,6 +66,36 @@ TEST_CASE("a created container waits at its gate, then runs the spec's process a
   REQUIRE(*status);
   CHECK((*status)->exitCode == 7);
   CHECK(fileText(dir.sub("out/result")) == "1 oci-box 1000:1000 /out\n");
+}
+
+TEST_CASE("a container with a console: its terminal's slave is stdio and /dev/console", "[container]") {
+  TempDir dir("berth-oci-console");
+  ContainerSpec spec = busyboxContainer(dir, "stat -L -c %t:%T /proc/self/fd/0 > /out/console; stat -c %t:%T /dev/console >> /out/console");
+  spec.mounts.push_back({"/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, 0, "newinstance,ptmxmode=0666,mode=0620"});
+  spec.rootReadonly = true;  // /dev/console is made before the root turns read-only
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd ours(pair[0]);
+  UniqueFd theirs(pair[1]);
+  spec.consoleSocketFd = theirs.get();
+  auto created = createContainer(spec);
+  INFO((created ? std::string() : created.error().describe()));
+  REQUIRE(created);
+  theirs.reset();
+  UniqueFd gate(::open(spec.startFifo.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(gate);
+  char byte = 0;
+  REQUIRE(::read(gate.get(), &byte, 1) == 1);
+  auto status = created->wait(std::chrono::seconds(10));
+  REQUIRE(status);
+  REQUIRE(*status);
+  CHECK((*status)->exitCode == 0);
+  // Both the pty slave (major 136 = 0x88) of the container's devpts, the same node.
+  const std::string lines = fileText(dir.sub("out/console"));
+  CHECK(lines.starts_with("88:"));
+  const size_t newline = lines.find('\n');
+  REQUIRE(newline != std::string::npos);
+  CHECK(lines.substr(newline + 1) == lines.substr(0, newline + 1));
 }
 
 TEST_CASE("a container spec step that fails is named and leaves no process", "[container]") {

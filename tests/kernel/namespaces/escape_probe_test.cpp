@@ -8,6 +8,8 @@
 // must be refused, and refused the expected way: a call refused for a bad
 // argument (EFAULT, EINVAL, EBADF) got past the filter and the capability
 // checks, which proves nothing, so each action's errno is checked.
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -17,10 +19,13 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include "cgroup/cgroup.hpp"
 #include "common/files.hpp"
+#include "common/unique_fd.hpp"
 #include "kernel/namespaces/ns_fixture.hpp"
 #include "namespaces/security.hpp"
 
@@ -91,6 +96,10 @@ const std::map<std::string, std::set<std::string>>& expectedOutcomes() {
       {"mknod-host-disk+open-in-/dev/shm", {"refused:EACCES"}},
       {"mknod-host-disk+open-in-/dev/pts", {"refused:EPERM"}},  // devpts makes no nodes
       {"mknod-/dev/mem+open-in-/tmp", {"refused:EACCES"}},
+      // A mount without nodev (a tmpfs the runner made): the device cgroup
+      // refuses the open (EPERM), the node itself is made.
+      {"mknod-host-disk+open-in-/dev-mount", {"refused:EPERM"}},
+      {"mknod-/dev/mem+open-in-/dev-mount", {"refused:EPERM"}},
       // Not in the bounding set, so not in permitted: capset cannot add it.
       {"capset-sys_admin", {"refused:EPERM"}},
       // A pid of the host's is not in the container's pid namespace.
@@ -100,9 +109,27 @@ const std::map<std::string, std::set<std::string>>& expectedOutcomes() {
   return expected;
 }
 
-// "<major>:<minor>" of a disk of the host's: the first entry of
-// /proc/partitions, else the device of "/", else 8:0 (sda).
+// In a user namespace CAP_MKNOD counts for nothing: mknod itself is refused;
+// and /proc/sys belongs to host root, whom the namespace does not map: a
+// write is refused for permission before the read-only mount is reached.
+const std::map<std::string, std::set<std::string>>& expectedInUserNamespace() {
+  static const std::map<std::string, std::set<std::string>> expected = [] {
+    auto outcomes = expectedOutcomes();
+    for (auto& [name, allowed] : outcomes)
+      if (name.starts_with("mknod-")) allowed = {"refused:EPERM"};
+    outcomes["write-/proc/sys/kernel/hostname"] = {"refused:EROFS", "refused:EACCES"};
+    return outcomes;
+  }();
+  return expected;
+}
+
+// "<major>:<minor>" of a block device of the host's that this test itself
+// can open read-only (a node for it refused inside then proves the wall is
+// the container's): the first such entry of /proc/partitions, else loop0.
+// Some hosts refuse even root an open of their own disk (a VM's sandbox
+// does here); then the next device that opens stands in for it.
 std::string hostDisk() {
+  std::vector<std::string> names;
   std::ifstream partitions("/proc/partitions");
   std::string line;
   while (std::getline(partitions, line)) {
@@ -110,34 +137,83 @@ std::string hostDisk() {
     unsigned long long blocks = 0;
     char name[64];
     if (std::sscanf(line.c_str(), " %u %u %llu %63s", &major, &minor, &blocks, name) == 4 && major != 0)
-      return std::to_string(major) + ":" + std::to_string(minor);
+      names.emplace_back(name);
   }
-  struct stat root {};
-  if (::stat("/", &root) == 0 && major(root.st_dev) != 0)
-    return std::to_string(major(root.st_dev)) + ":" + std::to_string(minor(root.st_dev));
-  return "8:0";
+  names.emplace_back("loop0");
+  for (const std::string& name : names) {
+    const std::string path = "/dev/" + name;
+    struct stat node {};
+    if (::stat(path.c_str(), &node) != 0 || !S_ISBLK(node.st_mode)) continue;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    return std::to_string(major(node.st_rdev)) + ":" + std::to_string(minor(node.st_rdev));
+  }
+  return "";
 }
 
-// A sandbox with the probe at /probe in its writable layer.
+// The device cgroup a probe box runs in: berth's (the host's kind: v1
+// devices here), an eBPF program on a cgroup2 group (what a pure v2 host
+// gets; cgroup-bpf works on this host's v2 tree too), or none (the control).
+enum class DeviceCgroup { host, ebpf, none };
+
+// A sandbox with the probe at /probe in its writable layer, a tmpfs without
+// nodev at /dev-mount, in a cgroup of its own with berth's device policy;
+// with a map, in a user namespace whose root owns the layer.
 class ProbeBox {
  public:
-  ProbeBox() {
+  explicit ProbeBox(DeviceCgroup devices = DeviceCgroup::host,
+                    std::optional<UserNamespaceMap> userNamespace = std::nullopt)
+      : root_(berth::testing::uniqueCgroupRoot()), userNamespace_(userNamespace) {
     auto probe = readFile(kProbe);
     if (!probe) FAIL("the probe is not built: " << probe.error().describe());
     REQUIRE(writeFileAtomic(box_.upper() + "/probe", *probe, 0755));
+    if (userNamespace_)
+      for (const std::string& path : {box_.upper(), box_.dir().sub("work"), box_.upper() + "/probe"})
+        REQUIRE(::chown(path.c_str(), userNamespace_->hostUid, userNamespace_->hostGid) == 0);
+    if (devices == DeviceCgroup::none) return;
+    auto driver = devices == DeviceCgroup::host
+                      ? cgroup::Driver::detect(root_)
+                      : cgroup::Driver::create(cgroup::Mounts{cgroup::Layout::unified, "/sys/fs/cgroup/unified"}, root_);
+    REQUIRE(driver);
+    driver_.emplace(std::move(*driver));
+    auto group = driver_->createGroup("probe");
+    if (!group) FAIL(group.error().describe());
+    group_.emplace(std::move(*group).commit());
   }
+  ~ProbeBox() {
+    if (group_) {
+      (void)group_->killAll(std::chrono::seconds(5));
+      auto destroyed = group_->destroy();
+      if (!destroyed) std::fprintf(stderr, "probe group: %s\n", destroyed.error().describe().c_str());
+    }
+    if (driver_) (void)driver_->removeRoot();
+    CHECK(berth::testing::leftoverCgroups(root_).empty());
+  }
+  ProbeBox(const ProbeBox&) = delete;
+  ProbeBox& operator=(const ProbeBox&) = delete;
+
   const Sandbox& sandbox() const { return box_; }
   RunResult probe(const std::vector<std::string>& args) const {
     std::vector<std::string> argv{"/probe"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(box_.spec(argv));
+    InitSpec spec = box_.spec(argv);
+    // No nodev: a volume or an OCI tmpfs may be mounted so.
+    spec.mounts.push_back(MountSpec{"/dev-mount", "tmpfs", "probe-dev", MS_NOSUID | MS_NOEXEC, 0, "size=1m"});
+    if (group_) spec.cgroupJoinFiles = group_->joinFiles();
+    spec.userNamespace = userNamespace_;
+    return run(spec);
   }
   RunResult action(const std::string& name) const {
-    return probe({name, std::to_string(::getpid()), hostDisk()});
+    const std::string disk = hostDisk();
+    return probe({name, std::to_string(::getpid()), disk.empty() ? "8:0" : disk});
   }
 
  private:
   Sandbox box_;
+  std::string root_;
+  std::optional<UserNamespaceMap> userNamespace_;
+  std::optional<cgroup::Driver> driver_;
+  std::optional<cgroup::Group> group_;
 };
 
 struct ProbeLine {
@@ -239,6 +315,25 @@ TEST_CASE("every action of the escape probe is refused inside a container", "[pr
   CHECK(berth::testing::mountsContaining(box.sandbox().dir().path()).empty());
 }
 
+TEST_CASE("every action of the escape probe is refused inside a user-namespace container", "[probe]") {
+  const std::vector<std::string> actions = probeActions();
+  ProbeBox box(DeviceCgroup::host, UserNamespaceMap{.hostUid = 200000, .hostGid = 200000, .size = 65536});
+  RunResult result = box.action("all");
+  const std::vector<ProbeLine> lines = parse(result.output);
+  WARN("escape probe inside a user-namespace container, action / refused with / note:\n" << table(lines));
+  REQUIRE(lines.size() == actions.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    INFO(lines[i].action << " " << lines[i].outcome << " " << lines[i].note);
+    CHECK(lines[i].action == actions[i]);
+    CHECK(lines[i].outcome.starts_with("refused:"));
+    auto expected = expectedInUserNamespace().find(lines[i].action);
+    REQUIRE(expected != expectedInUserNamespace().end());
+    CHECK(expected->second.contains(lines[i].outcome));
+  }
+  CHECK(result.status.exitCode == 0);
+  CHECK(berth::testing::mountsContaining(box.sandbox().dir().path()).empty());
+}
+
 TEST_CASE("each action of the escape probe is refused on its own, in a fresh container", "[probe]") {
   // Nothing in "all" leans on what an earlier action left behind.
   for (const std::string& name : probeActions()) {
@@ -253,6 +348,29 @@ TEST_CASE("each action of the escape probe is refused on its own, in a fresh con
     CHECK(expected->second.contains(lines[0].outcome));
     CHECK(result.status.exitCode == 0);
   }
+}
+
+TEST_CASE("a node on a mount without nodev: the device cgroup refuses it, v1 and eBPF alike; without one it opens", "[probe]") {
+  for (const char* name : {"mknod-host-disk+open-in-/dev-mount", "mknod-/dev/mem+open-in-/dev-mount"}) {
+    for (DeviceCgroup devices : {DeviceCgroup::host, DeviceCgroup::ebpf}) {
+      ProbeBox box(devices);
+      RunResult result = box.action(name);
+      INFO(name << (devices == DeviceCgroup::host ? " (the host's device cgroup)" : " (eBPF)") << ": " << result.output);
+      CHECK(result.output.find(" refused:EPERM (mknod ok, open refused)") != std::string::npos);
+      CHECK(result.status.exitCode == 0);
+    }
+  }
+  // The control: the same tmpfs, no device cgroup. The host's disk is only
+  // opened read-only and closed again, never read.
+  if (hostDisk().empty()) {
+    WARN("no block device opens even for this test on the host: the control is left out");
+    return;
+  }
+  ProbeBox open(DeviceCgroup::none);
+  RunResult result = open.action("mknod-host-disk+open-in-/dev-mount");
+  INFO(result.output);
+  CHECK(result.output == "mknod-host-disk+open-in-/dev-mount ALLOWED (mknod ok, open ok)\n");
+  CHECK(result.status.exitCode == 1);
 }
 
 TEST_CASE("the probe's view of itself: no_new_privs, seccomp and the default capabilities", "[probe]") {

@@ -60,7 +60,7 @@ class Bundle {
     REQUIRE(writeFileAtomic(dir_.sub("config.json"), config.dump()));
   }
   ~Bundle() {
-    for (const char* hierarchy : {"unified", "memory", "cpu,cpuacct", "pids", "cpu", "cpuacct"})
+    for (const char* hierarchy : {"unified", "memory", "cpu,cpuacct", "pids", "cpu", "cpuacct", "devices"})
       ::rmdir(("/sys/fs/cgroup/" + std::string(hierarchy) + "/" + cgroupRoot_).c_str());
   }
   const testing::TempDir& dir() const { return dir_; }
@@ -221,6 +221,36 @@ TEST_CASE("berth-oci: sysctl, devices, seccomp, umask, extra groups, oom_score_a
   REQUIRE(runtime.remove("c5", false));
   // The host's own sysctl is untouched by the container's.
   CHECK(fileText("/proc/sys/net/ipv4/ip_forward") == hostForwarding);
+}
+
+TEST_CASE("berth-oci: linux.resources.devices decides which nodes open; a cgroup mount shows the container's own groups", "[oci]") {
+  // /dev is a tmpfs without nodev here, as in most bundles: only the device cgroup decides.
+  const std::string script =
+      "(exec 3<>/dev/fuse) && echo fuse-opened > /out/devices || echo fuse-refused > /out/devices;"
+      "(exec 3</dev/loop-control) && echo loop-opened >> /out/devices || echo loop-refused >> /out/devices;"
+      "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes > /out/limits;"
+      "echo 1 > /sys/fs/cgroup/pids/pids.max || echo refused >> /out/limits";
+  Bundle bundle("c7", {"/bin/sh", "-c", script}, [](json& config) {
+    config["linux"]["devices"] = {{{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229}},
+                                  {{"path", "/dev/loop-control"}, {"type", "c"}, {"major", 10}, {"minor", 237}}};
+    config["linux"]["resources"]["devices"] = {{{"allow", false}, {"access", "rwm"}},
+                                               {{"allow", true}, {"type", "c"}, {"major", 10}, {"minor", 229}, {"access", "rw"}}};
+    config["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+    config["mounts"].push_back({{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"ro", "nosuid", "nodev", "noexec"}}});
+    config["mounts"].push_back({{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}, {"source", "cgroup"},
+                                {"options", {"ro", "nosuid", "nodev", "noexec", "relatime"}}});
+  });
+  testing::TempDir root("berth-oci-root");
+  Runtime runtime(GlobalOptions{root.path(), false});
+  auto created = runtime.create("c7", CreateOptions{bundle.path(), root.sub("c7.pid"), ""});
+  INFO((created ? std::string() : created.error().describe()));
+  REQUIRE(created);
+  const pid_t pid = std::stoi(fileText(root.sub("c7.pid")));
+  REQUIRE(runtime.start("c7"));
+  CHECK(reap(pid) == 0);
+  CHECK(fileText(bundle.dir().sub("out/devices")) == "fuse-opened\nloop-refused\n");
+  CHECK(fileText(bundle.dir().sub("out/limits")) == "64\n" + std::to_string(64 << 20) + "\nrefused\n");
+  REQUIRE(runtime.remove("c7", false));
 }
 
 TEST_CASE("berth-oci: prestart, createRuntime, poststart and poststop hooks get the state on stdin", "[oci]") {

@@ -36,7 +36,7 @@ std::string uniqueCgroupRoot(const std::string& tag) {
 
 std::vector<std::string> leftoverCgroups(const std::string& root) {
   std::vector<std::string> found;
-  for (const char* hierarchy : {"unified", "memory", "cpu", "cpuacct", "pids", "freezer"}) {
+  for (const char* hierarchy : {"unified", "memory", "cpu", "cpuacct", "pids", "freezer", "devices"}) {
     std::string path = std::string("/sys/fs/cgroup/") + hierarchy + "/" + root;
     if (pathExists(path)) found.push_back(path);
   }

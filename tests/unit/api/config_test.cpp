@@ -168,6 +168,26 @@ TEST_CASE("config: examples/berthd.yaml parses and spells out the defaults") {
   CHECK(example->runtime.network.bridgeSubnet == defaults.runtime.network.bridgeSubnet);
   CHECK(example->runtime.network.masquerade == defaults.runtime.network.masquerade);
   CHECK(example->runtime.storagePoolBytes == defaults.runtime.storagePoolBytes);
+  CHECK(example->runtime.defaultIsolation == defaults.runtime.defaultIsolation);
+  CHECK(example->runtime.durability == defaults.runtime.durability);
+}
+
+TEST_CASE("durability is host by default, process on request; anything else names the key") {
+  auto defaults = parseConfigYaml("");
+  REQUIRE(defaults);
+  CHECK(defaults->runtime.durability == runtime::Durability::host);
+  auto host = parseConfigYaml("durability: host");
+  REQUIRE(host);
+  CHECK(host->runtime.durability == runtime::Durability::host);
+  auto process = parseConfigYaml("durability: process");
+  REQUIRE(process);
+  CHECK(process->runtime.durability == runtime::Durability::process);
+  for (const char* bad : {"durability: none", "durability: Process", "durability: \"\"", "durability: [host]"}) {
+    auto refused = parseConfigYaml(bad);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::invalid_argument);
+    CHECK(refused.error().message.find("durability") != std::string::npos);
+  }
 }
 
 TEST_CASE("bridge_prefix, bridge_subnet and bridge_masquerade set the bridge network; bad ones name the key") {
@@ -212,6 +232,29 @@ TEST_CASE("log_followers_max and http_workers are bounded counts") {
   }
 }
 
+TEST_CASE("the connection limits: a per-client cap (0: none) and header, body and keep-alive timeouts") {
+  ServiceConfig defaults;
+  CHECK(defaults.maxConnectionsPerClient == 256);
+  CHECK(defaults.headerTimeout == std::chrono::seconds(10));
+  CHECK(defaults.bodyTimeout == std::chrono::seconds(10));
+  CHECK(defaults.keepAliveTimeout == std::chrono::seconds(5));
+  auto set = berth::api::parseConfigYaml(
+      "max_connections_per_client: 0\nheader_timeout_s: 3\nbody_timeout_s: 60\nkeep_alive_timeout_s: 3600\n");
+  REQUIRE(set);
+  CHECK(set->maxConnectionsPerClient == 0);
+  CHECK(set->headerTimeout == std::chrono::seconds(3));
+  CHECK(set->bodyTimeout == std::chrono::seconds(60));
+  CHECK(set->keepAliveTimeout == std::chrono::seconds(3600));
+  for (const char* bad : {"max_connections_per_client: -1\n", "max_connections_per_client: 1048577\n",
+                          "header_timeout_s: 0\n", "header_timeout_s: 3601\n", "body_timeout_s: soon\n",
+                          "keep_alive_timeout_s: 0\n"}) {
+    auto refused = berth::api::parseConfigYaml(bad);
+    REQUIRE_FALSE(refused);
+    std::string key = std::string(bad).substr(0, std::string(bad).find(':'));
+    CHECK_THAT(refused.error().message, Catch::Contains(key));
+  }
+}
+
 TEST_CASE("image_max_mb is 1..1048576 MiB, 2048 by default") {
   CHECK(ServiceConfig{}.runtime.imageMaxBytes == 2048ull << 20);
   auto set = berth::api::parseConfigYaml("image_max_mb: 1\n");
@@ -237,4 +280,14 @@ TEST_CASE("tls_cert and tls_key come together") {
   auto refused = berth::api::finalize(*alone);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message == "tls_cert and tls_key must be given together");
+}
+
+TEST_CASE("default_isolation sets the isolation of a create that does not say") {
+  CHECK(berth::api::parseConfigYaml("")->runtime.defaultIsolation == "host-root");
+  auto set = berth::api::parseConfigYaml("default_isolation: user-namespace\n");
+  REQUIRE(set);
+  CHECK(set->runtime.defaultIsolation == "user-namespace");
+  auto bad = berth::api::parseConfigYaml("default_isolation: vm\n");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("default_isolation") != std::string::npos);
 }

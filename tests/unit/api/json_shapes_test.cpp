@@ -25,8 +25,15 @@ TEST_CASE("a container has exactly the fields of API.md §6, null for what is ab
   for (const auto& [key, value] : json.items()) keys.push_back(key);
   CHECK(keys == std::vector<std::string>{"id", "runtime_id", "name", "project_id", "owner_id", "image", "command",
                                          "env", "working_dir", "hostname", "status", "exit_code", "exit_signal",
-                                         "oom_killed", "pid", "resources", "network", "ports", "autostart", "created_at",
-                                         "updated_at", "started_at", "finished_at", "expires_at"});
+                                         "oom_killed", "pid", "resources", "network", "ports", "user", "umask",
+                                         "isolation", "id_map", "autostart", "created_at", "updated_at", "started_at",
+                                         "finished_at", "expires_at", "restart_policy", "restart_count",
+                                         "next_restart_at"});
+  // API.md §14: a record from before `user` runs as root; host-root has no id map.
+  CHECK(json["user"] == "0:0");
+  CHECK(json["umask"].is_null());
+  CHECK(json["isolation"] == "host-root");
+  CHECK(json["id_map"].is_null());
   CHECK(json["hostname"] == "web");  // defaults to the name
   CHECK(json["status"] == "stopped");
   CHECK(json["exit_code"] == 0);
@@ -45,6 +52,15 @@ TEST_CASE("a container has exactly the fields of API.md §6, null for what is ab
                                                      {"mac", "02:b7:0a:59:03:07"}});
   CHECK(bridged["ports"] == nlohmann::ordered_json::parse(
                                 R"([{"container_port":80,"host_port":8081,"protocol":"tcp","host_ip":"127.0.0.1"}])"));
+  record.user = store::ProcessUser{"app:staff", 1000, 50, {50}};
+  record.umask = 022;
+  record.isolation = "user-namespace";
+  record.idMap = store::IdMap{268435456, 268435456, 65536};
+  auto isolated = containerJson(record);
+  CHECK(isolated["user"] == "app:staff");
+  CHECK(isolated["umask"] == "0022");
+  CHECK(isolated["isolation"] == "user-namespace");
+  CHECK(isolated["id_map"] == nlohmann::ordered_json{{"host_uid", 268435456}, {"host_gid", 268435456}, {"size", 65536}});
   CHECK(json["created_at"] == "2025-01-15T10:30:00.000Z");
   CHECK(json["updated_at"] == "2025-01-15T10:30:00.004Z");
   CHECK(json["started_at"].is_null());

@@ -34,3 +34,35 @@ TEST_CASE("metrics render the Prometheus text format") {
   CHECK_THAT(text, Catch::Contains("berth_http_requests_total{method=\"other\",code=\"418\"} 1\n"));
   CHECK_THAT(text, !Catch::Contains("not-an-operation"));
 }
+
+TEST_CASE("metrics have per-container series of the live containers given, with their id and name") {
+  Metrics metrics;
+  runtime::UsageReport usage;
+  runtime::ContainerUsage web;
+  web.container.id = "507f1f77bcf86cd799439011";
+  web.container.name = "web";
+  web.cpuUsageUsec = 1500000;
+  web.memoryBytes = 4096;
+  web.memoryLimitBytes = 64 << 20;
+  web.networkRxBytes = 10;
+  web.networkTxBytes = 20;
+  runtime::ContainerUsage idle;
+  idle.container.id = "507f1f77bcf86cd799439012";
+  idle.container.name = "odd\"name";  // escaped in the label
+  usage.containers = {web, idle};
+  usage.omitted = 7;
+
+  std::string text = metrics.render({}, usage);
+  const std::string webLabels = "{container=\"507f1f77bcf86cd799439011\",name=\"web\"}";
+  CHECK_THAT(text, Catch::Contains("# TYPE berth_container_cpu_seconds_total counter\n"));
+  CHECK_THAT(text, Catch::Contains("berth_container_cpu_seconds_total" + webLabels + " 1.500000\n"));
+  CHECK_THAT(text, Catch::Contains("berth_container_memory_bytes" + webLabels + " 4096\n"));
+  CHECK_THAT(text, Catch::Contains("berth_container_memory_limit_bytes" + webLabels + " 67108864\n"));
+  CHECK_THAT(text, Catch::Contains("berth_container_network_receive_bytes_total" + webLabels + " 10\n"));
+  CHECK_THAT(text, Catch::Contains("berth_container_network_transmit_bytes_total" + webLabels + " 20\n"));
+  CHECK_THAT(text, Catch::Contains("name=\"odd\\\"name\"} 0.000000\n"));
+  // No limit and no bridge: those series are absent rather than zero.
+  CHECK_THAT(text, !Catch::Contains("berth_container_memory_limit_bytes{container=\"507f1f77bcf86cd799439012\""));
+  CHECK_THAT(text, !Catch::Contains("berth_container_network_receive_bytes_total{container=\"507f1f77bcf86cd799439012\""));
+  CHECK_THAT(text, Catch::Contains("berth_container_series_omitted 7\n"));
+}

@@ -16,7 +16,8 @@ struct Refusal {
   const char* messagePart;  // the message must name the field
 };
 
-void requireRefused(const Result<runtime::CreateRequest>& result, const char* messagePart) {
+template <typename T>
+void requireRefused(const Result<T>& result, const char* messagePart) {
   REQUIRE_FALSE(result);
   CHECK(result.error().code == Errc::invalid_argument);
   CHECK_THAT(result.error().message, Catch::Contains(messagePart));
@@ -453,4 +454,95 @@ TEST_CASE("terminal query and messages: command as a JSON array, a size in range
   CHECK_FALSE(parseTerminalMessage(R"({"type":"resize","cols":100})"));
   CHECK_FALSE(parseTerminalMessage(R"({"type":"resize","cols":0,"rows":1})"));
   CHECK_FALSE(parseTerminalMessage("hello"));
+}
+
+TEST_CASE("restart_policy on create and update: Docker's names, anything else refused naming the field") {
+  auto created = parseCreateContainerBody(R"({"name":"a","restart_policy":"on-failure:3"})", kNow);
+  REQUIRE(created);
+  CHECK(created->restartPolicy == store::RestartPolicy{store::RestartMode::on_failure, 3});
+  auto plain = parseCreateContainerBody(R"({"name":"a"})", kNow);
+  REQUIRE(plain);
+  CHECK(plain->restartPolicy.mode == store::RestartMode::no);
+  auto updated = parseUpdateContainerBody(R"({"restart_policy":"unless-stopped"})", kNow);
+  REQUIRE(updated);
+  REQUIRE(updated->restartPolicy);
+  CHECK(updated->restartPolicy->mode == store::RestartMode::unless_stopped);
+  CHECK_FALSE(parseUpdateContainerBody("{}", kNow)->restartPolicy);
+  for (const char* body : {R"({"name":"a","restart_policy":"sometimes"})", R"({"name":"a","restart_policy":3})",
+                           R"({"name":"a","restart_policy":null})", R"({"name":"a","restart_policy":"on-failure:0"})",
+                           R"({"name":"a","restart_policy":"always:2"})"}) {
+    INFO(body);
+    requireRefused(parseCreateContainerBody(body, kNow), "restart_policy");
+  }
+  requireRefused(parseUpdateContainerBody(R"({"restart_policy":"on-failure:x"})", kNow), "restart_policy");
+}
+
+TEST_CASE("project change body: limits by name, a whole number or null; the field is named when refused") {
+  auto change = parseProjectChangeBody(R"({"limits":{"containers":3,"memory":null,"cpu":0,"disk":1024}})");
+  REQUIRE(change);
+  CHECK(change->containers == std::optional<std::optional<uint64_t>>(3));
+  REQUIRE(change->memoryMb);
+  CHECK_FALSE(*change->memoryMb);
+  CHECK(change->cpuMillicores == std::optional<std::optional<uint64_t>>(0));
+  CHECK(change->diskMb == std::optional<std::optional<uint64_t>>(1024));
+  auto some = parseProjectChangeBody(R"({"limits":{"containers":1}})");
+  REQUIRE(some);
+  CHECK_FALSE(some->memoryMb);
+  CHECK(parseProjectChangeBody(R"({"limits":{}})")->containers == std::nullopt);
+  struct Case {
+    const char* body;
+    const char* messagePart;
+  };
+  for (const Case& row : std::vector<Case>{
+           {R"({})", "limits is required"},
+           {R"({"limits":3})", "limits must be an object"},
+           {R"({"limits":{"containers":-1}})", "limits.containers must be an integer"},
+           {R"({"limits":{"containers":"3"}})", "limits.containers must be an integer"},
+           {R"({"limits":{"containers":1.5}})", "limits.containers must be an integer"},
+           {R"({"limits":{"memory_mb":3}})", "unknown field: limits.memory_mb"},
+           {R"({"limits":{"cpu":true}})", "limits.cpu must be an integer"},
+           {R"({"limits":{"disk":1e300}})", "limits.disk must be an integer"},
+           {R"({"limits":{},"name":"x"})", "unknown field: name"},
+       }) {
+    INFO(row.body);
+    requireRefused(parseProjectChangeBody(row.body), row.messagePart);
+  }
+}
+
+TEST_CASE("create and update bodies: user, umask and isolation (API.md §14)") {
+  auto request = parseCreateContainerBody(R"({"name":"a","user":"app:staff","umask":"0027","isolation":"user-namespace"})", kNow);
+  REQUIRE(request);
+  CHECK(request->user == "app:staff");
+  CHECK(request->umask == 027u);
+  CHECK(request->isolation == "user-namespace");
+  auto defaults = parseCreateContainerBody(R"({"name":"a"})", kNow);
+  REQUIRE(defaults);
+  CHECK_FALSE(defaults->user);
+  CHECK_FALSE(defaults->umask);
+  CHECK(defaults->isolation.empty());  // the config's default_isolation
+  CHECK(parseCreateContainerBody(R"({"name":"a","umask":"022"})", kNow)->umask == 022u);
+
+  for (const auto& [body, part] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"name":"a","user":""})", "user must not be empty"},
+           {R"({"name":"a","user":1000})", "user must be a string"},
+           {R"({"name":"a","user":"a\tb"})", "user must not contain control characters"},
+           {R"({"name":"a","umask":"22"})", "umask must be octal"},
+           {R"({"name":"a","umask":"0089"})", "umask must be octal"},
+           {R"({"name":"a","umask":"1777"})", "umask must be octal"},
+           {R"({"name":"a","umask":18})", "umask must be a string"},
+           {R"({"name":"a","isolation":"vm"})", "isolation must be"},
+           {R"({"name":"a","isolation":true})", "isolation must be a string"}}) {
+    INFO(body);
+    requireRefused(parseCreateContainerBody(body, kNow), part.c_str());
+  }
+
+  auto update = parseUpdateContainerBody(R"({"user":"1000","umask":null})", kNow);
+  REQUIRE(update);
+  CHECK(update->user == "1000");
+  REQUIRE(update->umask);
+  CHECK_FALSE(*update->umask);  // back to the monitor's
+  CHECK(parseUpdateContainerBody(R"({"umask":"0077"})", kNow)->umask == std::optional<uint32_t>(077));
+  auto fixed = parseUpdateContainerBody(R"({"isolation":"host-root"})", kNow);
+  REQUIRE_FALSE(fixed);
+  CHECK_THAT(fixed.error().message, Catch::Contains("isolation cannot be changed"));
 }

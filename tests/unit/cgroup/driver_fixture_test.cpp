@@ -3,6 +3,8 @@
 // rollback, without root.
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "cgroup/cgroup.hpp"
@@ -30,6 +32,7 @@ bool isDir(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// A fixture's directories are no cgroupfs: no device policy (DeviceControl::none) unless a test asks.
 struct HybridFixture {
   testing::TempDir tmp{"berth-cgroup-fixture"};
   Mounts mounts() const {
@@ -39,7 +42,8 @@ struct HybridFixture {
                    {"cpu", tmp.sub("cpu,cpuacct")},
                    {"cpuacct", tmp.sub("cpu,cpuacct")},
                    {"pids", tmp.sub("pids")},
-                   {"freezer", tmp.sub("freezer")}}};
+                   {"freezer", tmp.sub("freezer")}},
+                  DeviceControl::none};
   }
   // The interface files an existing hybrid group "web" under root "berth" has.
   void makeWeb() const {
@@ -56,7 +60,7 @@ struct HybridFixture {
 
 struct UnifiedFixture {
   testing::TempDir tmp{"berth-cgroup-fixture"};
-  Mounts mounts() const { return Mounts{Layout::unified, tmp.sub("v2"), {}}; }
+  Mounts mounts() const { return Mounts{Layout::unified, tmp.sub("v2"), {}, DeviceControl::none}; }
   void makeRoot(const std::string& controllers, const std::string& enabled) const {
     put(tmp.sub("v2/berth/cgroup.controllers"), controllers);
     put(tmp.sub("v2/berth/cgroup.subtree_control"), enabled);
@@ -306,4 +310,67 @@ TEST_CASE("a createGroup that fails midway removes what it made") {
   for (const char* dir : {"unified/berth/web", "memory/berth/web", "cpu,cpuacct/berth/web"})
     CHECK_FALSE(isDir(fx.tmp.sub(dir)));
   CHECK_FALSE(driver->groupExists("web"));
+}
+
+TEST_CASE("hybrid createGroup writes the default device policy to its v1 devices group") {
+  HybridFixture fx;
+  Mounts mounts = fx.mounts();
+  mounts.v1["devices"] = fx.tmp.sub("devices");
+  mounts.devices = DeviceControl::v1;
+  // The kernel's interface files, there before the group is (a v1 dir is adopted).
+  put(fx.tmp.sub("devices/berth/web/devices.deny"), "");
+  put(fx.tmp.sub("devices/berth/web/devices.allow"), "");
+  auto driver = Driver::create(mounts, "berth");
+  REQUIRE(driver);
+  auto group = driver->createGroup("web");
+  REQUIRE(group);
+  CHECK(read(fx.tmp.sub("devices/berth/web/devices.deny")) == "a");
+  CHECK(read(fx.tmp.sub("devices/berth/web/devices.allow")) ==
+        "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\nc 136:* rwm\n");
+  // The init joins the devices group with the others.
+  const auto files = (*group)->joinFiles();
+  CHECK(std::find(files.begin(), files.end(), fx.tmp.sub("devices/berth/web/tasks")) != files.end());
+
+  REQUIRE((*group)->setDevices({DeviceRule{.allow = true, .type = 'a'}, DeviceRule{.allow = false, .type = 'b', .major = 8}}));
+  CHECK(read(fx.tmp.sub("devices/berth/web/devices.allow")).starts_with("a"));
+  CHECK(read(fx.tmp.sub("devices/berth/web/devices.deny")) == "b 8:* rwm\n");
+  // The fixture's files keep rmdir from working: the temp dir goes as a whole.
+  Group kept = std::move(*group).commit();
+}
+
+TEST_CASE("v1 device control needs a v1 devices hierarchy") {
+  HybridFixture fx;
+  Mounts mounts = fx.mounts();
+  mounts.devices = DeviceControl::v1;
+  auto driver = Driver::create(mounts, "berth");
+  REQUIRE_FALSE(driver);
+  CHECK(driver.error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("a container's hierarchies: each v1 mount once with its controllers, then unified; pure v2 alone") {
+  HybridFixture fx;
+  Mounts mounts = fx.mounts();
+  mounts.v1Controllers[fx.tmp.sub("cpu,cpuacct")] = "cpu,cpuacct";
+  auto hybrid = Driver::create(mounts, "berth");
+  REQUIRE(hybrid);
+  const std::vector<Hierarchy> seen = hybrid->containerHierarchies();
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[0].name == "cpu,cpuacct");
+  CHECK(seen[0].fstype == "cgroup");
+  CHECK(seen[0].controllers == "cpu,cpuacct");
+  CHECK(seen[0].aliases == std::vector<std::string>{"cpu", "cpuacct"});
+  CHECK(seen[1].name == "memory");
+  CHECK(seen[1].controllers == "memory");
+  CHECK(seen[1].aliases.empty());
+  CHECK(seen[2].name == "pids");  // freezer is no controller berth uses
+  CHECK(seen[3].name == "unified");
+  CHECK(seen[3].fstype == "cgroup2");
+
+  UnifiedFixture v2;
+  auto unified = Driver::create(v2.mounts(), "berth");
+  REQUIRE(unified);
+  const std::vector<Hierarchy> only = unified->containerHierarchies();
+  REQUIRE(only.size() == 1);
+  CHECK(only[0].name.empty());
+  CHECK(only[0].fstype == "cgroup2");
 }

@@ -58,8 +58,13 @@ TEST_CASE("a hybrid host with separate cpu and cpuacct mounts") {
   CHECK(mounts->v2 == "/sys/fs/cgroup/unified");
   CHECK(mounts->v1 == std::map<std::string, std::string>{{"cpu", "/sys/fs/cgroup/cpu"},
                                                          {"cpuacct", "/sys/fs/cgroup/cpuacct"},
+                                                         {"devices", "/sys/fs/cgroup/devices"},
                                                          {"memory", "/sys/fs/cgroup/memory"},
                                                          {"pids", "/sys/fs/cgroup/pids"}});
+  CHECK(mounts->devices == DeviceControl::v1);
+  CHECK(mounts->v1Controllers.at("/sys/fs/cgroup/cpu") == "cpu");
+  CHECK(mounts->v1Controllers.at("/sys/fs/cgroup/devices") == "devices");
+  CHECK(mounts->v1Controllers.count("/sys/fs/cgroup/freezer") == 0);
 }
 
 TEST_CASE("a hybrid host with cpu,cpuacct co-mounted") {
@@ -72,6 +77,10 @@ TEST_CASE("a hybrid host with cpu,cpuacct co-mounted") {
   CHECK(mounts->v1.at("memory") == "/sys/fs/cgroup/memory");
   CHECK(mounts->v1.at("pids") == "/sys/fs/cgroup/pids");
   CHECK(mounts->v1.count("freezer") == 0);  // never freeze through v1
+  // The container mounts the hierarchy by exactly these controllers.
+  CHECK(mounts->v1Controllers.at("/sys/fs/cgroup/cpu,cpuacct") == "cpu,cpuacct");
+  // No v1 devices hierarchy here: the device policy is an eBPF program on the v2 group.
+  CHECK(mounts->devices == DeviceControl::ebpf);
 }
 
 TEST_CASE("a pure cgroup v2 host") {
@@ -80,6 +89,7 @@ TEST_CASE("a pure cgroup v2 host") {
   CHECK(mounts->layout == Layout::unified);
   CHECK(mounts->v2 == "/sys/fs/cgroup");
   CHECK(mounts->v1.empty());
+  CHECK(mounts->devices == DeviceControl::ebpf);
 }
 
 TEST_CASE("cgroup2 at /sys/fs/cgroup wins over a second cgroup2 mount and stray v1 mounts") {

@@ -193,6 +193,66 @@ TEST_CASE("an exec joins the other hierarchies' cgroups, then the init's namespa
   CHECK_FALSE(InitPlan::buildExec(spec));
 }
 
+TEST_CASE("a user and umask are set after the capability limit, before no_new_privs", "[init_plan]") {
+  InitSpec spec = sampleSpec();
+  spec.user = ProcessUser{1000, 50, {50, 10}};
+  spec.umask = 027;
+  auto plan = InitPlan::build(spec);
+  REQUIRE(plan);
+  const std::size_t user = indexOf(*plan, StepKind::setUser);
+  CHECK(indexOf(*plan, StepKind::capabilities) < user);
+  CHECK(user < indexOf(*plan, StepKind::setUmask));
+  CHECK(indexOf(*plan, StepKind::setUmask) < indexOf(*plan, StepKind::noNewPrivs));
+  CHECK(plan->steps()[user].soft == 1000);
+  CHECK(plan->steps()[user].hard == 50);
+  CHECK(plan->groups() == std::vector<gid_t>{50, 10});
+  CHECK(plan->steps()[indexOf(*plan, StepKind::setUmask)].flags == 027);
+  // Without them: neither step (the caller's ids, groups and umask).
+  auto plain = InitPlan::build(sampleSpec());
+  REQUIRE(plain);
+  CHECK(std::none_of(plain->steps().begin(), plain->steps().end(), [](const Step& step) {
+    return step.kind == StepKind::setUser || step.kind == StepKind::setUmask;
+  }));
+
+  ExecSpec exec;
+  exec.initPidfd = 7;
+  exec.argv = {"id"};
+  exec.user = spec.user;
+  exec.joinUserNamespace = true;
+  auto joined = InitPlan::buildExec(exec);
+  REQUIRE(joined);
+  CHECK(joined->steps()[indexOf(*joined, StepKind::joinNamespaces)].flags & CLONE_NEWUSER);
+  CHECK(indexOf(*joined, StepKind::capabilities) < indexOf(*joined, StepKind::setUser));
+}
+
+TEST_CASE("an init in a user namespace waits for its root, then works inside it", "[init_plan]") {
+  InitSpec spec = sampleSpec();
+  spec.cgroupJoinFiles = {"/cg2/c1/cgroup.procs"};
+  spec.userNamespace = UserNamespaceMap{268435456, 268435456, 65536};
+  auto plan = InitPlan::build(spec);
+  REQUIRE(plan);
+  const auto& steps = plan->steps();
+  CHECK((plan->cloneNamespaces() & CLONE_NEWUSER) != 0);
+  CHECK((plan->cloneNamespaces() & CLONE_NEWNET) != 0);
+  CHECK(plan->userNamespaceSocket() >= 0);
+  REQUIRE(steps.size() > 4);
+  CHECK(steps[0].kind == StepKind::awaitUserNamespace);
+  CHECK(steps[0].fd >= 0);
+  CHECK(steps[1].description == "make / private");
+  CHECK(steps[2].kind == StepKind::unshareCgroupNs);
+  CHECK(steps[3].kind == StepKind::attachRoot);
+  // The parent moves it into its cgroups and mounts nothing: no overlay step, no host path.
+  CHECK(std::none_of(steps.begin(), steps.end(), [](const Step& step) {
+    return step.kind == StepKind::joinCgroup || step.description.starts_with("mount overlay");
+  }));
+  CHECK(steps[indexOf(*plan, "mount proc on /proc")].target == std::string("./proc"));
+  CHECK(steps[indexOf(*plan, StepKind::pivotRoot)].target == std::string("."));
+  // A network namespace of the host's cannot be joined from inside one.
+  spec.netnsFd = 5;
+  CHECK(InitPlan::build(spec).error().code == Errc::invalid_argument);
+  CHECK(InitPlan::build(sampleSpec())->userNamespaceSocket() == -1);
+}
+
 TEST_CASE("a container spec's plan: its mounts in order, the gate after the ready report, exec last", "[init_plan]") {
   testing::TempDir dir("berth-plan");
   const std::string fifo = dir.sub("start.fifo");
@@ -252,4 +312,107 @@ TEST_CASE("a container spec's plan: its mounts in order, the gate after the read
 }
 
 }  // namespace
+}  // namespace berth::ns
+
+namespace berth::ns {
+namespace {
+
+const Step& stepNamed(const InitPlan& plan, const std::string& description) {
+  return plan.steps()[indexOf(plan, description)];
+}
+
+}  // namespace
+
+TEST_CASE("the container's cgroups at /sys/fs/cgroup: after pivot_root, read-only, each hierarchy as the host has it", "[init_plan]") {
+  InitSpec spec = sampleSpec();
+  spec.cgroupMounts = {{"cpu,cpuacct", "cgroup", "cpu,cpuacct", {"cpu", "cpuacct"}},
+                       {"memory", "cgroup", "memory", {}},
+                       {"unified", "cgroup2", "", {}}};
+  auto plan = InitPlan::build(spec);
+  REQUIRE(plan);
+  const std::size_t pivot = indexOf(*plan, StepKind::pivotRoot);
+  const std::size_t tmpfs = indexOf(*plan, "mount tmpfs on /sys/fs/cgroup");
+  CHECK(indexOf(*plan, StepKind::unshareCgroupNs) < tmpfs);  // mounted from inside the namespace
+  CHECK(pivot < tmpfs);
+  const Step& cpu = stepNamed(*plan, "mount cgroup cpu,cpuacct on /sys/fs/cgroup/cpu,cpuacct");
+  CHECK(cpu.fstype == std::string("cgroup"));
+  CHECK(cpu.data == std::string("cpu,cpuacct"));
+  CHECK(cpu.flags == (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  const Step& unified = stepNamed(*plan, "mount cgroup2 unified on /sys/fs/cgroup/unified");
+  CHECK(unified.fstype == std::string("cgroup2"));
+  CHECK(unified.data == nullptr);
+  const Step& alias = stepNamed(*plan, "symlink /sys/fs/cgroup/cpuacct");
+  CHECK(alias.source == std::string("cpu,cpuacct"));
+  const std::size_t readOnly = indexOf(*plan, "remount /sys/fs/cgroup read-only");
+  CHECK(indexOf(*plan, "mount cgroup2 unified on /sys/fs/cgroup/unified") < readOnly);
+  CHECK((plan->steps()[readOnly].flags & (MS_BIND | MS_REMOUNT | MS_RDONLY)) == (MS_BIND | MS_REMOUNT | MS_RDONLY));
+
+  const Step& run = stepNamed(*plan, "mount tmpfs on /run");
+  CHECK(run.flags == (MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  CHECK(pivot < indexOf(*plan, "mount tmpfs on /run"));
+
+  spec.cgroupMounts = {{"", "cgroup2", "", {}}};
+  auto pure = InitPlan::build(spec);
+  REQUIRE(pure);
+  const Step& only = stepNamed(*pure, "mount cgroup2 on /sys/fs/cgroup");
+  CHECK(only.flags == (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  CHECK(std::none_of(pure->steps().begin(), pure->steps().end(),
+                     [](const Step& step) { return step.description == "mount tmpfs on /sys/fs/cgroup"; }));
+
+  spec.cgroupMounts = {};
+  auto none = InitPlan::build(spec);
+  REQUIRE(none);
+  CHECK(std::none_of(none->steps().begin(), none->steps().end(),
+                     [](const Step& step) { return step.description.find("/sys/fs/cgroup") != std::string::npos; }));
+}
+
+TEST_CASE("cgroup hierarchy names and extra mounts that could leave their place are refused", "[init_plan]") {
+  InitSpec spec = sampleSpec();
+  for (const CgroupMount& bad : {CgroupMount{"../etc", "cgroup", "memory", {}}, CgroupMount{"memory", "cgroup", "memory", {".."}},
+                                 CgroupMount{"memory", "ext4", "", {}}, CgroupMount{"", "cgroup", "memory", {}}}) {
+    spec.cgroupMounts = {bad, {"unified", "cgroup2", "", {}}};
+    auto plan = InitPlan::build(spec);
+    REQUIRE_FALSE(plan);
+    CHECK(plan.error().code == Errc::invalid_argument);
+  }
+  spec.cgroupMounts = {};
+  for (const MountSpec& bad : {MountSpec{"/data", "bind", "/host", MS_BIND, 0, ""}, MountSpec{"/data", "", "x", 0, 0, ""},
+                               MountSpec{"relative", "tmpfs", "tmpfs", 0, 0, ""}, MountSpec{"/a/../b", "tmpfs", "tmpfs", 0, 0, ""}}) {
+    spec.mounts = {bad};
+    auto plan = InitPlan::build(spec);
+    REQUIRE_FALSE(plan);
+    CHECK(plan.error().code == Errc::invalid_argument);
+  }
+  spec.mounts = {MountSpec{"/scratch/", "tmpfs", "scratch", MS_NOSUID, 0, "size=1m"}};
+  auto plan = InitPlan::build(spec);
+  REQUIRE(plan);
+  const Step& scratch = stepNamed(*plan, "mount tmpfs on /scratch/");
+  CHECK(scratch.target == std::string("/scratch"));
+  CHECK(scratch.flags == MS_NOSUID);
+  CHECK(scratch.data == std::string("size=1m"));
+  CHECK(indexOf(*plan, StepKind::pivotRoot) < indexOf(*plan, "mount tmpfs on /scratch/"));
+}
+
+TEST_CASE("a container spec with a console: /dev/console made before pivot_root, the slave bound on it", "[init_plan]") {
+  ContainerSpec spec;
+  spec.rootfs = "/bundle/rootfs";
+  spec.namespaces = {{CLONE_NEWPID, ""}, {CLONE_NEWNS, ""}};
+  spec.process.args = {"sh"};
+  spec.consoleSocketFd = 9;
+  auto plan = InitPlan::buildContainer(spec);
+  REQUIRE(plan);
+  const std::size_t made = indexOf(*plan, "create /dev/console");
+  CHECK(plan->steps()[made].target == std::string("/bundle/rootfs/dev/console"));
+  CHECK(made < indexOf(*plan, StepKind::pivotRoot));
+  const Step& console = plan->steps()[indexOf(*plan, StepKind::consoleSetup)];
+  CHECK(console.fd == 9);
+  CHECK(console.target == std::string("/dev/console"));
+
+  spec.consoleSocketFd = -1;
+  auto plain = InitPlan::buildContainer(spec);
+  REQUIRE(plain);
+  CHECK(std::none_of(plain->steps().begin(), plain->steps().end(),
+                     [](const Step& step) { return step.description == "create /dev/console"; }));
+}
+
 }  // namespace berth::ns

@@ -934,5 +934,39 @@ TEST_CASE("a bundle's config.json is read and its root resolved", "[oci]") {
   CHECK(missing.error().code == Errc::not_found);
 }
 
+
+TEST_CASE("linux.resources.devices become device cgroup rules, the default allow list after them", "[oci]") {
+  Resources resources;
+  resources.devices = {DeviceRule{false, "", std::nullopt, std::nullopt, "rwm"},
+                       DeviceRule{true, "c", 10, 229, "rw"},
+                       DeviceRule{true, "b", -1, -1, ""}};
+  const std::vector<cgroup::DeviceRule> rules = deviceRulesOf(resources);
+  const std::vector<cgroup::DeviceRule>& defaults = cgroup::defaultDeviceRules();
+  REQUIRE(rules.size() == 3 + defaults.size());
+  CHECK(cgroup::v1RuleLine(rules[0]) == "a");
+  CHECK_FALSE(rules[0].allow);
+  CHECK(cgroup::v1RuleLine(rules[1]) == "c 10:229 rw");
+  CHECK(cgroup::v1RuleLine(rules[2]) == "b *:* rwm");  // -1 is any; no access is all of it
+  const cgroup::DevicePolicy policy = cgroup::reduceDeviceRules(rules);
+  CHECK(cgroup::policyAllows(policy, 'c', 10, 229, cgroup::kDeviceWrite));
+  CHECK_FALSE(cgroup::policyAllows(policy, 'c', 10, 229, cgroup::kDeviceMknod | cgroup::kDeviceRead));
+  CHECK(cgroup::policyAllows(policy, 'c', 1, 3, cgroup::kDeviceRead));  // the defaults still hold
+  CHECK_FALSE(cgroup::policyAllows(policy, 'c', 10, 237, cgroup::kDeviceRead));
+
+  // None given: the default alone.
+  CHECK(deviceRulesOf(Resources{}).size() == defaults.size());
+
+  for (const char* bad : {R"({"allow": true, "type": "c", "major": -2})", R"({"allow": true, "minor": 4294967296})"}) {
+    const std::string config = std::string(R"({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+      "linux": {"resources": {"devices": [)") + bad + "]}}}";
+    auto spec = parseSpec(config);
+    INFO(bad);
+    REQUIRE_FALSE(spec);
+    CHECK(spec.error().code == Errc::invalid_argument);
+    INFO(spec.error().message);
+    CHECK(spec.error().message.find("linux.resources.devices[0].m") != std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace berth::oci

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "runtime/lifecycle.hpp"
@@ -143,4 +144,47 @@ TEST_CASE("the lifecycle commits what its table lists, refuses the rest, and tel
                       {ContainerStatus::running, ContainerStatus::stopped}});
     CHECK(operations == std::vector<std::string>{"create", "start", "force-stop"});
   }
+}
+
+TEST_CASE("durability process defers exactly the transitions of a running or paused container; host defers none") {
+  auto mode = GENERATE(Durability::host, Durability::process);
+  testing::TempDir dir;
+  auto store = store::testfix::openStore(dir.sub("db"), {});  // synced: only then is a commit deferred or not
+  Lifecycle lifecycle(*store, systemClock(), mode);
+  TransitionNote note;
+  note.actor = "owner";
+  uint64_t last = store->writeStats().deferredTransactions;
+  // Whether the last call was committed without a sync.
+  auto deferred = [&] {
+    uint64_t now = store->writeStats().deferredTransactions;
+    return std::exchange(last, now) != now;
+  };
+  bool process = mode == Durability::process;
+
+  auto created = lifecycle.create(newRecord(), Trigger::create, note);
+  REQUIRE(created);
+  CHECK_FALSE(deferred());
+  auto step = [&](const ContainerRecord& before, ContainerStatus to, Trigger trigger) {
+    ContainerRecord after = before;
+    after.status = to;
+    auto committed = lifecycle.commit(before, after, trigger, note);
+    REQUIRE(committed);
+    return *committed;
+  };
+  auto running = step(*created, ContainerStatus::running, Trigger::start);
+  CHECK_FALSE(deferred());  // a start is synced: its record is what recovery finds the instance by
+  auto paused = step(running, ContainerStatus::paused, Trigger::pause);
+  CHECK(deferred() == process);
+  auto resumed = step(paused, ContainerStatus::running, Trigger::resume);
+  CHECK(deferred() == process);
+  auto stopped = step(resumed, ContainerStatus::stopped, Trigger::exit);
+  CHECK(deferred() == process);
+  ContainerRecord renamed = stopped;
+  renamed.name = "renamed";
+  auto updated = lifecycle.update(stopped, renamed);
+  REQUIRE(updated);
+  CHECK_FALSE(deferred());  // a config change
+  auto removed = step(*updated, ContainerStatus::deleted, Trigger::remove);
+  CHECK_FALSE(deferred());
+  CHECK(store->getContainer(removed.id)->status == ContainerStatus::deleted);
 }

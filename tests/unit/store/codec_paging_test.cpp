@@ -193,6 +193,6 @@ TEST_CASE("keys: transition times sort numerically, negative first; prefixes suc
   std::string cid(12, '\0');
   std::string eidHigh(12, '\xff');
   std::string eidLow(12, '\0');
-  CHECK(keys::logStatusKey(cid, ContainerStatus::paused, eidHigh) < keys::logStatusKey(cid, ContainerStatus::running, eidLow));
-  CHECK(keys::logStatusKey(cid, ContainerStatus::copying, eidHigh) < keys::logStatusKey(cid, ContainerStatus::creating, eidLow));
+  CHECK(keys::logStatusKey(cid, keys::LogOrder::to, ContainerStatus::paused, eidHigh) < keys::logStatusKey(cid, keys::LogOrder::to, ContainerStatus::running, eidLow));
+  CHECK(keys::logStatusKey(cid, keys::LogOrder::to, ContainerStatus::copying, eidHigh) < keys::logStatusKey(cid, keys::LogOrder::to, ContainerStatus::creating, eidLow));
 }

@@ -66,7 +66,7 @@ TEST_CASE("environment: a store of another schema version is refused with both v
   auto store = openStore(dir.sub("db"));
   auto record = makeContainer(containerId(1), "p1", "web");
   REQUIRE(store->createContainer(record, std::nullopt));
-  std::string other = GENERATE(std::string("2"), std::string("0"), std::string("banana"));
+  std::string other = GENERATE(std::string("3"), std::string("0"), std::string("banana"));
   REQUIRE(store->putMeta("schema_version", other));
   store.reset();
 

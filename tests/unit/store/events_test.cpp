@@ -521,7 +521,7 @@ TEST_CASE("events: a store written before the event log opens and keeps working"
   auto old = transition(*store, record, ContainerStatus::running, 2);
   store.reset();
 
-  // Make it a schema-1 store of the time before events: no events database.
+  // Make it a store of the time before events: no events database.
   {
     MDB_env* env = nullptr;
     REQUIRE(mdb_env_create(&env) == 0);
@@ -540,7 +540,7 @@ TEST_CASE("events: a store written before the event log opens and keeps working"
   }
 
   store = openStore(path);
-  CHECK(**store->getMeta("schema_version") == "1");
+  CHECK(**store->getMeta("schema_version") == std::to_string(kSchemaVersion));
   CHECK(allEvents(*store).empty());
   CHECK_FALSE(lastId(*store));
   CHECK(store->logEntriesAfter("", 10)->size() == 2);

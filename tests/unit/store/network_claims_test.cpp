@@ -108,3 +108,39 @@ TEST_CASE("network claims: a project keeps the subnet it was given; subnets run 
   store = openStore(dir.sub("db"));
   REQUIRE(store->projectSubnet("p2").value() == "10.201.1.0/24");
 }
+
+TEST_CASE("id range claims: a user namespace's host ids are held by one live container until it is deleted") {
+  testing::TempDir dir;
+  auto store = openStore(dir.sub("db"));
+  const std::vector<uint32_t> candidates{1u << 28, (1u << 28) + 65536};
+  auto isolated = [](uint64_t n, uint32_t hostUid) {
+    auto record = makeContainer(containerId(n), "p1", "u" + std::to_string(n));
+    record.isolation = std::string(kUserNamespace);
+    record.idMap = IdMap{hostUid, hostUid, 65536};
+    record.user = ProcessUser{"app:staff", 1000, 50, {50, 100}};
+    record.umask = 027;
+    return record;
+  };
+  REQUIRE(store->firstUnclaimedIdRange(candidates).value() == candidates[0]);
+  auto first = isolated(1, candidates[0]);
+  create(*store, first);
+  REQUIRE(store->firstUnclaimedIdRange(candidates).value() == candidates[1]);
+  // The record keeps what it was given.
+  CHECK(store->getContainer(containerId(1)).value() == first);
+
+  auto clash = store->createContainer(isolated(2, candidates[0]), std::nullopt);
+  REQUIRE_FALSE(clash);
+  CHECK(clash.error().code == Errc::already_exists);
+  CHECK(clash.error().message.find(std::to_string(candidates[0])) != std::string::npos);
+
+  transition(*store, first, ContainerStatus::running, 1);
+  transition(*store, first, ContainerStatus::stopped, 2);
+  create(*store, isolated(2, candidates[1]));
+  CHECK_FALSE(store->firstUnclaimedIdRange(candidates).value().has_value());
+  store.reset();
+  store = openStore(dir.sub("db"));
+  CHECK_FALSE(store->firstUnclaimedIdRange(candidates).value().has_value());
+  auto reread = store->getContainer(containerId(1)).value();
+  transition(*store, reread, ContainerStatus::deleted, 3);
+  CHECK(store->firstUnclaimedIdRange(candidates).value() == candidates[0]);
+}

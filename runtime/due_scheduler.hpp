@@ -1,7 +1,8 @@
 #pragma once
-// Expiry: one thread that sleeps until the earliest expires_at (or until one
-// changes) and then has what is due expired. The sweep itself, which decides
-// and commits through the Lifecycle, is the manager's (expiry.cpp).
+// One thread that sleeps until the earliest due time its sweep reports (or
+// until told that one changed) and then sweeps again. Expiry (expiry.cpp) and
+// pending restarts (restarts.cpp) each run one; the sweep decides and commits
+// through the Lifecycle.
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -12,17 +13,17 @@
 
 namespace berth::runtime {
 
-class ExpiryScheduler {
+class DueScheduler {
  public:
-  // Expires what is due and returns the next expires_at still ahead.
+  // Does what is due and returns the next due time still ahead.
   using Sweep = std::function<std::optional<UnixMillis>()>;
 
-  ExpiryScheduler(const Clock& clock, Sweep sweep);
-  ~ExpiryScheduler();
-  ExpiryScheduler(const ExpiryScheduler&) = delete;
-  ExpiryScheduler& operator=(const ExpiryScheduler&) = delete;
+  DueScheduler(const Clock& clock, Sweep sweep);
+  ~DueScheduler();
+  DueScheduler(const DueScheduler&) = delete;
+  DueScheduler& operator=(const DueScheduler&) = delete;
 
-  // An expires_at was set, moved or cleared: sweep again.
+  // A due time was set, moved or cleared: sweep again.
   void changed();
 
  private:
