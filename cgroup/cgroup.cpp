@@ -31,7 +31,7 @@ constexpr std::array<std::string_view, 14> kV1Controllers = {"cpu",     "cpuacct
 // The controllers a unified root hands down to its groups.
 constexpr std::array<std::string_view, 3> kV2Controllers = {"memory", "cpu", "pids"};
 
-bool contains(const auto &list, std::string_view word) {
+bool contains(const auto& list, std::string_view word) {
   return std::find(list.begin(), list.end(), word) != list.end();
 }
 
@@ -71,7 +71,7 @@ struct MountEntry {
 };
 
 // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
-std::optional<MountEntry> parseMountLine(const std::string &line) {
+std::optional<MountEntry> parseMountLine(const std::string& line) {
   std::vector<std::string> fields = split(line, ' ');
   auto dash = std::find(fields.begin(), fields.end(), "-");
   if (fields.size() < 6 || dash == fields.end() || dash - fields.begin() < 6 || fields.end() - dash < 4)
@@ -81,7 +81,7 @@ std::optional<MountEntry> parseMountLine(const std::string &line) {
 
 bool validRoot(std::string_view root) {
   if (root.empty() || root.front() == '/' || root.back() == '/') return false;
-  for (const std::string &part : split(root, '/'))
+  for (const std::string& part : split(root, '/'))
     if (part == "." || part == "..") return false;
   return root.find("//") == std::string_view::npos;
 }
@@ -101,7 +101,7 @@ bool isInterfaceFileName(std::string_view name) {
   return false;
 }
 
-Result<void> checkGroupName(const std::string &name) {
+Result<void> checkGroupName(const std::string& name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
     return fail(Errc::invalid_argument, "invalid cgroup name '" + name + "'");
   if (isInterfaceFileName(name))
@@ -109,20 +109,20 @@ Result<void> checkGroupName(const std::string &name) {
   return {};
 }
 
-std::string join(const std::string &dir, const std::string &name) { return dir + "/" + name; }
+std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
 // Each v1 mount once, in a stable order (cpu and cpuacct may share one).
-std::vector<std::string> distinctV1Mounts(const Mounts &mounts) {
+std::vector<std::string> distinctV1Mounts(const Mounts& mounts) {
   std::set<std::string> seen;
   std::vector<std::string> out;
-  for (const auto &[controller, mount] : mounts.v1)
+  for (const auto& [controller, mount] : mounts.v1)
     if (seen.insert(mount).second) out.push_back(mount);
   return out;
 }
 
 // Hands memory, cpu and pids down to our root's children where the parent
 // delegated them (listed in our root's cgroup.controllers); never above our root.
-Result<void> enableControllers(const std::string &v2Root) {
+Result<void> enableControllers(const std::string& v2Root) {
   BERTH_TRY(std::string available, readFile(join(v2Root, "cgroup.controllers")));
   BERTH_TRY(std::string enabled, readFile(join(v2Root, "cgroup.subtree_control")));
   std::vector<std::string> availableList = split(available.substr(0, available.find('\n')), ' ');
@@ -137,7 +137,7 @@ Result<void> enableControllers(const std::string &v2Root) {
   return writeFile(join(v2Root, "cgroup.subtree_control"), request);
 }
 
-Result<void> removeEmptyDir(const std::string &dir) {
+Result<void> removeEmptyDir(const std::string& dir) {
   if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return {};
   // A cgroup dir with children refuses with EBUSY (cgroupfs) or ENOTEMPTY.
   if (errno == EBUSY || errno == ENOTEMPTY)
@@ -147,7 +147,7 @@ Result<void> removeEmptyDir(const std::string &dir) {
 
 }  // namespace
 
-Result<Mounts> detectMounts(const std::string &mountinfoPath) {
+Result<Mounts> detectMounts(const std::string& mountinfoPath) {
   BERTH_TRY(std::string text, withContext(readFile(mountinfoPath), "detecting cgroup mounts"));
   Mounts mounts;
   bool anyV1Controller = false;
@@ -161,7 +161,7 @@ Result<Mounts> detectMounts(const std::string &mountinfoPath) {
     } else if (entry->fsType == "cgroup") {
       std::string controllers;
       bool routed = false;
-      for (const std::string &option : entry->superOptions) {
+      for (const std::string& option : entry->superOptions) {
         if (!contains(kV1Controllers, option)) continue;
         anyV1Controller = true;
         controllers += (controllers.empty() ? "" : ",") + option;
@@ -190,7 +190,7 @@ Result<Driver> Driver::create(Mounts mounts, std::string root) {
   if (!validRoot(root))
     return fail(Errc::invalid_argument, "cgroup root must be a relative path without '.' or '..': '" + root + "'");
   if (mounts.layout == Layout::unified) mounts.v1.clear();
-  std::erase_if(mounts.v1, [](const auto &entry) { return !contains(kRoutedControllers, entry.first); });
+  std::erase_if(mounts.v1, [](const auto& entry) { return !contains(kRoutedControllers, entry.first); });
   if (mounts.devices == DeviceControl::v1 && !mounts.v1.contains("devices"))
     return fail(Errc::invalid_argument, "cgroup driver: v1 device control without a v1 devices hierarchy");
   Driver driver;
@@ -204,7 +204,7 @@ Result<Driver> Driver::detect(std::string root) {
   return create(std::move(mounts), std::move(root));
 }
 
-Result<NewGroup> Driver::createGroup(const std::string &name) {
+Result<NewGroup> Driver::createGroup(const std::string& name) {
   BERTH_TRYV(checkGroupName(name));
   std::string v2Root = join(mounts_.v2, root_);
   BERTH_TRYV(withContext(makeDirs(v2Root), "creating cgroup root"));
@@ -215,7 +215,7 @@ Result<NewGroup> Driver::createGroup(const std::string &name) {
   group.layout_ = mounts_.layout;
   group.devices_ = mounts_.devices;
   group.v2Path_ = join(v2Root, name);
-  for (const auto &[controller, mount] : mounts_.v1) group.v1Paths_[controller] = join(join(mount, root_), name);
+  for (const auto& [controller, mount] : mounts_.v1) group.v1Paths_[controller] = join(join(mount, root_), name);
 
   std::vector<std::string> made;
   ScopeGuard undo([&made] {
@@ -226,7 +226,7 @@ Result<NewGroup> Driver::createGroup(const std::string &name) {
     return sysFail("mkdir " + group.v2Path_);
   }
   made.push_back(group.v2Path_);
-  for (const std::string &mount : distinctV1Mounts(mounts_)) {
+  for (const std::string& mount : distinctV1Mounts(mounts_)) {
     std::string dir = join(join(mount, root_), name);
     BERTH_TRYV(withContext(makeDirs(join(mount, root_)), "creating cgroup root"));
     // A v1 dir without its v2 twin can only be a leftover of ours: adopt it.
@@ -244,14 +244,14 @@ Result<NewGroup> Driver::createGroup(const std::string &name) {
   return NewGroup(std::move(group));
 }
 
-Result<Group> Driver::openGroup(const std::string &name) {
+Result<Group> Driver::openGroup(const std::string& name) {
   BERTH_TRYV(checkGroupName(name));
   Group group;
   group.name_ = name;
   group.layout_ = mounts_.layout;
   group.devices_ = mounts_.devices;
   group.v2Path_ = join(join(mounts_.v2, root_), name);
-  for (const auto &[controller, mount] : mounts_.v1) group.v1Paths_[controller] = join(join(mount, root_), name);
+  for (const auto& [controller, mount] : mounts_.v1) group.v1Paths_[controller] = join(join(mount, root_), name);
   int fd = ::open(group.v2Path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return fail(Errc::not_found, "cgroup " + name + " does not exist");
@@ -261,7 +261,7 @@ Result<Group> Driver::openGroup(const std::string &name) {
   // A group made before berth had a device cgroup has no v1 devices dir:
   // made now with the default policy, so its next init can join it.
   if (auto devices = group.v1Paths_.find("devices"); devices != group.v1Paths_.end()) {
-    const std::string &dir = devices->second;
+    const std::string& dir = devices->second;
     int made = ::mkdir(dir.c_str(), 0755);
     if (made != 0 && errno == ENOENT) {
       BERTH_TRYV(makeDirs(dir.substr(0, dir.rfind('/'))));
@@ -277,7 +277,7 @@ Result<Group> Driver::openGroup(const std::string &name) {
   return group;
 }
 
-bool Driver::groupExists(const std::string &name) const {
+bool Driver::groupExists(const std::string& name) const {
   if (!checkGroupName(name)) return false;
   struct stat st {};
   return ::stat(join(join(mounts_.v2, root_), name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -286,13 +286,13 @@ bool Driver::groupExists(const std::string &name) const {
 Result<std::vector<std::string>> Driver::listGroups() const {
   std::string v2Root = join(mounts_.v2, root_);
   std::vector<std::string> names;
-  DIR *dir = ::opendir(v2Root.c_str());
+  DIR* dir = ::opendir(v2Root.c_str());
   if (dir == nullptr) {
     if (errno == ENOENT) return names;  // no group was ever made
     return sysFail("opendir " + v2Root);
   }
   errno = 0;
-  while (struct dirent *entry = ::readdir(dir)) {
+  while (struct dirent* entry = ::readdir(dir)) {
     std::string_view entryName = entry->d_name;
     if (entry->d_type == DT_DIR && entryName != "." && entryName != "..") names.emplace_back(entryName);
     errno = 0;
@@ -304,9 +304,9 @@ Result<std::vector<std::string>> Driver::listGroups() const {
   return names;
 }
 
-std::string groupDirIn(const Hierarchy &hierarchy, const std::vector<std::string> &joinFiles) {
+std::string groupDirIn(const Hierarchy& hierarchy, const std::vector<std::string>& joinFiles) {
   if (hierarchy.mountPoint.empty()) return "";
-  for (const std::string &file : joinFiles)
+  for (const std::string& file : joinFiles)
     if (file.starts_with(hierarchy.mountPoint + "/")) return file.substr(0, file.rfind('/'));
   return "";
 }
@@ -314,10 +314,10 @@ std::string groupDirIn(const Hierarchy &hierarchy, const std::vector<std::string
 std::vector<Hierarchy> Driver::containerHierarchies() const {
   if (mounts_.layout == Layout::unified) return {Hierarchy{"", "cgroup2", "", {}, mounts_.v2}};
   std::vector<Hierarchy> hierarchies;
-  for (const std::string &mount : distinctV1Mounts(mounts_)) {
+  for (const std::string& mount : distinctV1Mounts(mounts_)) {
     Hierarchy hierarchy{mount.substr(mount.rfind('/') + 1), "cgroup", "", {}, mount};
     std::string routed;
-    for (const auto &[controller, at] : mounts_.v1) {
+    for (const auto& [controller, at] : mounts_.v1) {
       if (at != mount) continue;
       routed += (routed.empty() ? "" : ",") + controller;
       if (controller != hierarchy.name) hierarchy.aliases.push_back(controller);
@@ -332,10 +332,10 @@ std::vector<Hierarchy> Driver::containerHierarchies() const {
 
 Result<void> Driver::removeRoot() {
   std::vector<std::string> dirs;
-  for (const std::string &mount : distinctV1Mounts(mounts_)) dirs.push_back(join(mount, root_));
+  for (const std::string& mount : distinctV1Mounts(mounts_)) dirs.push_back(join(mount, root_));
   dirs.push_back(join(mounts_.v2, root_));
   Result<void> first;
-  for (const std::string &dir : dirs) {
+  for (const std::string& dir : dirs) {
     Result<void> removed = removeEmptyDir(dir);
     if (!removed && first) first = removed;
   }

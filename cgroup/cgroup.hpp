@@ -69,23 +69,23 @@ struct Hierarchy {
 
 // A group's dir in `hierarchy`: the dir of the one of its join files
 // (Group::joinFiles) that lies under the hierarchy's mount point; "" if none.
-std::string groupDirIn(const Hierarchy &hierarchy, const std::vector<std::string> &joinFiles);
+std::string groupDirIn(const Hierarchy& hierarchy, const std::vector<std::string>& joinFiles);
 
 // Reads /proc/self/mountinfo (or the given file) and classifies the host.
-Result<Mounts> detectMounts(const std::string &mountinfoPath = "/proc/self/mountinfo");
+Result<Mounts> detectMounts(const std::string& mountinfoPath = "/proc/self/mountinfo");
 
 // A handle on one group. Dropping it leaves the group on the host: only
 // destroy() removes it (NewGroup removes a group it made unless committed).
 class Group {
  public:
-  Group(Group &&) noexcept = default;
-  Group &operator=(Group &&) noexcept = default;
-  Group(const Group &) = delete;
-  Group &operator=(const Group &) = delete;
+  Group(Group&&) noexcept = default;
+  Group& operator=(Group&&) noexcept = default;
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
   ~Group() = default;
 
-  const std::string &name() const { return name_; }
-  const std::string &v2Path() const { return v2Path_; }
+  const std::string& name() const { return name_; }
+  const std::string& v2Path() const { return v2Path_; }
   // The files a new, single-threaded process writes "0" to, to join the v1
   // groups (empty on unified): `tasks`, which moves only the writer's own
   // thread, and so skips the global threadgroup lock that cgroup.procs takes
@@ -99,11 +99,11 @@ class Group {
   // ever used on (it compares kill generations), so a group that may have
   // been killed gets its v2 directory made anew, empty, before a clone into
   // it: the v1 groups stay; limits that live in v2 (unified) are set again. state_conflict while populated.
-  Result<void> renewForClone(const Limits &limits);
+  Result<void> renewForClone(const Limits& limits);
 
-  Result<void> setLimits(const Limits &limits);
+  Result<void> setLimits(const Limits& limits);
   // Replaces the group's device policy (devices.hpp); createGroup sets defaultDeviceRules().
-  Result<void> setDevices(const std::vector<DeviceRule> &rules);
+  Result<void> setDevices(const std::vector<DeviceRule>& rules);
   // Returns once cgroup.events says "frozen 1". On timeout the group is thawed
   // again and deadline_exceeded returned: a half-frozen group is never left.
   Result<void> freeze(std::chrono::milliseconds timeout);
@@ -127,12 +127,12 @@ class Group {
   Group() = default;
   // Each v1 dir once (co-mounted controllers share one).
   std::vector<std::string> v1Dirs() const;
-  Result<void> setV2Limits(const Limits &limits);
-  Result<void> setV1Limits(const Limits &limits);
+  Result<void> setV2Limits(const Limits& limits);
+  Result<void> setV1Limits(const Limits& limits);
   // killAll where cgroup.kill is missing: freeze, SIGKILL each pid, thaw.
   Result<void> killEachFrozen(std::chrono::milliseconds timeout);
   // rmdir that waits out the brief EBUSY after the last process died.
-  Result<void> removeDir(const std::string &dir) const;
+  Result<void> removeDir(const std::string& dir) const;
 
   std::string name_;
   Layout layout_ = Layout::unified;
@@ -150,15 +150,15 @@ class Group {
 class NewGroup {
  public:
   explicit NewGroup(Group group) : group_(std::move(group)) {}
-  NewGroup(NewGroup &&other) noexcept
+  NewGroup(NewGroup&& other) noexcept
       : group_(std::move(other.group_)), committed_(std::exchange(other.committed_, true)) {}
-  NewGroup &operator=(NewGroup &&) = delete;
-  NewGroup(const NewGroup &) = delete;
-  NewGroup &operator=(const NewGroup &) = delete;
+  NewGroup& operator=(NewGroup&&) = delete;
+  NewGroup(const NewGroup&) = delete;
+  NewGroup& operator=(const NewGroup&) = delete;
   ~NewGroup();
 
-  Group &operator*() { return group_; }
-  Group *operator->() { return &group_; }
+  Group& operator*() { return group_; }
+  Group* operator->() { return &group_; }
   // The group stays: the caller owns its removal from now on.
   Group commit() &&;
 
@@ -174,15 +174,15 @@ class Driver {
   static Result<Driver> detect(std::string root);
 
   Layout layout() const { return mounts_.layout; }
-  const std::string &root() const { return root_; }
+  const std::string& root() const { return root_; }
 
   // Creates <root>/<name> everywhere it is needed, with the default device
   // policy (before any process can be in it); already_exists if present.
-  Result<NewGroup> createGroup(const std::string &name);
+  Result<NewGroup> createGroup(const std::string& name);
   // An existing group (after a daemon restart); not_found if absent. Opening
   // never removes anything (it adds the v1 devices group with the default policy to a group made before berth had one).
-  Result<Group> openGroup(const std::string &name);
-  bool groupExists(const std::string &name) const;
+  Result<Group> openGroup(const std::string& name);
+  bool groupExists(const std::string& name) const;
   Result<std::vector<std::string>> listGroups() const;
   // Removes the root directories if they are empty (tests, uninstall).
   Result<void> removeRoot();

@@ -32,7 +32,7 @@ namespace {
   ::_exit(127);
 }
 
-int pivotInto(const char *root) noexcept {
+int pivotInto(const char* root) noexcept {
   if (::chdir(root) != 0) return errno;
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return errno;
   // The old root is now stacked on the new one at "/"; detaching it leaves
@@ -42,10 +42,11 @@ int pivotInto(const char *root) noexcept {
   return 0;
 }
 
-int joinCgroup(const char *joinFile) noexcept {
-  int fd = ::open(joinFile, O_WRONLY | O_CLOEXEC);
+// "0" is the writer itself.
+int joinCgroup(const Step& step) noexcept {
+  if (step.fd >= 0) return ::write(step.fd, "0", 1) == 1 ? 0 : errno;
+  int fd = ::open(step.target, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
-  // "0" is the writer itself.
   int err = ::write(fd, "0", 1) == 1 ? 0 : errno;
   ::close(fd);
   return err;
@@ -67,7 +68,7 @@ int bringLoopbackUp() noexcept {
   return err;
 }
 
-int installStdio(const int *sources) noexcept {
+int installStdio(const int* sources) noexcept {
   // Moved above 2 first, so a source that is itself 0, 1 or 2 is not overwritten before its turn.
   int moved[3];
   for (int i = 0; i < 3; ++i) {
@@ -95,8 +96,8 @@ void resetSignals() noexcept {
 }
 
 // mkdir -p over the step's own copy of the path, cut at each '/' in turn.
-int makePath(char *path) noexcept {
-  for (char *slash = path + 1;; ++slash) {
+int makePath(char* path) noexcept {
+  for (char* slash = path + 1;; ++slash) {
     if (*slash != '/' && *slash != '\0') continue;
     const char kept = *slash;
     *slash = '\0';
@@ -107,14 +108,14 @@ int makePath(char *path) noexcept {
   }
 }
 
-int maskPath(const char *path) noexcept {
+int maskPath(const char* path) noexcept {
   struct stat st {};
   if (::stat(path, &st) != 0) return errno == ENOENT ? 0 : errno;
   if (S_ISDIR(st.st_mode)) return ::mount("tmpfs", path, "tmpfs", MS_RDONLY, nullptr) == 0 ? 0 : errno;
   return ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) == 0 ? 0 : errno;
 }
 
-int writeFile(const char *path, const char *data) noexcept {
+int writeFile(const char* path, const char* data) noexcept {
   int fd = ::open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   const size_t size = std::strlen(data);
@@ -123,14 +124,14 @@ int writeFile(const char *path, const char *data) noexcept {
   return err;
 }
 
-int makeNode(const Step &step) noexcept {
+int makeNode(const Step& step) noexcept {
   if (::mknod(step.target, static_cast<mode_t>(step.flags), static_cast<dev_t>(step.device)) != 0 && errno != EEXIST)
     return errno;
   return ::chown(step.target, static_cast<uid_t>(step.soft), static_cast<gid_t>(step.hard)) == 0 ? 0 : errno;
 }
 
 // Binds the pty's slave (/dev/pts/<n> of the container's devpts) on `console`.
-int bindConsole(int master, const char *console) noexcept {
+int bindConsole(int master, const char* console) noexcept {
   unsigned number = 0;
   if (::ioctl(master, TIOCGPTN, &number) != 0) return errno;
   char path[32] = "/dev/pts/";
@@ -148,7 +149,7 @@ int bindConsole(int master, const char *console) noexcept {
 
 // A terminal of the container's devpts: the master goes to whoever listens on
 // the console socket, the slave becomes stdin, stdout and stderr (and /dev/console, for an init).
-int setUpConsole(int socket, const char *console) noexcept {
+int setUpConsole(int socket, const char* console) noexcept {
   int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) return errno;
   int unlock = 0;
@@ -169,7 +170,7 @@ int setUpConsole(int socket, const char *console) noexcept {
   return err;
 }
 
-int setUser(const Step &step, const InitPlan &plan) noexcept {
+int setUser(const Step& step, const InitPlan& plan) noexcept {
   if (::setgroups(plan.groups().size(), plan.groups().data()) != 0) return errno;
   const auto gid = static_cast<gid_t>(step.hard);
   const auto uid = static_cast<uid_t>(step.soft);
@@ -204,7 +205,7 @@ int attachRoot() noexcept {
 }
 
 // The next mount the parent sent, attached on target (which exists: a file or a dir made for it).
-int attachMount(int socket, const char *target) noexcept {
+int attachMount(int socket, const char* target) noexcept {
   int mount = receiveFd(socket);
   if (mount < 0) return errno;
   int err = ::move_mount(mount, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) == 0 ? 0 : errno;
@@ -213,7 +214,7 @@ int attachMount(int socket, const char *target) noexcept {
 }
 
 // The gate: blocks until `start` opens the fifo for reading, then tells it we passed.
-int awaitStart(const char *fifo) noexcept {
+int awaitStart(const char* fifo) noexcept {
   int fd = ::open(fifo, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   int err = ::write(fd, "0", 1) == 1 ? 0 : errno;
@@ -223,11 +224,11 @@ int awaitStart(const char *fifo) noexcept {
 
 // execvp's rules over the candidates the parent resolved: go on past
 // ENOENT/ENOTDIR, remember EACCES, stop at anything else.
-int execCommand(const InitPlan &plan) noexcept {
+int execCommand(const InitPlan& plan) noexcept {
   resetSignals();
   int err = ENOENT;
   bool denied = false;
-  for (const char *candidate : plan.execCandidates()) {
+  for (const char* candidate : plan.execCandidates()) {
     ::execve(candidate, plan.argv(), plan.envp());
     err = errno;
     if (err == EACCES)
@@ -238,7 +239,7 @@ int execCommand(const InitPlan &plan) noexcept {
   return denied ? EACCES : err;
 }
 
-int runStep(const Step &step, const InitPlan &plan) noexcept {
+int runStep(const Step& step, const InitPlan& plan) noexcept {
   switch (step.kind) {
     case StepKind::mount:
       if (::mount(step.source, step.target, step.fstype, step.flags, step.data) == 0) return 0;
@@ -258,7 +259,7 @@ int runStep(const Step &step, const InitPlan &plan) noexcept {
     case StepKind::joinNamespaces:
       return ::setns(step.fd, static_cast<int>(step.flags)) == 0 ? 0 : errno;
     case StepKind::joinCgroup:
-      return joinCgroup(step.target);
+      return joinCgroup(step);
     case StepKind::unshareCgroupNs:
       return ::unshare(CLONE_NEWCGROUP) == 0 ? 0 : errno;
     case StepKind::pivotRoot:
@@ -324,8 +325,8 @@ int runStep(const Step &step, const InitPlan &plan) noexcept {
 
 }  // namespace
 
-void runChild(const InitPlan &plan, int errorWrite) noexcept {
-  const std::vector<Step> &steps = plan.steps();
+void runChild(const InitPlan& plan, int errorWrite) noexcept {
+  const std::vector<Step>& steps = plan.steps();
   for (std::size_t i = 0; i < steps.size(); ++i) {
     if (steps[i].kind == StepKind::reportReady) {
       const ChildReport ready{kReadyStep, 0};

@@ -19,12 +19,12 @@ namespace berth::ns {
 namespace {
 
 // The devices every container gets (runtime-spec, "Default Devices"), bound from the host's.
-constexpr const char *kDefaultDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
-constexpr std::pair<const char *, const char *> kDevLinks[] = {
+constexpr const char* kDefaultDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+constexpr std::pair<const char*, const char*> kDevLinks[] = {
     {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
     {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},      {"ptmx", "pts/ptmx"}};
 
-Result<void> checkInsidePath(std::string_view what, const std::string &path) {
+Result<void> checkInsidePath(std::string_view what, const std::string& path) {
   if (path.empty() || path.front() != '/')
     return fail(Errc::invalid_argument, std::string(what) + " \"" + path + "\" must be an absolute path");
   for (size_t start = 0; start <= path.size();) {
@@ -42,7 +42,7 @@ std::string withoutTrailingSlash(std::string path) {
   return path;
 }
 
-bool isBind(const MountSpec &mount) { return mount.type == "bind" || (mount.flags & MS_BIND) != 0; }
+bool isBind(const MountSpec& mount) { return mount.type == "bind" || (mount.flags & MS_BIND) != 0; }
 
 int deviceType(char type) {
   switch (type) {
@@ -57,18 +57,18 @@ int deviceType(char type) {
 
 }  // namespace
 
-Result<void> InitPlan::addContainerMounts(const ContainerSpec &spec) {
+Result<void> InitPlan::addContainerMounts(const ContainerSpec& spec) {
   const std::string root = withoutTrailingSlash(spec.rootfs);
-  auto makePathStep = [this](const std::string &path, std::string description) {
+  auto makePathStep = [this](const std::string& path, std::string description) {
     addMakePath(path, std::move(description));
   };
   addMount("set / propagation", nullptr, "/", nullptr,
            spec.rootPropagation ? spec.rootPropagation : MS_REC | MS_PRIVATE);
   // A mount point of its own, so pivot_root can take it.
   addMount("bind the root filesystem", keep(root), keep(root), nullptr, MS_BIND | MS_REC);
-  for (const MountSpec &mount : spec.mounts) {
+  for (const MountSpec& mount : spec.mounts) {
     const std::string target = root + withoutTrailingSlash(mount.destination);
-    const char *targetPath = keep(target);
+    const char* targetPath = keep(target);
     if (isBind(mount)) {
       struct stat st {};
       const bool file = ::stat(mount.source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
@@ -103,53 +103,53 @@ Result<void> InitPlan::addContainerMounts(const ContainerSpec &spec) {
   makePathStep(root + "/dev", "mkdir /dev");
   // The terminal's slave is bound here once the init has it; made now, while the root may still be written.
   if (spec.consoleSocketFd >= 0) add(StepKind::makeFile, "create /dev/console").target = keep(root + "/dev/console");
-  for (const char *name : kDefaultDevices) {
+  for (const char* name : kDefaultDevices) {
     const std::string inContainer = std::string("/dev/") + name;
-    const char *target = keep(root + inContainer);
+    const char* target = keep(root + inContainer);
     add(StepKind::makeFile, "create " + inContainer).target = target;
     addMount("bind " + inContainer, keep(inContainer), target, nullptr, MS_BIND);
   }
-  for (const DeviceSpec &device : spec.devices) {
+  for (const DeviceSpec& device : spec.devices) {
     const std::string target = root + device.path;
     makePathStep(target.substr(0, target.rfind('/')), "mkdir " + device.path.substr(0, device.path.rfind('/')));
-    Step &node = add(StepKind::makeNode, "mknod " + device.path);
+    Step& node = add(StepKind::makeNode, "mknod " + device.path);
     node.target = keep(target);
     node.flags = static_cast<unsigned long>(deviceType(device.type)) | (device.fileMode & 07777);
     node.device = makedev(device.major, device.minor);
     node.soft = device.uid;
     node.hard = device.gid;
   }
-  for (const auto &[name, pointsTo] : kDevLinks) {
+  for (const auto& [name, pointsTo] : kDevLinks) {
     const std::string link = std::string("/dev/") + name;
     const bool given = std::any_of(spec.devices.begin(), spec.devices.end(),
-                                   [&](const DeviceSpec &device) { return device.path == link; });
+                                   [&](const DeviceSpec& device) { return device.path == link; });
     if (given) continue;
-    Step &step = add(StepKind::symlink, "symlink " + link);
+    Step& step = add(StepKind::symlink, "symlink " + link);
     step.source = pointsTo;
     step.target = keep(root + link);
     step.optional = true;
   }
   add(StepKind::pivotRoot, "pivot_root into " + root).target = keep(root);
-  for (const std::string &path : spec.maskedPaths) add(StepKind::maskPath, "mask " + path).target = keep(path);
-  for (const std::string &path : spec.readonlyPaths) {
+  for (const std::string& path : spec.maskedPaths) add(StepKind::maskPath, "mask " + path).target = keep(path);
+  for (const std::string& path : spec.readonlyPaths) {
     addMount("bind " + path, keep(path), keep(path), nullptr, MS_BIND | MS_REC, nullptr, true);
     addMount("remount " + path + " read-only", nullptr, keep(path), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr,
              true);
   }
-  for (const auto &[key, value] : spec.sysctl) {
+  for (const auto& [key, value] : spec.sysctl) {
     std::string file = "/proc/sys/" + key;
     std::replace(file.begin() + 10, file.end(), '.', '/');
-    Step &step = add(StepKind::writeFile, "sysctl " + key);
+    Step& step = add(StepKind::writeFile, "sysctl " + key);
     step.target = keep(file);
     step.data = keep(value);
   }
   return {};
 }
 
-void InitPlan::addConsoleOrStdio(int consoleSocketFd, const char *console) {
+void InitPlan::addConsoleOrStdio(int consoleSocketFd, const char* console) {
   // The slave becomes 0-2 there (and is bound on `console`, if given).
   if (consoleSocketFd >= 0) {
-    Step &step = add(StepKind::consoleSetup, "set up the console");
+    Step& step = add(StepKind::consoleSetup, "set up the console");
     step.fd = consoleSocketFd;
     step.target = console;
   }
@@ -160,10 +160,10 @@ void InitPlan::addConsoleOrStdio(int consoleSocketFd, const char *console) {
   if (consoleSocketFd >= 0) add(StepKind::controllingTerminal, "set the controlling terminal");
 }
 
-Result<void> InitPlan::addProcessIdentity(const ContainerProcess &process) {
-  for (const RlimitSpec &limit : process.rlimits) {
+Result<void> InitPlan::addProcessIdentity(const ContainerProcess& process) {
+  for (const RlimitSpec& limit : process.rlimits) {
     if (limit.soft > limit.hard) return fail(Errc::invalid_argument, "rlimit soft limit above its hard limit");
-    Step &step = add(StepKind::setRlimit, "setrlimit " + std::to_string(limit.resource));
+    Step& step = add(StepKind::setRlimit, "setrlimit " + std::to_string(limit.resource));
     step.flags = static_cast<unsigned long>(limit.resource);
     step.soft = limit.soft;
     step.hard = limit.hard;
@@ -176,7 +176,7 @@ Result<void> InitPlan::addProcessIdentity(const ContainerProcess &process) {
   add(StepKind::boundingSet, "limit the bounding set");
   // Through the change of user the permitted set stays; the sets are set after it.
   add(StepKind::keepCaps, "keep capabilities").flags = 1;
-  Step &user = add(StepKind::setUser, "set user " + std::to_string(process.uid) + ":" + std::to_string(process.gid));
+  Step& user = add(StepKind::setUser, "set user " + std::to_string(process.uid) + ":" + std::to_string(process.gid));
   user.soft = process.uid;
   user.hard = process.gid;
   add(StepKind::keepCaps, "stop keeping capabilities").flags = 0;
@@ -186,8 +186,8 @@ Result<void> InitPlan::addProcessIdentity(const ContainerProcess &process) {
   return {};
 }
 
-Result<void> InitPlan::addContainerProcess(const ContainerSpec &spec) {
-  const ContainerProcess &process = spec.process;
+Result<void> InitPlan::addContainerProcess(const ContainerSpec& spec) {
+  const ContainerProcess& process = spec.process;
   addConsoleOrStdio(spec.consoleSocketFd, "/dev/console");
   BERTH_TRYV(addProcessIdentity(process));
   add(StepKind::reportReady, "report ready");
@@ -204,23 +204,23 @@ Result<void> InitPlan::addContainerProcess(const ContainerSpec &spec) {
   return {};
 }
 
-Result<InitPlan> InitPlan::buildContainer(const ContainerSpec &spec) {
+Result<InitPlan> InitPlan::buildContainer(const ContainerSpec& spec) {
   if (spec.process.args.empty() || spec.process.args[0].empty())
     return fail(Errc::invalid_argument, "process.args is empty");
   BERTH_TRYV(checkInsidePath("root.path", spec.rootfs));
   if (withoutTrailingSlash(spec.rootfs) == "/") return fail(Errc::invalid_argument, "root.path must not be /");
   if (spec.hostname.size() > HOST_NAME_MAX)
     return fail(Errc::invalid_argument, "hostname longer than " + std::to_string(HOST_NAME_MAX) + " characters");
-  for (const MountSpec &mount : spec.mounts) BERTH_TRYV(checkInsidePath("mount destination", mount.destination));
-  for (const DeviceSpec &device : spec.devices) BERTH_TRYV(checkInsidePath("device path", device.path));
+  for (const MountSpec& mount : spec.mounts) BERTH_TRYV(checkInsidePath("mount destination", mount.destination));
+  for (const DeviceSpec& device : spec.devices) BERTH_TRYV(checkInsidePath("device path", device.path));
 
   InitPlan plan;
   plan.cloneCgroupFd_ = spec.cgroupFd;
-  for (const std::string &procs : spec.cgroupJoinFiles)
+  for (const std::string& procs : spec.cgroupJoinFiles)
     plan.add(StepKind::joinCgroup, "join cgroup " + procs).target = plan.keep(procs);
   bool newMount = false;
   bool newUts = false;
-  for (const NamespaceSpec &ns : spec.namespaces) {
+  for (const NamespaceSpec& ns : spec.namespaces) {
     if (ns.path.empty()) {
       // The cgroup namespace comes after the cgroups are joined, the pid namespace with clone.
       if (ns.type == CLONE_NEWCGROUP) continue;
@@ -233,12 +233,12 @@ Result<InitPlan> InitPlan::buildContainer(const ContainerSpec &spec) {
     int fd = ::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return sysFail(Errc::invalid_argument, "namespace path " + ns.path);
     plan.heldFds_.emplace_back(fd);
-    Step &join = plan.add(StepKind::joinNamespaces, "join namespace " + ns.path);
+    Step& join = plan.add(StepKind::joinNamespaces, "join namespace " + ns.path);
     join.fd = fd;
     join.flags = static_cast<unsigned long>(ns.type);
   }
   if (!newMount) return fail(Errc::invalid_argument, "a container needs a mount namespace of its own");
-  for (const NamespaceSpec &ns : spec.namespaces)
+  for (const NamespaceSpec& ns : spec.namespaces)
     if (ns.type == CLONE_NEWCGROUP && ns.path.empty()) plan.add(StepKind::unshareCgroupNs, "unshare cgroup namespace");
   BERTH_TRYV(plan.addContainerMounts(spec));
   if (newUts && !spec.hostname.empty())

@@ -103,6 +103,6 @@ struct ContainerSpec {
 // Clones the init and returns once it is set up and waiting at the start
 // gate (an Error naming the failed step otherwise; the child is then reaped).
 // Its parent is the caller; it outlives the caller if the caller exits.
-Result<ChildProcess> createContainer(const ContainerSpec &spec);
+Result<ChildProcess> createContainer(const ContainerSpec& spec);
 
 }  // namespace berth::ns

@@ -48,8 +48,8 @@ class SignalsBlocked {
     ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
   }
   ~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-  SignalsBlocked(const SignalsBlocked &) = delete;
-  SignalsBlocked &operator=(const SignalsBlocked &) = delete;
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
 
  private:
   sigset_t saved_;
@@ -66,7 +66,7 @@ class SignalsBlocked {
 // clone3 fork-style: the child runs on its copy of our memory. An exec's
 // child is born in the container's cgroup2 group (CLONE_INTO_CGROUP), which
 // spares it the migration a cgroup.procs write costs (an RCU grace period).
-Result<ChildProcess> cloneForked(const InitPlan &plan, const Pipe &errorPipe) {
+Result<ChildProcess> cloneForked(const InitPlan& plan, const Pipe& errorPipe) {
   int pidfd = -1;
   clone_args args{};
   args.flags = static_cast<std::uint64_t>(plan.cloneNamespaces()) | CLONE_PIDFD;
@@ -89,7 +89,7 @@ Result<ChildProcess> cloneForked(const InitPlan &plan, const Pipe &errorPipe) {
 #ifdef BERTH_ADDRESS_SANITIZER
 // ASan's runtime cannot follow a child that shares our memory on a stack it
 // does not know (its first report crashes the child), so a sanitized build clones fork-style.
-Result<ChildProcess> cloneChild(const InitPlan &plan, const Pipe &errorPipe) { return cloneForked(plan, errorPipe); }
+Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) { return cloneForked(plan, errorPipe); }
 #else
 // The child's stack while it shares our memory; the lowest page is a guard,
 // so an overflow faults instead of writing over our heap.
@@ -98,39 +98,39 @@ class ChildStack {
   static constexpr std::size_t kSize = 256 * 1024;
 
   static Result<ChildStack> allocate() {
-    void *base = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    void* base = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) return sysFail(Errc::host_refused, "mmap child stack");
     ChildStack stack(base);
     if (::mprotect(base, static_cast<std::size_t>(::getpagesize()), PROT_NONE) != 0)
       return sysFail(Errc::host_refused, "mprotect child stack guard");
     return stack;
   }
-  ChildStack(ChildStack &&other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
-  ChildStack &operator=(ChildStack &&) = delete;
+  ChildStack(ChildStack&& other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
+  ChildStack& operator=(ChildStack&&) = delete;
   ~ChildStack() {
     if (base_) ::munmap(base_, kSize);
   }
-  void *top() const { return static_cast<char *>(base_) + kSize; }  // stacks grow down
+  void* top() const { return static_cast<char*>(base_) + kSize; }  // stacks grow down
 
  private:
-  explicit ChildStack(void *base) : base_(base) {}
-  void *base_;
+  explicit ChildStack(void* base) : base_(base) {}
+  void* base_;
 };
 
 struct ChildStart {
-  const InitPlan *plan;
+  const InitPlan* plan;
   int errorWrite;
 };
 
-int childMain(void *arg) {
-  const auto *start = static_cast<const ChildStart *>(arg);
+int childMain(void* arg) {
+  const auto* start = static_cast<const ChildStart*>(arg);
   runChild(*start->plan, start->errorWrite);
 }
 
 // CLONE_VM | CLONE_VFORK, as posix_spawn does: no copy of our address space
 // to make and tear down again at exec (1-2 ms of a start on a 2-core VM). We
 // are suspended until the child has exec'd or exited.
-Result<ChildProcess> cloneChild(const InitPlan &plan, const Pipe &errorPipe) {
+Result<ChildProcess> cloneChild(const InitPlan& plan, const Pipe& errorPipe) {
   BERTH_TRY(ChildStack stack, ChildStack::allocate());
   ChildStart start{&plan, errorPipe.write.get()};
   int pidfd = -1;
@@ -162,7 +162,7 @@ Result<std::optional<ChildReport>> awaitExec(Pipe errorPipe) {
 
 // An init in a user namespace: cloned fork-style, since it waits for us
 // (userns.hpp) where a vfork child would keep us waiting for it; in the merged dir, the cwd it attaches its root over.
-Result<ChildProcess> cloneIntoUserNamespace(const InitSpec &spec, const InitPlan &plan, const Pipe &errorPipe) {
+Result<ChildProcess> cloneIntoUserNamespace(const InitSpec& spec, const InitPlan& plan, const Pipe& errorPipe) {
   UniqueFd ownCwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!ownCwd) return sysFail(Errc::host_refused, "open the current directory");
   if (::chdir(spec.rootfs.mergedDir.c_str()) != 0) return sysFail(Errc::host_refused, "chdir " + spec.rootfs.mergedDir);
@@ -175,7 +175,7 @@ Result<ChildProcess> cloneIntoUserNamespace(const InitSpec &spec, const InitPlan
 
 }  // namespace
 
-Result<ChildProcess> spawnInit(const InitSpec &spec) {
+Result<ChildProcess> spawnInit(const InitSpec& spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::build(spec));
   BERTH_TRY(Pipe errorPipe, makePipe());
   // Only clone3 places a child in a cgroup at birth; its copy of a small
@@ -188,7 +188,7 @@ Result<ChildProcess> spawnInit(const InitSpec &spec) {
   return child;
 }
 
-Result<ExecStart> spawnExec(const ExecSpec &spec) {
+Result<ExecStart> spawnExec(const ExecSpec& spec) {
   BERTH_TRY(const InitPlan plan, InitPlan::buildExec(spec));
   // pid_for_children: a pid namespace cannot be entered by the process itself,
   // only by its children. Ours comes back once the child is cloned: a later
@@ -209,15 +209,15 @@ Result<ExecStart> spawnExec(const ExecSpec &spec) {
   BERTH_TRY(auto report, awaitExec(std::move(errorPipe)));
   if (!report) return ExecStart{std::move(child)};
   if (report->step < plan.steps().size()) {
-    const Step &step = plan.steps()[report->step];
+    const Step& step = plan.steps()[report->step];
     if (step.kind == StepKind::exec && isContainerExecError(report->err))
       return ExecStart{CommandNotRun{report->err, step.description}};
   }
   return tl::unexpected(plan.failure(*report));
 }
 
-Result<ChildProcess> createContainer(const ContainerSpec &spec) {
-  for (const NamespaceSpec &ns : spec.namespaces) {
+Result<ChildProcess> createContainer(const ContainerSpec& spec) {
+  for (const NamespaceSpec& ns : spec.namespaces) {
     if (ns.type != CLONE_NEWPID || ns.path.empty()) continue;
     UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return sysFail(Errc::invalid_argument, "namespace path " + ns.path);

@@ -115,7 +115,7 @@ struct ExecSpec {
 // child before exec comes back as an error naming the step, with its errno:
 // Errc::container_config for the container's own fault (command not found or
 // not executable, bad working dir), Errc::host_refused otherwise. The child is then already reaped.
-Result<ChildProcess> spawnInit(const InitSpec &spec);
+Result<ChildProcess> spawnInit(const InitSpec& spec);
 
 // An exec's command that the kernel would not execute (the child is gone):
 // ENOENT/ENOTDIR for one that does not exist, EACCES/ENOEXEC for one that is not executable.
@@ -128,6 +128,6 @@ using ExecStart = std::variant<ChildProcess, CommandNotRun>;
 // The same for a process inside the running container, born in its pid
 // namespace (the calling thread's pid_for_children is the init's for the
 // clone, its own again after). Errors as spawnInit's.
-Result<ExecStart> spawnExec(const ExecSpec &spec);
+Result<ExecStart> spawnExec(const ExecSpec& spec);
 
 }  // namespace berth::ns

@@ -19,11 +19,11 @@ namespace berth::ns {
 
 namespace {
 
-Result<void> writeIdMaps(pid_t pid, const UserNamespaceMap &map) {
+Result<void> writeIdMaps(pid_t pid, const UserNamespaceMap& map) {
   const std::string proc = "/proc/" + std::to_string(pid);
   const std::string uids = "0 " + std::to_string(map.hostUid) + " " + std::to_string(map.size) + "\n";
   const std::string gids = "0 " + std::to_string(map.hostGid) + " " + std::to_string(map.size) + "\n";
-  for (const auto &[file, line] : {std::pair{proc + "/uid_map", uids}, std::pair{proc + "/gid_map", gids}}) {
+  for (const auto& [file, line] : {std::pair{proc + "/uid_map", uids}, std::pair{proc + "/gid_map", gids}}) {
     UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) return sysFail(Errc::host_refused, "open " + file);
     // One write: the kernel takes a map whole or not at all.
@@ -33,19 +33,8 @@ Result<void> writeIdMaps(pid_t pid, const UserNamespaceMap &map) {
   return {};
 }
 
-Result<void> joinCgroups(pid_t pid, const std::vector<std::string> &procsFiles) {
-  const std::string text = std::to_string(pid);
-  for (const std::string &procs : procsFiles) {
-    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return sysFail(Errc::host_refused, "open " + procs);
-    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-      return sysFail(Errc::host_refused, "join cgroup " + procs);
-  }
-  return {};
-}
-
 // A clone of `dir`'s mount tree, attached nowhere, its ids seen through `userns`.
-Result<UniqueFd> idmappedTree(const std::string &dir, int userns) {
+Result<UniqueFd> idmappedTree(const std::string& dir, int userns) {
   UniqueFd tree(::open_tree(AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
   if (!tree) return sysFail(Errc::host_refused, "open_tree " + dir);
   mount_attr attr{};
@@ -57,7 +46,7 @@ Result<UniqueFd> idmappedTree(const std::string &dir, int userns) {
 }
 
 // A bind of `path` (a file or a dir, not what is mounted below it), attached nowhere, with `attributes` set.
-Result<UniqueFd> boundTree(const std::string &path, uint64_t attributes) {
+Result<UniqueFd> boundTree(const std::string& path, uint64_t attributes) {
   UniqueFd tree(::open_tree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
   if (!tree) return sysFail(Errc::host_refused, "open_tree " + path);
   if (attributes != 0) {
@@ -69,18 +58,18 @@ Result<UniqueFd> boundTree(const std::string &path, uint64_t attributes) {
   return tree;
 }
 
-Result<void> sendMount(int socket, int mount, const std::string &what) {
+Result<void> sendMount(int socket, int mount, const std::string& what) {
   const char byte = 0;
   if (sendWithFd(socket, &byte, 1, mount) != 1) return sysFail(Errc::host_refused, "send the container " + what);
   return {};
 }
 
 // overlayfs over the idmapped image, as a mount fd attached nowhere.
-Result<UniqueFd> overlayOver(int lowerTree, const std::string &upperDir, const std::string &workDir) {
+Result<UniqueFd> overlayOver(int lowerTree, const std::string& upperDir, const std::string& workDir) {
   UniqueFd context(::fsopen("overlay", FSOPEN_CLOEXEC));
   if (!context) return sysFail(Errc::host_refused, "fsopen overlay");
   const std::string lower = "/proc/self/fd/" + std::to_string(lowerTree);
-  auto set = [&](const char *key, const std::string &value) -> Result<void> {
+  auto set = [&](const char* key, const std::string& value) -> Result<void> {
     if (::fsconfig(context.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
       return sysFail(Errc::host_refused, std::string("overlay ") + key + "=" + value);
     return {};
@@ -99,7 +88,7 @@ Result<UniqueFd> overlayOver(int lowerTree, const std::string &upperDir, const s
 }
 
 // A user namespace with `map`, held by an fd: its first process is gone once this returns.
-Result<UniqueFd> scratchUserNamespace(const UserNamespaceMap &map) {
+Result<UniqueFd> scratchUserNamespace(const UserNamespaceMap& map) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return sysFail(Errc::host_refused, "pipe2");
   UniqueFd readEnd(fds[0]), writeEnd(fds[1]);
@@ -130,10 +119,8 @@ Result<UniqueFd> scratchUserNamespace(const UserNamespaceMap &map) {
 
 }  // namespace
 
-Result<void> prepareUserNamespaceInit(pid_t child, const InitSpec &spec, int socket) {
+Result<void> prepareUserNamespaceInit(pid_t child, const InitSpec& spec, int socket) {
   BERTH_TRYV(writeIdMaps(child, *spec.userNamespace));
-  // It cannot write host cgroup files itself any more: the parent moves it.
-  BERTH_TRYV(joinCgroups(child, spec.cgroupJoinFiles));
   const std::string nsPath = "/proc/" + std::to_string(child) + "/ns/user";
   UniqueFd userns(::open(nsPath.c_str(), O_RDONLY | O_CLOEXEC));
   if (!userns) return sysFail(Errc::host_refused, "open " + nsPath);
@@ -141,12 +128,12 @@ Result<void> prepareUserNamespaceInit(pid_t child, const InitSpec &spec, int soc
   BERTH_TRY(UniqueFd root, overlayOver(image.get(), spec.rootfs.upperDir, spec.rootfs.workDir));
   BERTH_TRYV(sendMount(socket, root.get(), "its root"));
   // In the order of the init's attachMount steps (InitPlan::build).
-  for (const FileBind &file : spec.files) {
+  for (const FileBind& file : spec.files) {
     BERTH_TRY(UniqueFd bound, boundTree(file.source, 0));
     BERTH_TRYV(sendMount(socket, bound.get(), file.target));
   }
   if (!(spec.cgroupMounts.size() == 1 && spec.cgroupMounts[0].name.empty())) {
-    for (const CgroupMount &hierarchy : spec.cgroupMounts) {
+    for (const CgroupMount& hierarchy : spec.cgroupMounts) {
       if (hierarchy.hostDir.empty())
         return fail(Errc::internal, "cgroup " + hierarchy.name + " has no group dir of the container's");
       BERTH_TRY(UniqueFd bound, boundTree(hierarchy.hostDir, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
@@ -157,7 +144,7 @@ Result<void> prepareUserNamespaceInit(pid_t child, const InitSpec &spec, int soc
   return {};
 }
 
-Result<void> probeUserNamespaceRoot(const std::string &imageDir, const std::string &scratchParent) {
+Result<void> probeUserNamespaceRoot(const std::string& imageDir, const std::string& scratchParent) {
   BERTH_TRY(UniqueFd userns, scratchUserNamespace(UserNamespaceMap{.hostUid = 65536, .hostGid = 65536, .size = 65536}));
   const std::string scratch = scratchParent + "/.userns-probe-" + std::to_string(::getpid());
   BERTH_TRYV(removeTree(scratch));

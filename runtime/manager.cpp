@@ -29,7 +29,7 @@ tl::unexpected<Error> refusedFrom(std::string_view what, ContainerStatus status)
 
 }  // namespace
 
-cgroup::Limits cgroupLimitsFor(const Resources &resources, uint64_t defaultPidsMax) {
+cgroup::Limits cgroupLimitsFor(const Resources& resources, uint64_t defaultPidsMax) {
   cgroup::Limits limits;
   limits.memoryBytes = resources.memoryMb.value_or(0) * 1024 * 1024;
   limits.cpuMillicores = resources.cpuMillicores.value_or(0);
@@ -37,7 +37,7 @@ cgroup::Limits cgroupLimitsFor(const Resources &resources, uint64_t defaultPidsM
   return limits;
 }
 
-void recordExit(ContainerRecord &record, TransitionNote &note, const ExitFacts &exit) {
+void recordExit(ContainerRecord& record, TransitionNote& note, const ExitFacts& exit) {
   record.exitCode = exit.exitCode;
   record.exitSignal = exit.signal;
   record.oomKilled = exit.oomKilled;
@@ -48,7 +48,7 @@ void recordExit(ContainerRecord &record, TransitionNote &note, const ExitFacts &
   if (exit.oomKilled) note.oomKilled = true;
 }
 
-ContainerManager::Impl::Impl(RuntimeConfig cfg, store::Store &s, Host h, NetworkPlan plan)
+ContainerManager::Impl::Impl(RuntimeConfig cfg, store::Store& s, Host h, NetworkPlan plan)
     : config(std::move(cfg)),
       store(s),
       host(std::move(h)),
@@ -58,9 +58,9 @@ ContainerManager::Impl::Impl(RuntimeConfig cfg, store::Store &s, Host h, Network
       containersDir(config.dataDir + "/containers"),
       network(std::move(plan)) {}
 
-std::shared_ptr<Slot> ContainerManager::Impl::slotFor(const std::string &id) {
+std::shared_ptr<Slot> ContainerManager::Impl::slotFor(const std::string& id) {
   std::lock_guard lock(slotsMutex);
-  auto &slot = slots[id];
+  auto& slot = slots[id];
   if (!slot) slot = std::make_shared<Slot>();
   return slot;
 }
@@ -72,9 +72,9 @@ TransitionNote ContainerManager::Impl::noteBy(std::string_view actor, int64_t st
   return note;
 }
 
-Result<void> ContainerManager::Impl::checkResources(const Resources &resources) const {
-  const TierLimits &tier = config.tierLimits;
-  auto over = [](const char *field, uint64_t value, uint64_t max) -> Result<void> {
+Result<void> ContainerManager::Impl::checkResources(const Resources& resources) const {
+  const TierLimits& tier = config.tierLimits;
+  auto over = [](const char* field, uint64_t value, uint64_t max) -> Result<void> {
     if (value > max)
       return fail(Errc::resource_exhausted, std::string("resources.") + field + " " + std::to_string(value) +
                                                 " exceeds the limit " + std::to_string(max));
@@ -87,7 +87,7 @@ Result<void> ContainerManager::Impl::checkResources(const Resources &resources) 
   return {};
 }
 
-Result<void> ContainerManager::Impl::makeContainerDirs(const ContainerRecord &record) {
+Result<void> ContainerManager::Impl::makeContainerDirs(const ContainerRecord& record) {
   BERTH_TRYV(makeDirs(containerDir(record.id) + "/merged", 0700));
   if (host.layers->exists(record.id)) return {};
   BERTH_TRYV(withContext(host.layers->create(record.id), "writable layer"));
@@ -97,14 +97,14 @@ Result<void> ContainerManager::Impl::makeContainerDirs(const ContainerRecord &re
   return {};
 }
 
-std::optional<uint64_t> ContainerManager::Impl::diskLimitBytes(const Resources &resources) const {
+std::optional<uint64_t> ContainerManager::Impl::diskLimitBytes(const Resources& resources) const {
   uint64_t megabytes = resources.diskMb.value_or(config.tierLimits.maxDiskMb);
   if (megabytes == 0) return std::nullopt;
   return megabytes * 1024 * 1024;
 }
 
 Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstance(
-    Slot &slot, ContainerRecord &record, std::optional<Recreation> *recreated) {
+    Slot& slot, ContainerRecord& record, std::optional<Recreation>* recreated) {
   if (auto existing = slot.instance()) return existing;
   if (!record.runtimeId.empty()) {
     BERTH_TRY(auto opened, host.cgroups->open(record.runtimeId));
@@ -125,7 +125,7 @@ Result<std::shared_ptr<ContainerInstance>> ContainerManager::Impl::ensureInstanc
   return instance;
 }
 
-ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord &record, const ContainerGroup &group) const {
+ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord& record, const ContainerGroup& group) const {
   ShimSpec spec;
   std::string dir = containerDir(record.id);
   spec.containerId = record.id;
@@ -138,13 +138,13 @@ ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord &record, cons
   std::string hostname = record.hostname.empty() ? record.name : record.hostname;
   if (!record.env.count("PATH")) spec.env.push_back("PATH=" + std::string(kDefaultPath));
   spec.env.push_back("HOSTNAME=" + hostname);
-  for (const auto &[key, value] : record.env) spec.env.push_back(key + "=" + value);
+  for (const auto& [key, value] : record.env) spec.env.push_back(key + "=" + value);
   spec.workingDir = record.workingDir.empty() ? "/" : record.workingDir;
   spec.hostname = hostname;
   spec.logPath = consoleLogPath(record.id);
   spec.logMaxBytes = config.logMaxBytes;
   spec.cgroupJoinFiles = group.joinFiles();
-  for (const cgroup::Hierarchy &hierarchy : host.cgroups->containerHierarchies())
+  for (const cgroup::Hierarchy& hierarchy : host.cgroups->containerHierarchies())
     spec.cgroupMounts.push_back({hierarchy.name, hierarchy.fstype, hierarchy.controllers, hierarchy.aliases,
                                  cgroup::groupDirIn(hierarchy, spec.cgroupJoinFiles)});
   spec.execDir = execDir(record.id);
@@ -155,13 +155,13 @@ ShimSpec ContainerManager::Impl::shimSpecFor(const ContainerRecord &record, cons
   return spec;
 }
 
-Result<void> ContainerManager::Impl::watch(const std::string &id, const ContainerInstance &instance) {
+Result<void> ContainerManager::Impl::watch(const std::string& id, const ContainerInstance& instance) {
   return supervisor->watch(id, instance.monitor().exitFd());
 }
 
-Result<ContainerRecord> ContainerManager::Impl::doStart(Slot &slot, const ContainerRecord &record, Trigger trigger,
+Result<ContainerRecord> ContainerManager::Impl::doStart(Slot& slot, const ContainerRecord& record, Trigger trigger,
                                                         std::string_view actor, int64_t startedMonotonicMs,
-                                                        std::optional<Recreation> *recreated) {
+                                                        std::optional<Recreation>* recreated) {
   ContainerRecord after = record;
   after.stoppedByUser = false;
   // A start by a user or the service begins a new restart loop; the policy's own keeps counting.
@@ -209,7 +209,7 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot &slot, const Contai
     return tl::unexpected(std::move(error).wrap("start"));
   }
   instance->attach(std::move(*launched));
-  const ShimState &state = instance->monitor().state();
+  const ShimState& state = instance->monitor().state();
   after.status = ContainerStatus::running;
   after.pid = state.initPid;
   after.startedAt = state.startedAt;
@@ -237,7 +237,7 @@ Result<ContainerRecord> ContainerManager::Impl::doStart(Slot &slot, const Contai
   return committed;
 }
 
-Result<Halted> ContainerManager::Impl::halt(ContainerInstance &instance, const ContainerRecord &record,
+Result<Halted> ContainerManager::Impl::halt(ContainerInstance& instance, const ContainerRecord& record,
                                             std::optional<std::chrono::seconds> grace) {
   supervisor->unwatch(record.id);
   auto rewatch = ScopeGuard([&] {
@@ -257,7 +257,7 @@ Result<Halted> ContainerManager::Impl::halt(ContainerInstance &instance, const C
   return halted;
 }
 
-Result<ContainerRecord> ContainerManager::Impl::doStop(Slot &slot, const ContainerRecord &record, Trigger trigger,
+Result<ContainerRecord> ContainerManager::Impl::doStop(Slot& slot, const ContainerRecord& record, Trigger trigger,
                                                        std::string_view actor, int64_t startedMonotonicMs,
                                                        std::optional<std::chrono::seconds> grace) {
   auto instance = slot.instance();
@@ -274,7 +274,7 @@ Result<ContainerRecord> ContainerManager::Impl::doStop(Slot &slot, const Contain
   return lifecycle.commit(record, std::move(after), trigger, note);
 }
 
-void ContainerManager::Impl::onMonitorExit(const std::string &id) {
+void ContainerManager::Impl::onMonitorExit(const std::string& id) {
   auto slot = slotFor(id);
   std::lock_guard lock(slot->opMutex);
   auto instance = slot->instance();
@@ -310,12 +310,12 @@ ContainerManager::~ContainerManager() {
   impl_->eventPruner.reset();
 }
 
-Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeConfig &config, store::Store &store) {
+Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeConfig& config, store::Store& store) {
   BERTH_TRY(auto host, kernelHost(config));
   return open(config, store, std::move(host));
 }
 
-Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeConfig &config, store::Store &store,
+Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeConfig& config, store::Store& store,
                                                                  Host host) {
   BERTH_TRY(auto plan, NetworkPlan::make(config.network));
   auto impl = std::make_unique<Impl>(config, store, std::move(host), std::move(plan));
@@ -324,44 +324,44 @@ Result<std::unique_ptr<ContainerManager>> ContainerManager::open(const RuntimeCo
   BERTH_TRYV(makeDirs(impl->containersDir, 0700));
   BERTH_TRYV(withContext(ensureBusyboxImage(impl->imagesDir), "busybox image"));
   BERTH_TRYV(withContext(removeImageLeftovers(impl->imagesDir), "image leftovers"));
-  Impl *raw = impl.get();
+  Impl* raw = impl.get();
   impl->eventPruner = std::make_unique<EventPruner>(store, impl->clock, config.eventsRetention);
   // Every commit writes at least one event.
-  impl->lifecycle.subscribe([raw](const CommittedChange &) { raw->eventPruner->written(1); });
-  impl->lifecycle.subscribe([raw](const CommittedChange &change) { raw->trackRestart(change.after); });
-  BERTH_TRY(impl->supervisor, Supervisor::start([raw](const std::string &id) { raw->onMonitorExit(id); }));
+  impl->lifecycle.subscribe([raw](const CommittedChange&) { raw->eventPruner->written(1); });
+  impl->lifecycle.subscribe([raw](const CommittedChange& change) { raw->trackRestart(change.after); });
+  BERTH_TRY(impl->supervisor, Supervisor::start([raw](const std::string& id) { raw->onMonitorExit(id); }));
   BERTH_TRYV(withContext(impl->recover(), "recovery"));
   impl->expiry = std::make_unique<DueScheduler>(impl->clock, [raw] { return raw->expireDue(); });
   impl->startRestartScheduler();
   return std::unique_ptr<ContainerManager>(new ContainerManager(std::move(impl)));
 }
 
-const RuntimeConfig &ContainerManager::config() const { return impl_->config; }
+const RuntimeConfig& ContainerManager::config() const { return impl_->config; }
 
 void ContainerManager::onChange(Lifecycle::Listener listener) { impl_->lifecycle.subscribe(std::move(listener)); }
 
-Result<store::EventPage> ContainerManager::eventsAfter(const std::string &afterId, size_t limit) const {
+Result<store::EventPage> ContainerManager::eventsAfter(const std::string& afterId, size_t limit) const {
   return impl_->store.eventsAfter(afterId, limit);
 }
 
 Result<std::optional<std::string>> ContainerManager::lastEventId() const { return impl_->store.lastEventId(); }
 
-bool ContainerManager::hasImage(const std::string &name) const { return imageExists(impl_->imagesDir, name); }
+bool ContainerManager::hasImage(const std::string& name) const { return imageExists(impl_->imagesDir, name); }
 
 Result<std::vector<ImageInfo>> ContainerManager::listImages() const { return listImagesIn(impl_->imagesDir); }
 
-Result<ImageInfo> ContainerManager::importImage(const std::string &name, const std::string &ref,
-                                                const BodyReader &read) {
+Result<ImageInfo> ContainerManager::importImage(const std::string& name, const std::string& ref,
+                                                const BodyReader& read) {
   return importImageInto(impl_->imagesDir, name, ref, read, impl_->config.imageMaxBytes);
 }
 
-Result<ImageInfo> ContainerManager::deleteImage(const std::string &name) {
-  Impl &m = *impl_;
+Result<ImageInfo> ContainerManager::deleteImage(const std::string& name) {
+  Impl& m = *impl_;
   if (name == kDefaultImage) return fail(Errc::invalid_argument, "the builtin image busybox cannot be deleted");
   std::unique_lock lock(m.imagesMutex);
   BERTH_TRY(ImageInfo image, readImage(m.imagesDir, name));
   BERTH_TRY(auto records, m.store.allContainers());
-  for (const auto &record : records) {
+  for (const auto& record : records) {
     if (record.status != ContainerStatus::deleted && record.image == name)
       return fail(Errc::state_conflict, Detail::image_in_use,
                   "image " + name + " is used by container " + record.id + " (" + record.name + ")");
@@ -370,8 +370,8 @@ Result<ImageInfo> ContainerManager::deleteImage(const std::string &name) {
   return image;
 }
 
-Result<Created> ContainerManager::create(std::string_view actor, const CreateRequest &request) {
-  Impl &m = *impl_;
+Result<Created> ContainerManager::create(std::string_view actor, const CreateRequest& request) {
+  Impl& m = *impl_;
   int64_t t0 = m.clock.monotonicMillis();
   if (!isValidName(request.name)) return fail(Errc::invalid_argument, "name must be 1-64 characters of [A-Za-z0-9-]");
   // Held until the record is committed: the image cannot be deleted meanwhile.
@@ -395,11 +395,11 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   // The image's defaults are copied into the record: the container shows what
   // it runs, and keeps it whatever later happens to the image.
   record.command = request.command.empty() ? defaults.command : request.command;
-  for (const auto &entry : defaults.env) {
+  for (const auto& entry : defaults.env) {
     size_t eq = entry.find('=');
     if (eq != std::string::npos && eq > 0) record.env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
-  for (const auto &[key, value] : request.env) record.env[key] = value;
+  for (const auto& [key, value] : request.env) record.env[key] = value;
   record.workingDir = request.workingDir;
   if (record.workingDir.empty()) record.workingDir = defaults.workingDir;
   if (record.workingDir.empty()) record.workingDir = "/";
@@ -454,19 +454,19 @@ Result<Created> ContainerManager::create(std::string_view actor, const CreateReq
   return Created{*failed, started.error()};
 }
 
-Result<ContainerRecord> ContainerManager::get(const std::string &id) const {
+Result<ContainerRecord> ContainerManager::get(const std::string& id) const {
   BERTH_TRY(auto record, impl_->store.getContainer(id));
   if (record.status == ContainerStatus::deleted) return fail(Errc::not_found, "container " + id + " not found");
   return record;
 }
 
-Result<ContainerRecord> ContainerManager::getIncludingDeleted(const std::string &id) const {
+Result<ContainerRecord> ContainerManager::getIncludingDeleted(const std::string& id) const {
   return impl_->store.getContainer(id);
 }
 
 Result<ContainerRecord> ContainerManager::findByReference(
-    const std::string &reference, const std::optional<std::vector<std::string>> &projects) const {
-  auto visible = [&](const ContainerRecord &record) {
+    const std::string& reference, const std::optional<std::vector<std::string>>& projects) const {
+  auto visible = [&](const ContainerRecord& record) {
     return record.status != ContainerStatus::deleted &&
            (!projects || std::find(projects->begin(), projects->end(), record.projectId) != projects->end());
   };
@@ -480,7 +480,7 @@ Result<ContainerRecord> ContainerManager::findByReference(
   if (isRuntimeId(reference) || !projects) {
     BERTH_TRY(auto records, impl_->store.allContainers());
     std::vector<ContainerRecord> named;
-    for (auto &record : records) {
+    for (auto& record : records) {
       if (!visible(record)) continue;
       if (record.runtimeId == reference) return std::move(record);
       if (record.name == reference) named.push_back(std::move(record));
@@ -493,7 +493,7 @@ Result<ContainerRecord> ContainerManager::findByReference(
   }
   if (!isValidName(reference)) return notFound();
   std::optional<ContainerRecord> found;
-  for (const auto &projectId : *projects) {
+  for (const auto& projectId : *projects) {
     BERTH_TRY(auto named, impl_->store.findContainerByName(projectId, reference));
     if (!named) continue;
     if (found)
@@ -505,15 +505,15 @@ Result<ContainerRecord> ContainerManager::findByReference(
   return std::move(*found);
 }
 
-Result<ContainerPage> ContainerManager::list(const ContainerQuery &query) const {
+Result<ContainerPage> ContainerManager::list(const ContainerQuery& query) const {
   return impl_->store.listContainers(query);
 }
 
-Result<LogPage> ContainerManager::statusLogs(const std::string &id, const LogQuery &query) const {
+Result<LogPage> ContainerManager::statusLogs(const std::string& id, const LogQuery& query) const {
   return impl_->store.statusLogs(id, query);
 }
 
-Result<store::ProjectLimits> ContainerManager::Impl::projectLimits(const std::string &projectId) const {
+Result<store::ProjectLimits> ContainerManager::Impl::projectLimits(const std::string& projectId) const {
   auto project = store.getProject(projectId);
   if (project) return project->limits.over(config.projectLimits);
   // A project without a record (only tests make containers in one) follows the defaults.
@@ -521,27 +521,27 @@ Result<store::ProjectLimits> ContainerManager::Impl::projectLimits(const std::st
   return tl::unexpected(std::move(project.error()));
 }
 
-Result<ProjectUsage> ContainerManager::Impl::projectUsage(const std::string &projectId,
-                                                          const std::string &exceptId) const {
+Result<ProjectUsage> ContainerManager::Impl::projectUsage(const std::string& projectId,
+                                                          const std::string& exceptId) const {
   BERTH_TRY(auto records, store.allContainers());
   ProjectUsage usage;
-  for (const auto &record : records)
+  for (const auto& record : records)
     if (record.projectId == projectId && record.id != exceptId && record.status != ContainerStatus::deleted)
       usage.add(record.resources, config.tierLimits);
   return usage;
 }
 
-Result<std::unique_lock<std::mutex>> ContainerManager::Impl::claimQuota(const std::string &projectId,
-                                                                        const std::string &containerId,
-                                                                        const std::optional<Resources> &before,
-                                                                        const Resources &after) {
+Result<std::unique_lock<std::mutex>> ContainerManager::Impl::claimQuota(const std::string& projectId,
+                                                                        const std::string& containerId,
+                                                                        const std::optional<Resources>& before,
+                                                                        const Resources& after) {
   BERTH_TRY(auto limits, projectLimits(projectId));
   // Without a limit there is nothing to count, and nothing to serialize.
   if (limits == store::ProjectLimits{}) return std::unique_lock<std::mutex>();
-  std::mutex *projectLock = nullptr;
+  std::mutex* projectLock = nullptr;
   {
     std::lock_guard lock(quotaLocksMutex);
-    auto &owned = quotaLocks[projectId];
+    auto& owned = quotaLocks[projectId];
     if (!owned) owned = std::make_unique<std::mutex>();
     projectLock = owned.get();
   }
@@ -551,7 +551,7 @@ Result<std::unique_lock<std::mutex>> ContainerManager::Impl::claimQuota(const st
   return held;
 }
 
-Result<ProjectQuota> ContainerManager::projectQuota(const store::ProjectRecord &project) const {
+Result<ProjectQuota> ContainerManager::projectQuota(const store::ProjectRecord& project) const {
   BERTH_TRY(auto usage, impl_->projectUsage(project.id, ""));
   return ProjectQuota{project.limits.over(impl_->config.projectLimits), usage};
 }
@@ -559,24 +559,24 @@ Result<ProjectQuota> ContainerManager::projectQuota(const store::ProjectRecord &
 Result<std::map<ContainerStatus, uint64_t>> ContainerManager::countByStatus() const {
   BERTH_TRY(auto records, impl_->store.allContainers());
   std::map<ContainerStatus, uint64_t> counts;
-  for (const auto &record : records) ++counts[record.status];
+  for (const auto& record : records) ++counts[record.status];
   return counts;
 }
 
 Result<UsageReport> ContainerManager::liveUsage(size_t limit) const {
-  Impl &m = *impl_;
+  Impl& m = *impl_;
   BERTH_TRY(auto records, m.store.allContainers());
   std::vector<ContainerRecord> live;
-  for (auto &record : records)
+  for (auto& record : records)
     if (record.status == ContainerStatus::running || record.status == ContainerStatus::paused)
       live.push_back(std::move(record));
-  std::sort(live.begin(), live.end(), [](const auto &a, const auto &b) { return a.id < b.id; });
+  std::sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   UsageReport report;
   if (live.size() > limit) {
     report.omitted = live.size() - limit;
     live.resize(limit);
   }
-  for (auto &record : live) {
+  for (auto& record : live) {
     ContainerUsage usage;
     // A view of its own, like runtimeInfo: operations go on meanwhile.
     if (auto group = m.host.cgroups->open(record.runtimeId); group && *group) {
@@ -599,10 +599,10 @@ Result<UsageReport> ContainerManager::liveUsage(size_t limit) const {
   return report;
 }
 
-Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const ContainerRecord &container,
-                                                  Operation op, const OperationOptions &options,
-                                                  std::optional<Recreation> *recreated) {
-  Impl &m = *impl_;
+Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const ContainerRecord& container,
+                                                  Operation op, const OperationOptions& options,
+                                                  std::optional<Recreation>* recreated) {
+  Impl& m = *impl_;
   int64_t t0 = m.clock.monotonicMillis();
   auto slot = m.slotFor(container.id);
   // A force-stop cuts short a graceful stop waiting out its grace period
@@ -658,10 +658,10 @@ store::Resources ResourcesChange::applyTo(store::Resources current) const {
   return current;
 }
 
-Result<UpdateResult> ContainerManager::update(std::string_view actor, const std::string &id,
-                                              const UpdateRequest &request) {
+Result<UpdateResult> ContainerManager::update(std::string_view actor, const std::string& id,
+                                              const UpdateRequest& request) {
   (void)actor;
-  Impl &m = *impl_;
+  Impl& m = *impl_;
   auto slot = m.slotFor(id);
   std::lock_guard lock(slot->opMutex);
   BERTH_TRY(auto record, get(id));
@@ -725,9 +725,9 @@ Result<UpdateResult> ContainerManager::update(std::string_view actor, const std:
   return UpdateResult{record, false};
 }
 
-Result<ContainerRecord> ContainerManager::remove(std::string_view actor, const std::string &id, bool force,
+Result<ContainerRecord> ContainerManager::remove(std::string_view actor, const std::string& id, bool force,
                                                  bool keepVolume) {
-  Impl &m = *impl_;
+  Impl& m = *impl_;
   int64_t t0 = m.clock.monotonicMillis();
   auto slot = m.slotFor(id);
   std::unique_lock lock(slot->opMutex);
@@ -768,17 +768,17 @@ Result<ContainerRecord> ContainerManager::remove(std::string_view actor, const s
   return deleted;
 }
 
-Result<std::string> ContainerManager::logs(const ContainerRecord &container, std::optional<size_t> tailLines) const {
+Result<std::string> ContainerManager::logs(const ContainerRecord& container, std::optional<size_t> tailLines) const {
   return readLogTail(impl_->consoleLogPath(container.id), tailLines);
 }
 
-Result<LogFollower> ContainerManager::followLogs(const ContainerRecord &container, std::optional<size_t> tailLines,
-                                                 std::string &initial) const {
+Result<LogFollower> ContainerManager::followLogs(const ContainerRecord& container, std::optional<size_t> tailLines,
+                                                 std::string& initial) const {
   return LogFollower::open(*impl_->logWatch, impl_->consoleLogPath(container.id), tailLines, initial);
 }
 
-Result<RuntimeInfo> ContainerManager::runtimeInfo(const ContainerRecord &container) const {
-  Impl &m = *impl_;
+Result<RuntimeInfo> ContainerManager::runtimeInfo(const ContainerRecord& container) const {
+  Impl& m = *impl_;
   RuntimeInfo info;
   if (!container.pid) return info;
   info.pid = *container.pid;

@@ -20,7 +20,7 @@
 #include "runtime/console_log.hpp"
 #include "runtime/shim_exec.hpp"
 
-extern char **environ;
+extern char** environ;
 
 namespace berth::runtime {
 
@@ -35,39 +35,39 @@ constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
 constexpr auto kExecsEndLimit = std::chrono::milliseconds(5000);
 
 // BPF instructions as [code, jt, jf, k].
-json filterToJson(const std::vector<sock_filter> &filter) {
+json filterToJson(const std::vector<sock_filter>& filter) {
   json program = json::array();
-  for (const sock_filter &insn : filter) program.push_back({insn.code, insn.jt, insn.jf, insn.k});
+  for (const sock_filter& insn : filter) program.push_back({insn.code, insn.jt, insn.jf, insn.k});
   return program;
 }
 
-std::vector<sock_filter> filterFromJson(const json &program) {
+std::vector<sock_filter> filterFromJson(const json& program) {
   std::vector<sock_filter> filter;
   filter.reserve(program.size());
-  for (const json &insn : program)
+  for (const json& insn : program)
     filter.push_back(sock_filter{insn.at(0).get<std::uint16_t>(), insn.at(1).get<std::uint8_t>(),
                                  insn.at(2).get<std::uint8_t>(), insn.at(3).get<std::uint32_t>()});
   return filter;
 }
 
-json portsToJson(const std::vector<net::PortForward> &ports) {
+json portsToJson(const std::vector<net::PortForward>& ports) {
   json list = json::array();
-  for (const net::PortForward &port : ports)
+  for (const net::PortForward& port : ports)
     list.push_back({port.hostIp.value, port.hostPort, port.targetIp.value, port.targetPort});
   return list;
 }
 
-std::vector<net::PortForward> portsFromJson(const json &list) {
+std::vector<net::PortForward> portsFromJson(const json& list) {
   std::vector<net::PortForward> ports;
-  for (const json &port : list)
+  for (const json& port : list)
     ports.push_back(net::PortForward{net::Ipv4{port.at(0).get<uint32_t>()}, port.at(1).get<uint16_t>(),
                                      net::Ipv4{port.at(2).get<uint32_t>()}, port.at(3).get<uint16_t>()});
   return ports;
 }
 
-json cgroupMountsToJson(const std::vector<ns::CgroupMount> &mounts) {
+json cgroupMountsToJson(const std::vector<ns::CgroupMount>& mounts) {
   json list = json::array();
-  for (const ns::CgroupMount &mount : mounts)
+  for (const ns::CgroupMount& mount : mounts)
     list.push_back({{"name", mount.name},
                     {"fstype", mount.fstype},
                     {"controllers", mount.controllers},
@@ -76,9 +76,9 @@ json cgroupMountsToJson(const std::vector<ns::CgroupMount> &mounts) {
   return list;
 }
 
-std::vector<ns::CgroupMount> cgroupMountsFromJson(const json &list) {
+std::vector<ns::CgroupMount> cgroupMountsFromJson(const json& list) {
   std::vector<ns::CgroupMount> mounts;
-  for (const json &mount : list)
+  for (const json& mount : list)
     mounts.push_back(ns::CgroupMount{mount.at("name").get<std::string>(), mount.at("fstype").get<std::string>(),
                                      mount.at("controllers").get<std::string>(),
                                      mount.at("aliases").get<std::vector<std::string>>(),
@@ -86,28 +86,28 @@ std::vector<ns::CgroupMount> cgroupMountsFromJson(const json &list) {
   return mounts;
 }
 
-json userToJson(const std::optional<ns::ProcessUser> &user) {
+json userToJson(const std::optional<ns::ProcessUser>& user) {
   if (!user) return nullptr;
   return json{{"uid", user->uid}, {"gid", user->gid}, {"groups", user->groups}};
 }
 
-std::optional<ns::ProcessUser> userFromJson(const json &j) {
+std::optional<ns::ProcessUser> userFromJson(const json& j) {
   if (j.is_null()) return std::nullopt;
   return ns::ProcessUser{j.at("uid").get<uid_t>(), j.at("gid").get<gid_t>(), j.at("groups").get<std::vector<gid_t>>()};
 }
 
-json userNamespaceToJson(const std::optional<ns::UserNamespaceMap> &map) {
+json userNamespaceToJson(const std::optional<ns::UserNamespaceMap>& map) {
   if (!map) return nullptr;
   return json{{"host_uid", map->hostUid}, {"host_gid", map->hostGid}, {"size", map->size}};
 }
 
-std::optional<ns::UserNamespaceMap> userNamespaceFromJson(const json &j) {
+std::optional<ns::UserNamespaceMap> userNamespaceFromJson(const json& j) {
   if (j.is_null()) return std::nullopt;
   return ns::UserNamespaceMap{j.at("host_uid").get<uid_t>(), j.at("host_gid").get<gid_t>(),
                               j.at("size").get<uint32_t>()};
 }
 
-json specToJson(const ShimSpec &spec) {
+json specToJson(const ShimSpec& spec) {
   return json{{"container_id", spec.containerId},
               {"runtime_id", spec.runtimeId},
               {"image_dir", spec.imageDir},
@@ -133,7 +133,7 @@ json specToJson(const ShimSpec &spec) {
               {"user_namespace", userNamespaceToJson(spec.userNamespace)}};
 }
 
-Result<ShimSpec> specFromJson(const std::string &text) {
+Result<ShimSpec> specFromJson(const std::string& text) {
   try {
     json j = json::parse(text);
     ShimSpec spec;
@@ -161,23 +161,23 @@ Result<ShimSpec> specFromJson(const std::string &text) {
     if (!j.at("umask").is_null()) spec.umask = j.at("umask").get<mode_t>();
     spec.userNamespace = userNamespaceFromJson(j.at("user_namespace"));
     return spec;
-  } catch (const json::exception &e) {
+  } catch (const json::exception& e) {
     return fail(Errc::internal, std::string("bad shim spec: ") + e.what());
   }
 }
 
 template <typename T, typename Parse>
-Result<std::optional<T>> readOptionalJson(const std::string &path, Parse parse) {
+Result<std::optional<T>> readOptionalJson(const std::string& path, Parse parse) {
   if (!pathExists(path)) return std::optional<T>{};
   BERTH_TRY(std::string text, readFile(path));
   try {
     return std::optional<T>{parse(json::parse(text))};
-  } catch (const json::exception &e) {
+  } catch (const json::exception& e) {
     return fail(Errc::internal, path + ": " + e.what());
   }
 }
 
-Result<void> writeAll(int fd, const std::string &text) {
+Result<void> writeAll(int fd, const std::string& text) {
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -190,13 +190,13 @@ Result<void> writeAll(int fd, const std::string &text) {
   return {};
 }
 
-Detail detailFromName(const std::string &name) {
+Detail detailFromName(const std::string& name) {
   for (Detail detail : {Detail::port_conflict})
     if (detailName(detail) == name) return detail;
   return Detail::none;
 }
 
-Errc errcFromName(const std::string &name) {
+Errc errcFromName(const std::string& name) {
   for (Errc code : {Errc::invalid_argument, Errc::not_found, Errc::already_exists, Errc::container_config,
                     Errc::host_refused, Errc::deadline_exceeded, Errc::resource_exhausted})
     if (errcName(code) == name) return code;
@@ -230,23 +230,23 @@ Result<std::string> readReport(int fd, std::chrono::milliseconds deadline) {
 
 }  // namespace
 
-Result<std::optional<ShimState>> readShimState(const InstancePaths &paths) {
-  return readOptionalJson<ShimState>(paths.state(), [](const json &j) {
+Result<std::optional<ShimState>> readShimState(const InstancePaths& paths) {
+  return readOptionalJson<ShimState>(paths.state(), [](const json& j) {
     return ShimState{j.at("shim_pid").get<pid_t>(), j.at("init_pid").get<pid_t>(),
                      j.at("started_at").get<UnixMillis>()};
   });
 }
 
-Result<std::optional<ExitRecord>> readExitRecord(const InstancePaths &paths) {
-  return readOptionalJson<ExitRecord>(paths.exit(), [](const json &j) {
+Result<std::optional<ExitRecord>> readExitRecord(const InstancePaths& paths) {
+  return readOptionalJson<ExitRecord>(paths.exit(), [](const json& j) {
     return ExitRecord{j.at("exit_code").get<int>(), j.at("signal").get<int>(), j.at("finished_at").get<UnixMillis>()};
   });
 }
 
-Result<LaunchedShim> launchShim(const std::string &shimBinary, const InstancePaths &paths, const ShimSpec &spec,
+Result<LaunchedShim> launchShim(const std::string& shimBinary, const InstancePaths& paths, const ShimSpec& spec,
                                 std::chrono::milliseconds deadline) {
   BERTH_TRYV(makeDirs(paths.dir, 0700));
-  for (const std::string &stale : {paths.exit(), paths.state()})
+  for (const std::string& stale : {paths.exit(), paths.state()})
     if (::unlink(stale.c_str()) != 0 && errno != ENOENT) return sysFail("unlink " + stale);
   BERTH_TRYV(writeFileFast(paths.spec(), specToJson(spec).dump(), 0600));
 
@@ -275,8 +275,8 @@ Result<LaunchedShim> launchShim(const std::string &shimBinary, const InstancePat
   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
 
   std::string instanceArg = paths.dir;
-  std::vector<char *> argv{const_cast<char *>(shimBinary.c_str()), const_cast<char *>("--instance"), instanceArg.data(),
-                           const_cast<char *>("--report-fd"),      const_cast<char *>("3"),          nullptr};
+  std::vector<char*> argv{const_cast<char*>(shimBinary.c_str()), const_cast<char*>("--instance"), instanceArg.data(),
+                          const_cast<char*>("--report-fd"),      const_cast<char*>("3"),          nullptr};
   pid_t pid = -1;
   int err = ::posix_spawn(&pid, shimBinary.c_str(), &actions, &attr, argv.data(), environ);
   ::posix_spawn_file_actions_destroy(&actions);
@@ -301,7 +301,7 @@ Result<LaunchedShim> launchShim(const std::string &shimBinary, const InstancePat
     }
     json j = json::parse(report);
     if (j.contains("error")) {
-      const json &e = j.at("error");
+      const json& e = j.at("error");
       Error error{errcFromName(e.at("code").get<std::string>()), e.at("errno").get<int>(),
                   e.at("message").get<std::string>(), detailFromName(e.value("detail", std::string()))};
       (void)shim.wait(std::chrono::milliseconds(1000));
@@ -311,7 +311,7 @@ Result<LaunchedShim> launchShim(const std::string &shimBinary, const InstancePat
     launched.state = ShimState{pid, j.at("pid").get<pid_t>(), j.at("started_at").get<UnixMillis>()};
     launched.shimPidfd = shim.release();
     return launched;
-  } catch (const json::exception &e) {
+  } catch (const json::exception& e) {
     return fail(Errc::internal, std::string("bad shim report: ") + e.what());
   }
 }
@@ -331,7 +331,7 @@ void shedStartupPages() {
   const auto begin = reinterpret_cast<std::uintptr_t>(__executable_start) & ~(pageSize - 1);
   const auto end = reinterpret_cast<std::uintptr_t>(etext) & ~(pageSize - 1);
   // Only an optimization: a refusal changes nothing but the shim's RSS.
-  (void)::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   ::malloc_trim(0);
 }
 
@@ -339,7 +339,7 @@ void shedStartupPages() {
 // the execs, until init is gone and with it every process of the container.
 // An exec's process dies with the pid namespace, but init's exit completes
 // only once the execs' zombies are reaped, so they are served throughout.
-Result<void> superviseInit(UniqueFd &output, ConsoleLogWriter &log, const ChildProcess &init, ExecService &execs) {
+Result<void> superviseInit(UniqueFd& output, ConsoleLogWriter& log, const ChildProcess& init, ExecService& execs) {
   Result<void> pumped;
   std::optional<int64_t> initExitedAt;
   char buf[65536];
@@ -383,7 +383,7 @@ Result<void> superviseInit(UniqueFd &output, ConsoleLogWriter &log, const ChildP
   return pumped;
 }
 
-int reportError(int reportFd, const Error &error) {
+int reportError(int reportFd, const Error& error) {
   json j{{"error",
           {{"code", std::string(errcName(error.code))},
            {"errno", error.sysErrno},
@@ -395,7 +395,7 @@ int reportError(int reportFd, const Error &error) {
 
 }  // namespace
 
-int runShim(const std::string &instanceDir, int reportFd) {
+int runShim(const std::string& instanceDir, int reportFd) {
   // Only the report pipe, the standard streams and a network namespace to
   // hand on are ours to keep (spec.json says whether there is one).
   static_assert(kShimNetnsFd == 4);

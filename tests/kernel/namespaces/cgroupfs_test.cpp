@@ -33,15 +33,15 @@ class ScopedGroup {
     (void)driver_->removeRoot();
     CHECK(berth::testing::leftoverCgroups(root_).empty());
   }
-  ScopedGroup(const ScopedGroup &) = delete;
-  ScopedGroup &operator=(const ScopedGroup &) = delete;
+  ScopedGroup(const ScopedGroup&) = delete;
+  ScopedGroup& operator=(const ScopedGroup&) = delete;
 
-  cgroup::Group &group() { return *group_; }
-  const std::string &root() const { return root_; }
+  cgroup::Group& group() { return *group_; }
+  const std::string& root() const { return root_; }
   // The container's spec in this group, with its /sys/fs/cgroup.
   InitSpec place(InitSpec spec) const {
     spec.cgroupJoinFiles = group_->joinFiles();
-    for (const cgroup::Hierarchy &hierarchy : driver_->containerHierarchies())
+    for (const cgroup::Hierarchy& hierarchy : driver_->containerHierarchies())
       spec.cgroupMounts.push_back({hierarchy.name, hierarchy.fstype, hierarchy.controllers, hierarchy.aliases,
                                    cgroup::groupDirIn(hierarchy, spec.cgroupJoinFiles)});
     return spec;
@@ -54,7 +54,7 @@ class ScopedGroup {
 };
 
 // What the script printed after "[<key>]", up to the next marker.
-std::string section(const std::string &output, const std::string &key) {
+std::string section(const std::string& output, const std::string& key) {
   const std::string marker = "[" + key + "]\n";
   size_t start = output.find(marker);
   if (start == std::string::npos) return "(no " + key + ")";
@@ -109,7 +109,7 @@ TEST_CASE(
     spec.files.push_back({hidden + "/greeting", "/etc/greeting"});
     if (userNamespace) {
       constexpr uid_t kHostBase = 310000;
-      for (const std::string &dir : {box.upper(), box.dir().sub("work")})
+      for (const std::string& dir : {box.upper(), box.dir().sub("work")})
         REQUIRE(::chown(dir.c_str(), kHostBase, kHostBase) == 0);
       spec.userNamespace = UserNamespaceMap{kHostBase, kHostBase, 65536};
     }

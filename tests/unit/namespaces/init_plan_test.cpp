@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/files.hpp"
 #include "namespaces/init_plan.hpp"
 #include "support/test_support.hpp"
 
@@ -226,31 +227,52 @@ TEST_CASE("a user and umask are set after the capability limit, before no_new_pr
 }
 
 TEST_CASE("an init in a user namespace waits for its root, then works inside it", "[init_plan]") {
+  testing::TempDir dir("berth-plan");
+  // Stands in for a v1 tasks file: opened by the plan, as the host's root.
+  const std::string tasks = dir.sub("tasks");
+  REQUIRE(writeFileAtomic(tasks, "", 0600));
   InitSpec spec = sampleSpec();
-  spec.cgroupJoinFiles = {"/cg2/c1/cgroup.procs"};
+  spec.cgroupJoinFiles = {tasks};
   spec.userNamespace = UserNamespaceMap{268435456, 268435456, 65536};
+  spec.files = {{"/run/berth/c1/hostname", "/etc/hostname"}};
+  spec.cgroupMounts = {{"memory", "cgroup", "memory", {}, "/cg1/memory/c1"}, {"unified", "cgroup2", "", {}, "/cg2/c1"}};
   auto plan = InitPlan::build(spec);
   REQUIRE(plan);
   const auto& steps = plan->steps();
   CHECK((plan->cloneNamespaces() & CLONE_NEWUSER) != 0);
   CHECK((plan->cloneNamespaces() & CLONE_NEWNET) != 0);
   CHECK(plan->userNamespaceSocket() >= 0);
-  REQUIRE(steps.size() > 4);
-  CHECK(steps[0].kind == StepKind::awaitUserNamespace);
+  REQUIRE(steps.size() > 5);
+  // It joins its v1 group itself, through the file the plan opened: "0", no grace period.
+  CHECK(steps[0].kind == StepKind::joinCgroup);
   CHECK(steps[0].fd >= 0);
-  CHECK(steps[1].description == "make / private");
-  CHECK(steps[2].kind == StepKind::unshareCgroupNs);
-  CHECK(steps[3].kind == StepKind::attachRoot);
-  // The parent moves it into its cgroups and mounts nothing: no overlay step, no host path.
-  CHECK(std::none_of(steps.begin(), steps.end(), [](const Step& step) {
-    return step.kind == StepKind::joinCgroup || step.description.starts_with("mount overlay");
-  }));
+  CHECK(steps[1].kind == StepKind::awaitUserNamespace);
+  CHECK(steps[1].fd >= 0);
+  CHECK(steps[2].description == "make / private");
+  CHECK(steps[3].kind == StepKind::unshareCgroupNs);
+  CHECK(steps[4].kind == StepKind::attachRoot);
+  // The parent mounts nothing: no overlay step, no host path; the file and
+  // each hierarchy arrive as mounts over the socket, in the spec's order.
+  CHECK(std::none_of(steps.begin(), steps.end(),
+                     [](const Step& step) { return step.description.starts_with("mount overlay"); }));
+  std::vector<std::string> attached;
+  for (const Step& step : steps)
+    if (step.kind == StepKind::attachMount) {
+      CHECK(step.fd == steps[1].fd);
+      attached.emplace_back(step.target);
+    }
+  CHECK(attached == std::vector<std::string>{"./etc/hostname", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified"});
+  CHECK(indexOf(*plan, "bind /etc/hostname") < indexOf(*plan, StepKind::pivotRoot));
   CHECK(steps[indexOf(*plan, "mount proc on /proc")].target == std::string("./proc"));
   CHECK(steps[indexOf(*plan, StepKind::pivotRoot)].target == std::string("."));
   // A network namespace of the host's cannot be joined from inside one.
   spec.netnsFd = 5;
   CHECK(InitPlan::build(spec).error().code == Errc::invalid_argument);
   CHECK(InitPlan::build(sampleSpec())->userNamespaceSocket() == -1);
+  // A join file that cannot be opened fails the plan, before any clone.
+  spec.netnsFd = -1;
+  spec.cgroupJoinFiles = {dir.sub("missing/tasks")};
+  CHECK(InitPlan::build(spec).error().code == Errc::host_refused);
 }
 
 TEST_CASE("a container spec's plan: its mounts in order, the gate after the ready report, exec last", "[init_plan]") {
