@@ -8,6 +8,7 @@
 // its id, its runtime id or its name everywhere. Every failure is one line
 // on stderr, "berth: STATUS CODE: message" for the API's errors, and exit 1;
 // exec and run exit with the command's own code.
+#include <pthread.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -50,6 +52,28 @@ Globals globals;
 ApiClient& api() {
   static ApiClient client(resolveSettings(globals.url));
   return client;
+}
+
+// ^C, SIGTERM or SIGHUP while a `run --rm` follows its container: the
+// container is deleted (forced) before berth exits 128+N, as asked. The
+// signals are taken by a thread of their own, so no request is cut in half.
+void deleteOnInterrupt(const std::string& id) {
+  sigset_t signals;
+  ::sigemptyset(&signals);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(&signals, signal);
+  if (int err = ::pthread_sigmask(SIG_BLOCK, &signals, nullptr); err != 0) {
+    std::cerr << "berth: cannot catch ^C (" << std::strerror(err) << "); it would leave the container\n";
+    return;
+  }
+  std::thread([signals, id, settings = api().settings()] {
+    int received = 0;
+    if (::sigwait(&signals, &received) != 0) return;
+    std::cerr << "berth: interrupted; deleting the container\n";
+    ApiClient client(settings);
+    Reply deleted = client.tryCall("DELETE", "/api/v1/containers/" + id + "?force=true");
+    if (deleted.status != 200) std::cerr << "berth: " << deleted.describe() << "\n";
+    std::_Exit(128 + received);
+  }).detach();
 }
 
 Format outputFormat() { return parseFormat(globals.output).value_or(Format::table); }
@@ -628,7 +652,8 @@ int main(int argc, char* argv[]) {
   runFlags.add(run);
   run->add_flag("-d,--detach", detach, "print the id and leave it running");
   run->add_flag("--rm", removeAfter, "delete it once it has exited");
-  run->footer("Exits with the init's exit code (128+N for a signal N). ^C leaves the container running.\n"
+  run->footer("Exits with the init's exit code (128+N for a signal N). ^C leaves the container running,\n"
+              "or with --rm deletes it (and exits 130).\n"
               "Example: berth run hello --rm -- echo hello");
   run->callback([&] {
     Reply created;
@@ -648,6 +673,7 @@ int main(int argc, char* argv[]) {
       std::cout << id << "\n";
       return;
     }
+    if (removeAfter) deleteOnInterrupt(id);
     followLogs(id, "", true);
     Json finished = api().call("GET", "/api/v1/containers/" + id);
     for (int wait = 0; wait < 100 && (finished["status"] == "running" || finished["status"] == "paused"); ++wait) {

@@ -206,6 +206,15 @@ TEST_CASE("cli: run follows the output and exits with the init's code; --rm dele
   REQUIRE(service.awaitLog(id, "two-bg"));
   CHECK(runCli(service, admin, {"logs", "bg"}).out == "one\ntwo-bg\n");
   CHECK(runCli(service, admin, {"logs", "bg", "--tail", "1"}).out == "two-bg\n");
+
+  // ^C at the terminal during `run --rm`: the container is deleted, berth exits 130.
+  ProgramRun interrupted = runCliOnPty(service, admin, {"run", "ticker", "--rm", "--", "sh", "-c", "echo ready; exec sleep 100"},
+                                       "ready", "\x03");
+  INFO(interrupted.out);
+  CHECK(interrupted.exitCode == 130);
+  CHECK(contains(interrupted.out, "deleting the container"));
+  for (const Json& container : service.get("/api/v1/containers", admin).data()["containers"])
+    CHECK(container["name"] != "ticker");
 }
 
 TEST_CASE("cli: login saves url and token in the config file; the token goes to that url only; logout forgets it") {
