@@ -690,18 +690,26 @@ void parked(const Daemon& daemon, int seconds) {
   }
 }
 
+// A container made over `http` (201 or an exception); its data object.
+Json createOver(httplib::Client& http, const Daemon& daemon, const Json& body) {
+  auto created = http.Post("/api/v1/containers", daemon.auth(), body.dump(), "application/json");
+  if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
+  return Json::parse(created->body)["data"];
+}
+
+// POST <path>/<operation> over `http` (200 or an exception); its latency in ms.
+double timedOperation(httplib::Client& http, const Daemon& daemon, const std::string& path, const std::string& operation) {
+  auto t0 = Clock::now();
+  auto r = http.Post((path + "/" + operation).c_str(), daemon.auth(), "", "application/json");
+  if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
 void network(const Daemon& daemon, int iterations) {
   auto http = daemon.client();
-  auto create = [&](const Json& body) {
-    auto created = http->Post("/api/v1/containers", daemon.auth(), body.dump(), "application/json");
-    if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
-    return Json::parse(created->body)["data"];
-  };
+  auto create = [&](const Json& body) { return createOver(*http, daemon, body); };
   auto post = [&](const std::string& id, const std::string& operation) {
-    auto t0 = Clock::now();
-    auto r = http->Post(("/api/v1/containers/" + id + "/" + operation).c_str(), daemon.auth(), "", "application/json");
-    if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return timedOperation(*http, daemon, "/api/v1/containers/" + id, operation);
   };
   // Taking turns, so the host's drift falls on both alike.
   std::string none = create({{"name", "net-none"}, {"command", kTermInit}, {"autostart", false}})["id"];
@@ -758,16 +766,9 @@ void network(const Daemon& daemon, int iterations) {
 // host-root and user-namespace containers started in turns, each alone.
 void isolation(const Daemon& daemon, int iterations) {
   auto http = daemon.client();
-  auto create = [&](const Json& body) {
-    auto created = http->Post("/api/v1/containers", daemon.auth(), body.dump(), "application/json");
-    if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
-    return Json::parse(created->body)["data"];
-  };
+  auto create = [&](const Json& body) { return createOver(*http, daemon, body); };
   auto post = [&](const std::string& id, const std::string& operation) {
-    auto t0 = Clock::now();
-    auto r = http->Post(("/api/v1/containers/" + id + "/" + operation).c_str(), daemon.auth(), "", "application/json");
-    if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return timedOperation(*http, daemon, "/api/v1/containers/" + id, operation);
   };
   std::string hostRoot = create({{"name", "iso-host"}, {"command", kTermInit}, {"autostart", false}})["id"];
   std::string userns =
@@ -798,16 +799,11 @@ void isolation(const Daemon& daemon, int iterations) {
 void durability(const Daemon& daemon, const char* mode, int iterations) {
   auto http = daemon.client();
   auto create = [&](const std::string& name) {
-    auto created = http->Post("/api/v1/containers", daemon.auth(),
-                              Json{{"name", name}, {"command", kTermInit}, {"autostart", true}}.dump(), "application/json");
-    if (!created || created->status != 201) throw std::runtime_error("create failed: " + (created ? created->body : ""));
-    return "/api/v1/containers/" + Json::parse(created->body)["data"]["id"].get<std::string>();
+    Json made = createOver(*http, daemon, {{"name", name}, {"command", kTermInit}, {"autostart", true}});
+    return "/api/v1/containers/" + made["id"].get<std::string>();
   };
   auto post = [&](httplib::Client& client, const std::string& path, const std::string& operation) {
-    auto t0 = Clock::now();
-    auto r = client.Post((path + "/" + operation).c_str(), daemon.auth(), "", "application/json");
-    if (!r || r->status != 200) throw std::runtime_error(operation + " failed: " + (r ? r->body : ""));
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return timedOperation(client, daemon, path, operation);
   };
   std::string one = create("dur-one");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/stats.hpp"
 #include "common/files.hpp"
 #include "common/ids.hpp"
 #include "store/store.hpp"
@@ -37,18 +38,8 @@ double millisSince(SteadyClock::time_point start) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
 }
 
-struct Stats {
-  double median = 0;
-  double p99 = 0;
-};
-
-Stats statsOf(std::vector<double> samples) {
-  std::sort(samples.begin(), samples.end());
-  auto at = [&](double q) {
-    return samples[std::min(samples.size() - 1, static_cast<size_t>(q * static_cast<double>(samples.size())))];
-  };
-  return {at(0.5), at(0.99)};
-}
+using bench::Stats;
+using bench::statsOf;
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "bench_store_commit: %s\n", what.c_str());

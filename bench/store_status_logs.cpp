@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "bench/stats.hpp"
 #include "common/files.hpp"
 #include "common/ids.hpp"
 #include "store/store.hpp"
@@ -32,18 +33,8 @@ double microsSince(SteadyClock::time_point start) {
   return std::chrono::duration<double, std::micro>(SteadyClock::now() - start).count();
 }
 
-struct Stats {
-  double median = 0;
-  double p99 = 0;
-};
-
-Stats statsOf(std::vector<double> samples) {
-  std::sort(samples.begin(), samples.end());
-  auto at = [&](double q) {
-    return samples[std::min(samples.size() - 1, static_cast<size_t>(q * static_cast<double>(samples.size())))];
-  };
-  return {at(0.5), at(0.99)};
-}
+using bench::Stats;
+using bench::statsOf;
 
 [[noreturn]] void die(const char* what, const Error& error) {
   std::fprintf(stderr, "%s: %s\n", what, error.describe().c_str());
