@@ -40,6 +40,7 @@ SERVICE_IDLE = "service RSS, idle"
 SERVICE_RUNNING = f"service RSS, {PARALLEL} running"
 EXEC = "exec /bin/true in a running container"
 ATTACH_FLOOR = "floor: first cgroup.procs write of a new process (v1 pids)"
+SETTLED_FREEZE = "floor: cgroup.freeze of a shell loop 0.2 s after its thaw (a settled pause's kernel part)"
 UNSHARE_FLOOR = "floor: unshare (pid,mnt,uts,ipc,net) + exec /bin/true"
 EXEC_TARGET = ["/bin/sleep", "3600"]
 
@@ -459,6 +460,33 @@ def floor(samples):
         sleeper.wait()
         time.sleep(0.05)
         os.rmdir(group)
+    # Back to back, the tasks have just run; a settled pause must first wake
+    # each sleeping task into the freezer, as berth's "pause" row does (0.2 s
+    # after the start, the init the same loop).
+    loop_group = f"/sys/fs/cgroup/unified/{CGROUP_ROOT}/floor-loop"
+    os.makedirs(loop_group, exist_ok=True)
+    loop = subprocess.Popen(["sh", "-c", "while :; do sleep 0.1; done"])
+    try:
+        with open(os.path.join(loop_group, "cgroup.procs"), "w") as f:
+            f.write(str(loop.pid))
+        loop_events = os.path.join(loop_group, "cgroup.events")
+        def set_loop_frozen(want):
+            with open(os.path.join(loop_group, "cgroup.freeze"), "w") as f:
+                f.write(want)
+            while f"frozen {want}" not in open(loop_events).read():
+                pass
+        for _ in range(ITER * 2):
+            time.sleep(0.2)
+            timed(samples, (SETTLED_FREEZE, "kernel"), lambda: set_loop_frozen("1"))
+            set_loop_frozen("0")
+    finally:
+        # The loop and its sleep child: everything in the group it made.
+        with open(os.path.join(loop_group, "cgroup.kill"), "w") as f:
+            f.write("1")
+        loop.wait()
+        while "populated 0" not in open(os.path.join(loop_group, "cgroup.events")).read():
+            time.sleep(0.01)
+        os.rmdir(loop_group)
     # A new process's first cgroup.procs write waits for an RCU grace period (the
     # writer side of cgroup_threadgroup_rwsem); writes right after it do not, so
     # the attaches are spaced as starts are.
