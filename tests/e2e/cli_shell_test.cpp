@@ -213,8 +213,8 @@ TEST_CASE("cli: run follows the output and exits with the init's code; --rm dele
   INFO(interrupted.out);
   CHECK(interrupted.exitCode == 130);
   CHECK(contains(interrupted.out, "deleting the container"));
-  for (const Json& container : service.get("/api/v1/containers", admin).data()["containers"])
-    CHECK(container["name"] != "ticker");
+  const Json left = service.get("/api/v1/containers", admin).data()["containers"];
+  for (const Json& container : left) CHECK(container["name"] != "ticker");
 }
 
 TEST_CASE("cli: login saves url and token in the config file; the token goes to that url only; logout forgets it") {
