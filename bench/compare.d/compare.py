@@ -431,6 +431,14 @@ def exec_in_running(samples, failures, with_podman):
                     pass
 
 
+def set_frozen(group, want):
+    """Writes cgroup.freeze and reads cgroup.events back to back until the kernel says it is done."""
+    with open(os.path.join(group, "cgroup.freeze"), "w") as f:
+        f.write(want)
+    while f"frozen {want}" not in open(os.path.join(group, "cgroup.events")).read():
+        pass
+
+
 def floor(samples):
     group = f"/sys/fs/cgroup/unified/{CGROUP_ROOT}/floor"
     os.makedirs(group, exist_ok=True)
@@ -438,23 +446,12 @@ def floor(samples):
     try:
         with open(os.path.join(group, "cgroup.procs"), "w") as f:
             f.write(str(sleeper.pid))
-        events = os.path.join(group, "cgroup.events")
         for _ in range(ITER * 5):
-            def freeze_round_trip():
-                for want in ("1", "0"):
-                    with open(os.path.join(group, "cgroup.freeze"), "w") as f:
-                        f.write(want)
-                    while f"frozen {want}" not in open(events).read():
-                        pass
-            timed(samples, ("floor: cgroup.freeze round trip", "kernel"), freeze_round_trip)
-        def set_frozen(want):
-            with open(os.path.join(group, "cgroup.freeze"), "w") as f:
-                f.write(want)
-            while f"frozen {want}" not in open(events).read():
-                pass
+            timed(samples, ("floor: cgroup.freeze round trip", "kernel"),
+                  lambda: (set_frozen(group, "1"), set_frozen(group, "0")))
         for _ in range(ITER * 5):
-            timed(samples, ("floor: cgroup.freeze alone (a pause's kernel part)", "kernel"), lambda: set_frozen("1"))
-            set_frozen("0")
+            timed(samples, ("floor: cgroup.freeze alone (a pause's kernel part)", "kernel"), lambda: set_frozen(group, "1"))
+            set_frozen(group, "0")
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -469,16 +466,10 @@ def floor(samples):
     try:
         with open(os.path.join(loop_group, "cgroup.procs"), "w") as f:
             f.write(str(loop.pid))
-        loop_events = os.path.join(loop_group, "cgroup.events")
-        def set_loop_frozen(want):
-            with open(os.path.join(loop_group, "cgroup.freeze"), "w") as f:
-                f.write(want)
-            while f"frozen {want}" not in open(loop_events).read():
-                pass
         for _ in range(ITER * 2):
             time.sleep(0.2)
-            timed(samples, (SETTLED_FREEZE, "kernel"), lambda: set_loop_frozen("1"))
-            set_loop_frozen("0")
+            timed(samples, (SETTLED_FREEZE, "kernel"), lambda: set_frozen(loop_group, "1"))
+            set_frozen(loop_group, "0")
     finally:
         # The loop and its sleep child: everything in the group it made.
         with open(os.path.join(loop_group, "cgroup.kill"), "w") as f:
