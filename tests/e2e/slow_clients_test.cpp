@@ -258,4 +258,19 @@ TEST_CASE("over TLS, silent connections hold no worker, a stalled handshake is c
   CHECK(refused.closed);
   CHECK(refused.after < 1500ms);
   CHECK(refused.received.empty());  // no plaintext answer to a TLS client
+
+  // Closed connections give their places back (the fixture's teardown needs one too).
+  silent.clear();
+  extra.reset();
+  httplib::Client client("https://127.0.0.1:" + std::to_string(service.port()));
+  client.set_ca_cert_path(service.tlsCertPath().c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_connection_timeout(5s);
+  client.set_read_timeout(5s);
+  bool served = false;
+  for (auto until = Clock::now() + 5s; !served && Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    auto answer = client.Get("/healthz");
+    served = answer && answer->status == 200;
+  }
+  CHECK(served);
 }
