@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -37,6 +38,15 @@ constexpr auto kLogInterval = std::chrono::minutes(1);
 constexpr size_t kReadChunk = 4096;
 constexpr size_t kAcceptBatch = 64;  // per wake-up, so one listener cannot starve the connections
 constexpr int kMaxEvents = 256;
+
+// A response leaves in two writes (its header, then its body); with Nagle's
+// algorithm on, the body's segment would wait for the client to acknowledge
+// the header's.
+void noDelay(int fd) {
+  int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    spdlog::warn("setsockopt TCP_NODELAY on an accepted connection: {}", std::strerror(errno));
+}
 
 constexpr uint64_t kWakeTag = 1ull << 63;
 constexpr uint64_t kListenerTag = 1ull << 62;
@@ -284,6 +294,7 @@ struct ConnectionGate::Impl {
       }
       Connection connection;
       connection.socket = UniqueFd(fd);
+      if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) noDelay(fd);
       connection.listener = index;
       connection.state = listener.framing == Framing::tls ? State::firstBytes : State::header;
       connection.deadline = now + options.headerTimeout;

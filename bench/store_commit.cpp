@@ -4,7 +4,8 @@
 //   - floor: a 4 KiB pwrite + fdatasync of one file, back to back and after 50 ms idle;
 //   - one synced commit of the smallest write the store has (a meta key);
 //   - a pause's commit (commitTransition with its entry and event, as the
-//     runtime writes it), synced and deferred (Sync::deferred);
+//     runtime writes it), synced (back to back, and 0.2 s after the last, as
+//     a settled pause finds the disk) and deferred (Sync::deferred);
 //   - `parallel` threads committing one transition each at once, synced and
 //     deferred: the wall time of all, and the transactions they took.
 // A scratch store under parent-dir, removed at the end.
@@ -106,11 +107,14 @@ std::vector<EventRecord> eventOf(const ContainerRecord& record, ContainerStatus 
   return {event};
 }
 
-// Pause and resume of one container, alternating, `iterations` times.
-Stats pauseCommits(Store& store, ContainerRecord& record, int iterations, Sync sync, double* pages) {
+// Pause and resume of one container, alternating, `iterations` times, each
+// after `idle` (a settled pause finds the disk idle: its sync costs more).
+Stats pauseCommits(Store& store, ContainerRecord& record, int iterations, Sync sync, double* pages,
+                   std::chrono::milliseconds idle = std::chrono::milliseconds(0)) {
   std::vector<double> samples;
   uint64_t bytesBefore = bytesWritten();
   for (int i = 0; i < iterations; ++i) {
+    std::this_thread::sleep_for(idle);
     ContainerStatus from = record.status;
     record.status = from == ContainerStatus::running ? ContainerStatus::paused : ContainerStatus::running;
     auto start = SteadyClock::now();
@@ -214,6 +218,10 @@ int main(int argc, char** argv) {
     char pagesText[64];
     std::snprintf(pagesText, sizeof pagesText, "  %.1f pages", pages);
     row("a pause's commit, synced (durability host)", synced, pagesText);
+    auto settled = pauseCommits(*store, records[0], std::max(iterations / 5, 10), Sync::now, &pages,
+                                std::chrono::milliseconds(200));
+    std::snprintf(pagesText, sizeof pagesText, "  %.1f pages", pages);
+    row("a pause's commit, synced, 0.2 s after the last", settled, pagesText);
     auto deferred = pauseCommits(*store, records[0], iterations, Sync::deferred, &pages);
     std::snprintf(pagesText, sizeof pagesText, "  %.1f pages", pages);
     row("a pause's commit, deferred (durability process)", deferred, pagesText);

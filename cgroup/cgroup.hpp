@@ -107,6 +107,11 @@ class Group {
   // Returns once cgroup.events says "frozen 1". On timeout the group is thawed
   // again and deadline_exceeded returned: a half-frozen group is never left.
   Result<void> freeze(std::chrono::milliseconds timeout);
+  // freeze() in two halves, for a caller with other work meanwhile: the
+  // kernel freezes the group from beginFreeze() on; finishFreeze() waits for
+  // "frozen 1" and, on timeout, thaws again as freeze() does.
+  Result<void> beginFreeze();
+  Result<void> finishFreeze(std::chrono::milliseconds timeout);
   Result<void> thaw(std::chrono::milliseconds timeout);
   Result<bool> frozen() const;
   // SIGKILL to every process (cgroup.kill; freeze + kill each pid + thaw where

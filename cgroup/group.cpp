@@ -286,11 +286,19 @@ Result<void> Group::setDevices(const std::vector<DeviceRule>& rules) {
 }
 
 Result<void> Group::freeze(std::chrono::milliseconds timeout) {
+  BERTH_TRYV(beginFreeze());
+  return finishFreeze(timeout);
+}
+
+Result<void> Group::beginFreeze() { return writeIn(v2Dir_.get(), v2Path_, "cgroup.freeze", "1"); }
+
+Result<void> Group::finishFreeze(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  // Open before writing, so the change the write causes cannot slip past the wait.
-  BERTH_TRY(UniqueFd events, openIn(v2Dir_.get(), v2Path_, "cgroup.events", O_RDONLY));
-  BERTH_TRYV(writeIn(v2Dir_.get(), v2Path_, "cgroup.freeze", "1"));
-  Result<void> waited = waitEvent(events.get(), join(v2Path_, "cgroup.events"), "frozen", true, deadline);
+  Result<void> waited = [&]() -> Result<void> {
+    // Opened after the write, yet no change slips past: waitEvent reads before it polls.
+    BERTH_TRY(UniqueFd events, openIn(v2Dir_.get(), v2Path_, "cgroup.events", O_RDONLY));
+    return waitEvent(events.get(), join(v2Path_, "cgroup.events"), "frozen", true, deadline);
+  }();
   if (!waited) {
     // Never leave a group half frozen: undo, then report why the freeze failed.
     Result<void> undone = writeIn(v2Dir_.get(), v2Path_, "cgroup.freeze", "0");

@@ -35,7 +35,14 @@ class ContainerGroup {
   virtual Result<void> setLimits(const cgroup::Limits& limits) = 0;
   // Returns once the whole group is frozen; on deadline_exceeded it has been
   // thawed again, so a half-frozen group is never left.
-  virtual Result<void> freeze(std::chrono::milliseconds timeout) = 0;
+  Result<void> freeze(std::chrono::milliseconds timeout) {
+    BERTH_TRYV(beginFreeze());
+    return finishFreeze(timeout);
+  }
+  // freeze() in two halves: the kernel freezes from beginFreeze() on, while
+  // the caller does other work; finishFreeze() waits (and undoes on timeout).
+  virtual Result<void> beginFreeze() = 0;
+  virtual Result<void> finishFreeze(std::chrono::milliseconds timeout) = 0;
   virtual Result<void> thaw(std::chrono::milliseconds timeout) = 0;
   virtual Result<bool> frozen() const = 0;
   // SIGKILL to every process of the group, then a wait for it to be empty.

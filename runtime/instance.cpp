@@ -95,6 +95,12 @@ Result<void> ContainerInstance::kill() {
 
 Result<void> ContainerInstance::freeze() { return withContext(group_->freeze(timeouts_.freeze), "freeze"); }
 
+Result<void> ContainerInstance::beginFreeze() { return withContext(group_->beginFreeze(), "freeze"); }
+
+Result<void> ContainerInstance::finishFreeze() {
+  return withContext(group_->finishFreeze(timeouts_.freeze), "freeze");
+}
+
 Result<void> ContainerInstance::thaw() { return withContext(group_->thaw(timeouts_.freeze), "thaw"); }
 
 ExitFacts ContainerInstance::absorbExit(const Clock& clock) {

@@ -50,6 +50,10 @@ class ContainerInstance {
   // deadline_exceeded if it does not within the kill timeout.
   Result<void> kill();
   Result<void> freeze();
+  // freeze() in two halves (ContainerGroup::beginFreeze), for a pause that
+  // commits while the kernel freezes.
+  Result<void> beginFreeze();
+  Result<void> finishFreeze();
   Result<void> thaw();
   // Once the monitor is gone: reaps it, reads the exit it recorded and the
   // OOM verdict, and detaches it.

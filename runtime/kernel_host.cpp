@@ -28,7 +28,8 @@ class KernelGroup final : public ContainerGroup {
   std::vector<std::string> joinFiles() const override { return group_.joinFiles(); }
   Result<void> renewForClone(const cgroup::Limits& limits) override { return group_.renewForClone(limits); }
   Result<void> setLimits(const cgroup::Limits& limits) override { return group_.setLimits(limits); }
-  Result<void> freeze(std::chrono::milliseconds timeout) override { return group_.freeze(timeout); }
+  Result<void> beginFreeze() override { return group_.beginFreeze(); }
+  Result<void> finishFreeze(std::chrono::milliseconds timeout) override { return group_.finishFreeze(timeout); }
   Result<void> thaw(std::chrono::milliseconds timeout) override { return group_.thaw(timeout); }
   Result<bool> frozen() const override { return group_.frozen(); }
   Result<void> killAll(std::chrono::milliseconds timeout) override { return group_.killAll(timeout); }

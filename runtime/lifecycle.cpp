@@ -54,6 +54,7 @@ std::string_view triggerName(Trigger trigger) {
     case Trigger::force_stop: return "force-stop";
     case Trigger::pause: return "pause";
     case Trigger::resume: return "resume";
+    case Trigger::pause_undone: return "pause_undone";
     case Trigger::exit:
     case Trigger::oom_kill:
     case Trigger::exit_while_down: return "exit";

@@ -45,6 +45,7 @@ enum class Trigger {
   force_stop,
   pause,
   resume,
+  pause_undone,        // a pause recorded while the kernel froze, whose freeze did not finish and was undone
   exit,                // init exited by itself
   restart_policy,      // the restart policy starts a container that exited by itself
   oom_kill,            // init was killed by the OOM killer
@@ -90,6 +91,7 @@ inline constexpr std::array kTransitions = {
     TransitionRule{Trigger::force_stop, ContainerStatus::paused, ContainerStatus::stopped},
     TransitionRule{Trigger::pause, ContainerStatus::running, ContainerStatus::paused},
     TransitionRule{Trigger::resume, ContainerStatus::paused, ContainerStatus::running},
+    TransitionRule{Trigger::pause_undone, ContainerStatus::paused, ContainerStatus::running},
     TransitionRule{Trigger::exit, ContainerStatus::running, ContainerStatus::stopped},
     TransitionRule{Trigger::exit, ContainerStatus::paused, ContainerStatus::stopped},
     TransitionRule{Trigger::oom_kill, ContainerStatus::running, ContainerStatus::stopped},
@@ -153,8 +155,7 @@ class Lifecycle {
   // `before`, with its status-log entry, in one store transaction. internal
   // when the table does not list the transition; the store refuses it too
   // when `before` is no longer what it holds. A restart stays pending only
-  // on a container that is stopped: any other status clears it.
-  // when `before` is no longer what it holds. Under Durability::process a
+  // on a container that is stopped: any other status clears it. Under Durability::process a
   // transition from running or paused is committed deferred (store::Sync):
   // a host crash loses nothing else, since such a container is recorded
   // stopped (host_boot) after the boot anyway; everything else is synced.

@@ -257,6 +257,53 @@ Result<Halted> ContainerManager::Impl::halt(ContainerInstance& instance, const C
   return halted;
 }
 
+namespace {
+
+// The record as it was, now in `status`, committed as `trigger` made it.
+Result<ContainerRecord> commitStatus(Lifecycle& lifecycle, const ContainerRecord& record, ContainerStatus status,
+                                     Trigger trigger, const TransitionNote& note) {
+  ContainerRecord after = record;
+  after.status = status;
+  return lifecycle.commit(record, std::move(after), trigger, note);
+}
+
+}  // namespace
+
+Result<ContainerRecord> ContainerManager::Impl::doPause(ContainerInstance& instance, const ContainerRecord& record,
+                                                        std::string_view actor, int64_t startedMonotonicMs) {
+  BERTH_TRYV(instance.beginFreeze());
+  auto paused = commitStatus(lifecycle, record, ContainerStatus::paused, Trigger::pause,
+                             noteBy(actor, startedMonotonicMs));
+  if (!paused) {
+    // Not recorded means not done: the kernel goes back to what the record says.
+    (void)instance.thaw();
+    return paused;
+  }
+  Result<void> frozen = instance.finishFreeze();
+  if (frozen) return paused;
+  // finishFreeze has thawed the group; once a thaw confirms that, the record
+  // follows the kernel back to running.
+  if (auto thawed = instance.thaw(); !thawed) {
+    spdlog::error("container {}: a pause whose freeze failed ({}) stays recorded as paused: {}", record.id,
+                  frozen.error().describe(), thawed.error().describe());
+    return tl::unexpected(std::move(frozen.error()));
+  }
+  TransitionNote note = noteBy(actor, startedMonotonicMs);
+  note.reason = "the freeze did not finish and was undone";
+  if (auto undone = commitStatus(lifecycle, *paused, ContainerStatus::running, Trigger::pause_undone, note); !undone)
+    spdlog::error("container {}: recording the undone pause: {}", record.id, undone.error().describe());
+  return tl::unexpected(std::move(frozen.error()));
+}
+
+Result<ContainerRecord> ContainerManager::Impl::doResume(ContainerInstance& instance, const ContainerRecord& record,
+                                                         std::string_view actor, int64_t startedMonotonicMs) {
+  BERTH_TRYV(instance.thaw());
+  auto resumed = commitStatus(lifecycle, record, ContainerStatus::running, Trigger::resume,
+                              noteBy(actor, startedMonotonicMs));
+  if (!resumed) (void)instance.freeze();  // not recorded means not done
+  return resumed;
+}
+
 Result<ContainerRecord> ContainerManager::Impl::doStop(Slot& slot, const ContainerRecord& record, Trigger trigger,
                                                        std::string_view actor, int64_t startedMonotonicMs,
                                                        std::optional<std::chrono::seconds> grace) {
@@ -637,14 +684,7 @@ Result<ContainerRecord> ContainerManager::operate(std::string_view actor, const 
       if (!instance || !instance->running())
         return fail(Errc::internal, "container " + record.id + " is " + std::string(store::statusName(record.status)) +
                                         " but has no monitor");
-      bool pausing = op == Operation::pause;
-      BERTH_TRYV(pausing ? instance->freeze() : instance->thaw());
-      ContainerRecord after = record;
-      after.status = pausing ? ContainerStatus::paused : ContainerStatus::running;
-      auto committed = m.lifecycle.commit(record, std::move(after), trigger, m.noteBy(actor, t0));
-      // Not recorded means not done: the kernel goes back to what the record says.
-      if (!committed) (void)(pausing ? instance->thaw() : instance->freeze());
-      return committed;
+      return op == Operation::pause ? m.doPause(*instance, record, actor, t0) : m.doResume(*instance, record, actor, t0);
     }
   }
   return fail(Errc::internal, "unknown operation");

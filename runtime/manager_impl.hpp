@@ -112,6 +112,14 @@ struct ContainerManager::Impl {
                       std::optional<std::chrono::seconds> grace);
   Result<ContainerRecord> doStop(Slot& slot, const ContainerRecord& record, Trigger trigger, std::string_view actor,
                                  int64_t startedMonotonicMs, std::optional<std::chrono::seconds> grace);
+  // The pause is committed while the kernel freezes, so it costs the longer
+  // of the two rather than their sum, and answered once both are done. A
+  // freeze that does not finish is undone, and so is its record (pause_undone).
+  Result<ContainerRecord> doPause(ContainerInstance& instance, const ContainerRecord& record, std::string_view actor,
+                                  int64_t startedMonotonicMs);
+  // A thaw the kernel reports done at once: it is confirmed, then committed.
+  Result<ContainerRecord> doResume(ContainerInstance& instance, const ContainerRecord& record, std::string_view actor,
+                                   int64_t startedMonotonicMs);
   // The supervisor saw a monitor go: init exited by itself (or was OOM-killed).
   void onMonitorExit(const std::string& id);
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,7 @@ class FakeKernel {
   struct GroupState {
     bool frozen = false;
     bool confirmsFreeze = true;  // false: a freeze never reaches "frozen 1"
+    std::function<void()> onFinishFreeze;  // called (unlocked) as a freeze's wait begins
     uint64_t oomKills = 0;
     cgroup::Limits limits;
     std::optional<Error> failNextWaitEmpty;  // injected once
@@ -166,14 +168,24 @@ class FakeGroup final : public runtime::ContainerGroup {
     state->limits = limits;
     return {};
   }
-  Result<void> freeze(std::chrono::milliseconds timeout) override {
+  Result<void> beginFreeze() override {
+    std::lock_guard lock(kernel_.mutex);
+    BERTH_TRY(auto* state, find());
+    if (state->confirmsFreeze) state->frozen = true;
+    return {};
+  }
+  Result<void> finishFreeze(std::chrono::milliseconds timeout) override {
+    std::function<void()> hook;
     {
       std::lock_guard lock(kernel_.mutex);
       BERTH_TRY(auto* state, find());
-      if (state->confirmsFreeze) {
-        state->frozen = true;
-        return {};
-      }
+      hook = state->onFinishFreeze;
+    }
+    if (hook) hook();
+    {
+      std::lock_guard lock(kernel_.mutex);
+      BERTH_TRY(auto* state, find());
+      if (state->frozen) return {};
     }
     // Never confirmed: the wait runs out and, by the contract, the freeze is undone.
     std::this_thread::sleep_for(timeout);

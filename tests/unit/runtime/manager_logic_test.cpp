@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "common/files.hpp"
@@ -65,7 +66,7 @@ TEST_CASE("logic: a force-stop cuts short a graceful stop waiting out its grace 
   CHECK(log[2].metadata.reason == "killed after the grace period");
 }
 
-TEST_CASE("logic: a freeze the host never confirms is undone after its deadline and changes nothing") {
+TEST_CASE("logic: a freeze the host never confirms is undone after its deadline, and so is the pause recorded meanwhile") {
   LogicFixture f;
   auto record = f.create("ticker");
   {
@@ -83,7 +84,15 @@ TEST_CASE("logic: a freeze the host never confirms is undone after its deadline 
     CHECK_FALSE(f.kernel().group(record.runtimeId).frozen);
     f.kernel().group(record.runtimeId).confirmsFreeze = true;
   }
-  CHECK(f.log(record.id).size() == 2);
+  // The pause was committed while the kernel froze; its undoing follows it.
+  auto log = f.log(record.id);
+  REQUIRE(log.size() == 4);
+  CHECK(log[2].metadata.operation == "pause");
+  CHECK(log[2].toStatus == ContainerStatus::paused);
+  CHECK(log[3].metadata.operation == "pause_undone");
+  CHECK(log[3].fromStatus == ContainerStatus::paused);
+  CHECK(log[3].toStatus == ContainerStatus::running);
+  CHECK(log[3].metadata.reason == "the freeze did not finish and was undone");
   auto resumed = f.manager().operate(kOwner, record, Operation::resume);
   REQUIRE_FALSE(resumed);
   CHECK(resumed.error().code == Errc::state_conflict);
@@ -92,6 +101,28 @@ TEST_CASE("logic: a freeze the host never confirms is undone after its deadline 
   CHECK(pausedNow->status == ContainerStatus::paused);
   std::lock_guard lock(f.kernel().mutex);
   CHECK(f.kernel().group(record.runtimeId).frozen);
+}
+
+TEST_CASE("logic: a pause is committed while the kernel freezes, and answered once both are done") {
+  LogicFixture f;
+  auto record = f.create("ticker");
+  std::optional<ContainerStatus> recordedDuringTheWait;
+  {
+    std::lock_guard lock(f.kernel().mutex);
+    f.kernel().group(record.runtimeId).onFinishFreeze = [&] { recordedDuringTheWait = f.current(record.id).status; };
+  }
+  auto paused = f.manager().operate(kOwner, record, Operation::pause);
+  REQUIRE(paused);
+  CHECK(paused->status == ContainerStatus::paused);
+  REQUIRE(recordedDuringTheWait);
+  CHECK(*recordedDuringTheWait == ContainerStatus::paused);
+  {
+    std::lock_guard lock(f.kernel().mutex);
+    CHECK(f.kernel().group(record.runtimeId).frozen);
+  }
+  auto log = f.log(record.id);
+  REQUIRE(log.size() == 3);
+  CHECK(log[2].metadata.operation == "pause");
 }
 
 TEST_CASE("logic: an init that exits by itself, and one the OOM killer ends, are recorded by the supervisor") {
