@@ -103,6 +103,8 @@ using SteadyClock = std::chrono::steady_clock;
 // for long while a large upload at any sane speed is never cut off.
 constexpr uint64_t kBodyMinRate = 1024;
 constexpr size_t kReadChunk = 4096;
+// At most this much of a body leaves in one write with its held header.
+constexpr size_t kBodyBytesWithHeader = 64 * 1024;
 
 // Rounded up: a poll that wakes before its deadline would pass for a read
 // error rather than a timeout.
@@ -172,15 +174,30 @@ class ConnectionStream final : public httplib::Stream {
     if (got <= 0 || size >= kReadChunk) return got;
     return copyBuffered(ptr, size);
   }
+  // httplib writes a response's header, then its body. A header announcing
+  // a body of known length waits for the body's first bytes, so that both
+  // leave in one write and wake the client once (a streamed body, chunked
+  // or with no length, may be long in coming: its header goes at once).
   ssize_t write(const char* ptr, size_t size) override {
     if (detached_) return static_cast<ssize_t>(size);
-    if (ssl_) return sendTls(ptr, size);
-    if (!is_writable()) return -1;
-    for (;;) {
-      ssize_t sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-      if (sent < 0 && errno == EINTR) continue;
-      return sent;
+    std::string_view bytes(ptr, size);
+    if (heldHeader_.empty() && announcesBody(bytes)) {
+      heldHeader_.assign(bytes);
+      return static_cast<ssize_t>(size);
     }
+    if (heldHeader_.empty()) return sendNow(ptr, size);
+    size_t joined = std::min(size, kBodyBytesWithHeader);
+    heldHeader_.append(ptr, joined);
+    if (!sendAll(heldHeader_)) return -1;
+    heldHeader_.clear();
+    return static_cast<ssize_t>(joined);
+  }
+  // After each request: a held header whose body never came (a HEAD's) goes alone.
+  bool flushHeld() {
+    if (heldHeader_.empty() || detached_) return true;
+    bool sent = sendAll(heldHeader_);
+    heldHeader_.clear();
+    return sent;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override { addressOf(::getpeername, ip, port); }
   void get_local_ip_and_port(std::string& ip, int& port) const override { addressOf(::getsockname, ip, port); }
@@ -259,6 +276,30 @@ class ConnectionStream final : public httplib::Stream {
       if (events == 0 || !waitFor(sock_, events, millisUntil(deadline))) return -1;
     }
   }
+  ssize_t sendNow(const char* ptr, size_t size) {
+    if (ssl_) return sendTls(ptr, size);
+    if (!is_writable()) return -1;
+    for (;;) {
+      ssize_t sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+      if (sent < 0 && errno == EINTR) continue;
+      return sent;
+    }
+  }
+  bool sendAll(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t sent = sendNow(bytes.data(), bytes.size());
+      if (sent <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(sent));
+    }
+    return true;
+  }
+  // A whole response header (httplib writes one in one call) with a nonzero Content-Length.
+  static bool announcesBody(std::string_view bytes) {
+    if (!bytes.starts_with("HTTP/1.") || !bytes.ends_with("\r\n\r\n")) return false;
+    constexpr std::string_view kLength = "\r\nContent-Length: ";
+    size_t at = bytes.find(kLength);
+    return at != std::string_view::npos && bytes.substr(at + kLength.size(), 3) != "0\r\n";
+  }
   ssize_t sendTls(const char* ptr, size_t size) {
     int chunk = static_cast<int>(std::min<size_t>(size, std::numeric_limits<int>::max()));
     auto deadline = SteadyClock::now() + std::chrono::milliseconds(writeTimeoutMs_);
@@ -297,6 +338,7 @@ class ConnectionStream final : public httplib::Stream {
   std::chrono::milliseconds bodyTimeout_;
   std::string buffer_;
   size_t bufferStart_ = 0;
+  std::string heldHeader_;  // a response header waiting for its body (write())
   SteadyClock::time_point bodyStart_ = SteadyClock::now();
   uint64_t bodyBytes_ = 0;
   bool bodyTimedOut_ = false;
@@ -359,6 +401,7 @@ class GatedServer : public httplib::Server {
     tCloseAfter = false;
     stream.beginRequest();
     bool ok = process_request(stream, stoppingNow, connectionClosed, nullptr);
+    ok = stream.flushHeld() && ok;
     tConnection = nullptr;
     if (stream.detached()) return After::takenOver;
     if (tCloseAfter) {
