@@ -39,9 +39,8 @@ constexpr size_t kReadChunk = 4096;
 constexpr size_t kAcceptBatch = 64;  // per wake-up, so one listener cannot starve the connections
 constexpr int kMaxEvents = 256;
 
-// A response leaves in two writes (its header, then its body); with Nagle's
-// algorithm on, the body's segment would wait for the client to acknowledge
-// the header's.
+// Answers and stream chunks are small writes: with Nagle's algorithm on, one
+// would wait for the client to acknowledge the one before it.
 void noDelay(int fd) {
   int one = 1;
   if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
