@@ -45,10 +45,6 @@ auto timed(Samples& samples, F&& body) {
   auto t0 = std::chrono::steady_clock::now();
   auto result = body();
   samples.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  if (!result) {
-    std::fprintf(stderr, "bench: %s\n", result.error().describe().c_str());
-    std::exit(1);
-  }
   return result;
 }
 
@@ -63,6 +59,7 @@ int main(int argc, char* argv[]) {
   char dataTemplate[] = "/tmp/berth-bench-XXXXXX";
   if (!::mkdtemp(dataTemplate)) return 1;
   std::string data = dataTemplate;
+  bool failed = false;
   RuntimeConfig config;
   config.dataDir = data;
   config.runDir = data + "/run";
@@ -72,7 +69,7 @@ int main(int argc, char* argv[]) {
   if (n < 0) return 1;
   std::string selfPath(self, static_cast<size_t>(n));
   config.shimPath = selfPath.substr(0, selfPath.rfind("/bench/")) + "/cmd/berth-shim";
-  {
+  [&] {
     // Declared before the manager, whose threads call the listener below until it is gone.
     std::mutex stoppedMutex;
     std::condition_variable stoppedChanged;
@@ -80,12 +77,14 @@ int main(int argc, char* argv[]) {
     auto store = store::Store::open(data + "/db");
     if (!store) {
       std::fprintf(stderr, "store: %s\n", store.error().describe().c_str());
-      return 1;
+      failed = true;
+      return;
     }
     auto manager = ContainerManager::open(config, **store);
     if (!manager) {
       std::fprintf(stderr, "manager: %s\n", manager.error().describe().c_str());
-      return 1;
+      failed = true;
+      return;
     }
     ContainerManager& m = **manager;
     m.onChange([&](const CommittedChange& change) {
@@ -99,56 +98,66 @@ int main(int argc, char* argv[]) {
     });
     Samples createStart, pause, resume, stop, start, forceStop, remove, toCompletion;
     const std::vector<std::string> termHandler{"/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"};
-    for (int i = 0; i < iterations; ++i) {
-      CreateRequest request;
-      request.name = "bench-" + std::to_string(i);
-      request.projectId = kActor;
-      request.command = termHandler;
-      auto made = timed(createStart, [&] { return m.create(kActor, request); });
-      if (made->startError) {
-        std::fprintf(stderr, "bench: %s\n", made->startError->describe().c_str());
-        std::exit(1);
-      }
-      const ContainerRecord* record = &made->record;
-      // A freeze right after start waits for the shell to finish exec'ing
-      // (~10 ms); pause is timed, as it is used, on a settled container.
-      ::usleep(200000);
-      timed(pause, [&] { return m.operate(kActor, *record, Operation::pause); });
-      timed(resume, [&] { return m.operate(kActor, *record, Operation::resume); });
-      timed(stop, [&] { return m.operate(kActor, *record, Operation::stop); });
-      timed(start, [&] { return m.operate(kActor, *record, Operation::start); });
-      timed(forceStop, [&] { return m.operate(kActor, *record, Operation::force_stop); });
-      timed(remove, [&] { return m.remove(kActor, record->id, false, false); });
-
-      CreateRequest once;
-      once.name = "true-" + std::to_string(i);
-      once.projectId = kActor;
-      once.command = {"/bin/true"};
-      timed(toCompletion, [&]() -> Result<ContainerRecord> {
-        BERTH_TRY(Created created, m.create(kActor, once));
+    std::vector<std::string> made;  // every container, force-removed if a step fails
+    auto measure = [&]() -> Result<void> {
+      for (int i = 0; i < iterations; ++i) {
+        CreateRequest request;
+        request.name = "bench-" + std::to_string(i);
+        request.projectId = kActor;
+        request.command = termHandler;
+        BERTH_TRY(Created created, timed(createStart, [&] { return m.create(kActor, request); }));
+        made.push_back(created.record.id);
         if (created.startError) return tl::unexpected(*created.startError);
-        // The exit is recorded by the supervisor thread. Waiting on the commit
-        // rather than polling the store: a polling loop here would hold one of
-        // this host's two cores that the container and its monitor need.
-        {
-          std::unique_lock lock(stoppedMutex);
-          stoppedChanged.wait(lock, [&] { return stoppedIds.count(created.record.id) > 0; });
-        }
-        return m.remove(kActor, created.record.id, false, false);
-      });
+        const ContainerRecord& record = created.record;
+        // A freeze right after start waits for the shell to finish exec'ing
+        // (~10 ms); pause is timed, as it is used, on a settled container.
+        ::usleep(200000);
+        BERTH_TRYV(timed(pause, [&] { return m.operate(kActor, record, Operation::pause); }));
+        BERTH_TRYV(timed(resume, [&] { return m.operate(kActor, record, Operation::resume); }));
+        BERTH_TRYV(timed(stop, [&] { return m.operate(kActor, record, Operation::stop); }));
+        BERTH_TRYV(timed(start, [&] { return m.operate(kActor, record, Operation::start); }));
+        BERTH_TRYV(timed(forceStop, [&] { return m.operate(kActor, record, Operation::force_stop); }));
+        BERTH_TRYV(timed(remove, [&] { return m.remove(kActor, record.id, false, false); }));
+
+        CreateRequest once;
+        once.name = "true-" + std::to_string(i);
+        once.projectId = kActor;
+        once.command = {"/bin/true"};
+        BERTH_TRYV(timed(toCompletion, [&]() -> Result<ContainerRecord> {
+          BERTH_TRY(Created run, m.create(kActor, once));
+          made.push_back(run.record.id);
+          if (run.startError) return tl::unexpected(*run.startError);
+          // The exit is recorded by the supervisor thread. Waiting on the commit
+          // rather than polling the store: a polling loop here would hold one of
+          // this host's two cores that the container and its monitor need.
+          {
+            std::unique_lock lock(stoppedMutex);
+            stoppedChanged.wait(lock, [&] { return stoppedIds.count(run.record.id) > 0; });
+          }
+          return m.remove(kActor, run.record.id, false, false);
+        }));
+      }
+      return {};
+    };
+    if (auto measured = measure(); !measured) {
+      std::fprintf(stderr, "bench: %s\n", measured.error().describe().c_str());
+      for (const std::string& id : made) (void)m.remove(kActor, id, true, false);
+      failed = true;
     }
-    createStart.print("create+start");
-    start.print("start");
-    pause.print("pause");
-    resume.print("resume");
-    stop.print("stop (SIGTERM)");
-    forceStop.print("force-stop");
-    remove.print("delete");
-    toCompletion.print("run /bin/true");
-  }
+    if (!failed) {
+      createStart.print("create+start");
+      start.print("start");
+      pause.print("pause");
+      resume.print("resume");
+      stop.print("stop (SIGTERM)");
+      forceStop.print("force-stop");
+      remove.print("delete");
+      toCompletion.print("run /bin/true");
+    }
+  }();
   if (auto driver = cgroup::Driver::detect(config.cgroupRoot)) (void)driver->removeRoot();
   // The storage pool stays mounted when its service ends (containers may live on); the bench's goes with it.
   if (::umount2((data + "/storage/pool").c_str(), 0) != 0) std::perror("umount storage pool");
   (void)removeTree(data);
-  return 0;
+  return failed ? 1 : 0;
 }
