@@ -132,7 +132,9 @@ int main(int argc, char* argv[]) {
           // this host's two cores that the container and its monitor need.
           {
             std::unique_lock lock(stoppedMutex);
-            stoppedChanged.wait(lock, [&] { return stoppedIds.count(run.record.id) > 0; });
+            if (!stoppedChanged.wait_for(lock, std::chrono::seconds(30),
+                                         [&] { return stoppedIds.count(run.record.id) > 0; }))
+              return fail(Errc::deadline_exceeded, "/bin/true was not recorded stopped within 30 s");
           }
           return m.remove(kActor, run.record.id, false, false);
         }));
