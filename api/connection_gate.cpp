@@ -145,6 +145,7 @@ struct ConnectionGate::Impl {
     Clock::time_point deadline;
     std::string received;
     ClientSlot slot;
+    std::optional<EndpointNames> names;
   };
   struct Listener {
     UniqueFd socket;
@@ -220,7 +221,7 @@ struct ConnectionGate::Impl {
   void dispatch(Connection connection) {
     const Listener& listener = listeners[connection.listener];
     listener.dispatch(GatedConnection{std::move(connection.socket), std::move(connection.received),
-                                      std::move(connection.slot), connection.listener});
+                                      std::move(connection.slot), std::move(connection.names), connection.listener});
   }
 
   // Takes a watched connection out of the loop and gives it to its worker pool.
@@ -416,6 +417,7 @@ struct ConnectionGate::Impl {
       connection.deadline = now + (connection.idle ? options.idleTimeout : options.headerTimeout);
       connection.received = std::move(gated.received);
       connection.slot = std::move(gated.slot);
+      connection.names = std::move(gated.names);
       admit(std::move(connection));
     }
     return true;

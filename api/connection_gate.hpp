@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,14 @@ class ClientSlot {
   ClientAddress address_;
 };
 
+// The numeric addresses of a connection's two ends (empty for the unix socket).
+struct EndpointNames {
+  std::string peerIp;
+  int peerPort = 0;
+  std::string localIp;
+  int localPort = 0;
+};
+
 // A connection between the gate and a worker.
 struct GatedConnection {
   UniqueFd socket;
@@ -72,6 +81,9 @@ struct GatedConnection {
   // A TLS listener's: empty, its bytes are still in the kernel (see addListener).
   std::string received;
   ClientSlot slot;
+  // Looked up by the first request's worker and kept for the connection's
+  // life (the HTTP layer asks on every request).
+  std::optional<EndpointNames> names;
   size_t listener = 0;  // which listener it came from, so it goes back to the same worker pool
 };
 

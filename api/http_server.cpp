@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -129,14 +130,16 @@ using SslHandle = std::unique_ptr<SSL, SslFree>;
 // non-blocking, since OpenSSL would block on a partial record.
 class ConnectionStream final : public httplib::Stream {
  public:
+  // names: the connection's addresses if an earlier request looked them up.
   ConnectionStream(int sock, SSL* ssl, std::string received, int readTimeoutMs, int writeTimeoutMs,
-                   std::chrono::milliseconds bodyTimeout)
+                   std::chrono::milliseconds bodyTimeout, std::optional<EndpointNames> names = std::nullopt)
       : sock_(sock),
         ssl_(ssl),
         readTimeoutMs_(readTimeoutMs),
         writeTimeoutMs_(writeTimeoutMs),
         bodyTimeout_(bodyTimeout),
-        buffer_(std::move(received)) {}
+        buffer_(std::move(received)),
+        names_(std::move(names)) {}
 
   bool is_readable() const override {
     return !detached_ && (bufferStart_ < buffer_.size() || (ssl_ && SSL_pending(ssl_) > 0) ||
@@ -199,8 +202,25 @@ class ConnectionStream final : public httplib::Stream {
     heldHeader_.clear();
     return sent;
   }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override { addressOf(::getpeername, ip, port); }
-  void get_local_ip_and_port(std::string& ip, int& port) const override { addressOf(::getsockname, ip, port); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    const EndpointNames& known = names();
+    ip = known.peerIp;
+    port = known.peerPort;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    const EndpointNames& known = names();
+    ip = known.localIp;
+    port = known.localPort;
+  }
+  // Looked up on the first request; the connection keeps them (PlainServer).
+  const EndpointNames& names() const {
+    if (!names_) {
+      names_.emplace();
+      addressOf(::getpeername, names_->peerIp, names_->peerPort);
+      addressOf(::getsockname, names_->localIp, names_->localPort);
+    }
+    return *names_;
+  }
   socket_t socket() const override { return sock_; }
 
   // Before each request: its body's clock starts.
@@ -343,6 +363,7 @@ class ConnectionStream final : public httplib::Stream {
   uint64_t bodyBytes_ = 0;
   bool bodyTimedOut_ = false;
   bool detached_ = false;
+  mutable std::optional<EndpointNames> names_;
 };
 
 // The connection a worker serves now, and who takes it over (set by serve()).
@@ -424,7 +445,7 @@ class PlainServer final : public GatedServer {
   void serveConnection(GatedConnection connection, ConnectionGate& gate) override {
     int sock = connection.socket.get();
     ConnectionStream stream(sock, nullptr, std::move(connection.received), readTimeoutMs(), writeTimeoutMs(),
-                            limits_.bodyTimeout);
+                            limits_.bodyTimeout, std::move(connection.names));
     for (;;) {
       bool connectionClosed = false;
       switch (serveOne(stream, connectionClosed)) {
@@ -439,6 +460,7 @@ class PlainServer final : public GatedServer {
         case After::next:
           if (stream.holdsRequestHeader()) continue;  // pipelined
           connection.received = stream.takeRest();
+          connection.names = stream.names();
           gate.park(std::move(connection));
           return;
       }
