@@ -70,14 +70,16 @@ Result<std::unique_ptr<EventHub>> EventHub::start(ReadEvents read, NewestId newe
   event.data.u64 = kWakeKey;
   if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &event) != 0) return sysFail("epoll_ctl add eventfd");
   BERTH_TRY(auto last, newest());
-  auto hub = std::unique_ptr<EventHub>(new EventHub(std::move(read), options, std::move(epoll), std::move(wake)));
+  auto hub = std::unique_ptr<EventHub>(
+      new EventHub(std::move(read), std::move(newest), options, std::move(epoll), std::move(wake)));
   hub->windowBase_ = hub->windowLast_ = last.value_or("");
   hub->thread_ = std::thread([raw = hub.get()] { raw->loop(); });
   return hub;
 }
 
-EventHub::EventHub(ReadEvents read, EventHubOptions options, UniqueFd epoll, UniqueFd wake)
+EventHub::EventHub(ReadEvents read, NewestId newest, EventHubOptions options, UniqueFd epoll, UniqueFd wake)
     : read_(std::move(read)),
+      newest_(std::move(newest)),
       options_(options),
       epoll_(std::move(epoll)),
       wake_(std::move(wake)),
@@ -88,11 +90,20 @@ EventHub::~EventHub() {
     std::lock_guard lock(inboxMutex_);
     stopping_ = true;
   }
-  notify();
+  wakeLoop();
   thread_.join();
 }
 
 void EventHub::notify() {
+  // A stream added from now on wakes the loop itself (add), which then sees the flag.
+  if (count_.load() == 0) {
+    windowStale_.store(true);
+    return;
+  }
+  wakeLoop();
+}
+
+void EventHub::wakeLoop() {
   uint64_t one = 1;
   // Only fails when the counter is saturated, which wakes the loop all the same.
   (void)!::write(wake_.get(), &one, sizeof one);
@@ -106,7 +117,7 @@ void EventHub::add(UniqueFd socket, std::string head, Subscription subscription)
     std::lock_guard lock(inboxMutex_);
     inbox_.push_back({std::move(socket), std::move(head), std::move(subscription)});
   }
-  notify();
+  wakeLoop();
 }
 
 void EventHub::admitNewcomers() {
@@ -135,6 +146,18 @@ void EventHub::admitNewcomers() {
     subscriber->lastWrite = std::chrono::steady_clock::now();
     subscribers_.emplace(fd, std::move(subscriber));
   }
+}
+
+void EventHub::restartWindow() {
+  auto newest = newest_();
+  if (!newest) {
+    spdlog::error("event streams: reading the newest event: {}", newest.error().describe());
+    refreshWindow();
+    return;
+  }
+  window_.clear();
+  if (*newest) windowLast_ = **newest;
+  windowBase_ = windowLast_;
 }
 
 void EventHub::refreshWindow() {
@@ -347,8 +370,13 @@ void EventHub::loop() {
         std::lock_guard lock(inboxMutex_);
         if (stopping_) return;
       }
-      // The window first: a live stream starts after the newest event committed before it came.
-      refreshWindow();
+      // The window first: a live stream starts after the newest event committed
+      // before it came. A stream behind a restarted window replays from the store.
+      if (windowStale_.exchange(false)) {
+        restartWindow();
+      } else {
+        refreshWindow();
+      }
       admitNewcomers();
       std::vector<int> fds;
       for (const auto& [fd, subscriber] : subscribers_) fds.push_back(fd);

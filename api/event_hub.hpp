@@ -71,7 +71,9 @@ class EventHub {
   // Takes over a connection whose request was read: `head` (the response
   // head) is written first, then the events.
   void add(UniqueFd socket, std::string head, Subscription subscription);
-  // New events were committed. Cheap and never blocks: called after every commit.
+  // New events were committed. Cheap and never blocks: called after every
+  // commit. With no stream open it only marks the window stale, so a commit
+  // wakes nobody (the next stream's window starts from the store's newest).
   void notify();
   // Whether another subscriber fits (the routes answer 503 beyond).
   bool hasRoom() const;
@@ -82,10 +84,13 @@ class EventHub {
 
  private:
   struct Subscriber;
-  EventHub(ReadEvents read, EventHubOptions options, UniqueFd epoll, UniqueFd wake);
+  EventHub(ReadEvents read, NewestId newest, EventHubOptions options, UniqueFd epoll, UniqueFd wake);
+  void wakeLoop();
   void loop();
   void admitNewcomers();
   void refreshWindow();
+  // Empties the window and starts it at the store's newest event.
+  void restartWindow();
   void pump(Subscriber& subscriber);
   void flush(Subscriber& subscriber);
   void readFrom(Subscriber& subscriber);
@@ -102,9 +107,12 @@ class EventHub {
   void append(Subscriber& subscriber, const Rendered& rendered);
 
   ReadEvents read_;
+  NewestId newest_;
   EventHubOptions options_;
   UniqueFd epoll_;
   UniqueFd wake_;  // eventfd: notify(), add() and the destructor
+  // Events were committed while no stream was open (notify() did not wake the loop).
+  std::atomic<bool> windowStale_{false};
 
   std::mutex inboxMutex_;
   struct Newcomer {

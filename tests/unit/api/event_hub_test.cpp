@@ -40,6 +40,7 @@ class FakeLog {
   }
   Result<runtime::EventPage> after(const std::string& afterId, size_t limit) {
     std::lock_guard lock(mutex_);
+    ++reads_;
     runtime::EventPage page;
     page.reset = !afterId.empty() && afterId < prunedThrough_;
     for (const auto& event : events_)
@@ -55,8 +56,13 @@ class FakeLog {
     std::lock_guard lock(mutex_);
     return events_.at(index).id;
   }
+  size_t reads() {
+    std::lock_guard lock(mutex_);
+    return reads_;
+  }
 
  private:
+  size_t reads_ = 0;
   std::mutex mutex_;
   std::vector<runtime::EventRecord> events_;
   uint64_t sequence_ = 0;
@@ -136,6 +142,32 @@ TEST_CASE("event hub: head first, then replay after the given id, then live even
   REQUIRE(live.waitFor("event: container_stopped"));
   REQUIRE(client.waitFor("event: container_stopped"));
   CHECK(live.received.find("container_started") == std::string::npos);  // live only: nothing from before
+}
+
+TEST_CASE("event hub: with no stream open a commit wakes nobody; the next streams still get what they ask for") {
+  FakeLog log;
+  log.append("container_created");
+  auto hub = startHub(log);
+  for (int i = 0; i < 30; ++i) {
+    log.append(i % 2 == 0 ? "container_paused" : "container_resumed");
+    hub->notify();
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(log.reads() == 0);  // the loop slept through all 30
+
+  Subscription replay;
+  replay.afterId = log.idAt(10);
+  Client behind = subscribe(*hub, std::move(replay));
+  Client live = subscribe(*hub, Subscription{});
+  REQUIRE(behind.waitFor("id: " + log.idAt(30) + "\n"));
+  CHECK(behind.received.find("id: " + log.idAt(10) + "\n") == std::string::npos);
+  CHECK(behind.received.find("id: " + log.idAt(11) + "\n") != std::string::npos);
+  REQUIRE(live.waitFor("HEAD\n"));
+  log.append("container_stopped");
+  hub->notify();
+  REQUIRE(live.waitFor("event: container_stopped"));
+  REQUIRE(behind.waitFor("event: container_stopped"));
+  CHECK(live.received.find("container_paused") == std::string::npos);  // live only: nothing from before it came
 }
 
 TEST_CASE("event hub: filters by project, container and type") {
