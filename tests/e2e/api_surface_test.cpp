@@ -233,33 +233,6 @@ TEST_CASE("a response leaves whole: its header and body come in one read; a HEAD
   CHECK(after.ends_with("\r\n\r\n{\"status\":\"ok\"}"));
 }
 
-TEST_CASE("a kept-alive connection keeps its client's address between requests: /metrics, loopback only, answers each") {
-  using namespace std::chrono_literals;
-  Service service;
-  berth::UniqueFd fd = connectTo(service.port());
-  // The address is looked up on the connection's first request and travels
-  // with it while it waits in the gate for the next.
-  for (int round = 0; round < 3; ++round) {
-    sendAll(fd.get(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    std::string answer;
-    size_t headerEnd = std::string::npos;
-    size_t length = 0;
-    for (int i = 0; i < 100; ++i) {
-      if (headerEnd == std::string::npos && (headerEnd = answer.find("\r\n\r\n")) != std::string::npos) {
-        size_t at = answer.find("\r\nContent-Length: ");
-        REQUIRE(at != std::string::npos);
-        length = std::stoul(answer.substr(at + 18));
-      }
-      if (headerEnd != std::string::npos && answer.size() >= headerEnd + 4 + length) break;
-      REQUIRE(readSome(fd.get(), answer, 100ms));
-    }
-    INFO("round " << round << ": " << answer.substr(0, 200));
-    REQUIRE(answer.starts_with("HTTP/1.1 200"));
-    CHECK_THAT(answer, Catch::Contains("berth_containers{"));
-    std::this_thread::sleep_for(50ms);  // parked in the gate before the next request
-  }
-}
-
 TEST_CASE("the unix socket serves the same API and is root-only") {
   Service service({.withUnixSocket = true});
   struct stat st {};
